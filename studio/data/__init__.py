@@ -1,0 +1,1 @@
+"""Datasets in the workspace: versions, manifests, bundled samples."""

@@ -1,0 +1,134 @@
+"""Versioned datasets and evaluation suites in the workspace.
+
+Layout: `<store>/<name>/v0001/` holding the data file(s) and `manifest.json`
+(name, version, parent, operation, settings, counts, format, created). A version folder is
+built under a temporary name and renamed into place, so a half-written version never shows.
+Versions are never modified after they are written; new work makes a new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from studio.fsutil import atomic_copy, atomic_write_json, read_json
+from studio.safety import safe_name
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class DatasetVersion:
+    name: str
+    version: str
+    path: Path
+    format: str
+    operation: str
+    parent: str | None = None
+    rows: int = 0
+    bytes: int = 0
+    files: list[str] = field(default_factory=list)
+    created: str = ""
+    settings: dict = field(default_factory=dict)
+    source: str | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+    @classmethod
+    def from_manifest(cls, path: Path) -> DatasetVersion:
+        m = read_json(path / MANIFEST)
+        known = {f for f in cls.__dataclass_fields__ if f != "path"}
+        return cls(path=path, **{k: v for k, v in m.items() if k in known})
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _next_version(dataset_dir: Path) -> str:
+    existing = [int(p.name[1:]) for p in dataset_dir.glob("v[0-9]*") if p.name[1:].isdigit()]
+    return f"v{max(existing, default=0) + 1:04d}"
+
+
+def add_version(
+    store: Path,
+    name: str,
+    files: dict[str, Path],
+    *,
+    format: str,
+    operation: str,
+    parent: str | None = None,
+    settings: dict | None = None,
+    source: str | None = None,
+) -> DatasetVersion:
+    """Copy `files` (destination name -> source path) into a new version of dataset `name`.
+
+    The first file named is the primary one whose rows are counted.
+    """
+    name = safe_name(name)
+    dataset_dir = store / name
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=dataset_dir))
+    try:
+        for dest_name, src in files.items():
+            atomic_copy(src, tmp / safe_name(dest_name))
+        primary = tmp / next(iter(files))
+        version = _next_version(dataset_dir)
+        manifest = {
+            "name": name,
+            "version": version,
+            "parent": parent,
+            "operation": operation,
+            "settings": settings or {},
+            "format": format,
+            "rows": _count_lines(primary),
+            "bytes": sum(p.stat().st_size for p in tmp.iterdir()),
+            "files": list(files),
+            "sha256": {n: _sha256(tmp / n) for n in files},
+            "source": source,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        atomic_write_json(tmp / MANIFEST, manifest)
+        final = dataset_dir / version
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return DatasetVersion.from_manifest(final)
+
+
+def list_versions(store: Path) -> list[DatasetVersion]:
+    if not store.is_dir():
+        return []
+    found = []
+    for manifest in sorted(store.glob(f"*/v*/{MANIFEST}")):
+        try:
+            found.append(DatasetVersion.from_manifest(manifest.parent))
+        except (OSError, ValueError, TypeError):
+            continue  # a damaged manifest hides that version; it never breaks the listing
+    return found
+
+
+def list_datasets(ws) -> list[DatasetVersion]:
+    return list_versions(ws.datasets)
+
+
+def list_eval_suites(ws) -> list[DatasetVersion]:
+    return list_versions(ws.evals / "suites")

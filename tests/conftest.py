@@ -1,0 +1,109 @@
+"""Shared fixtures. Tests run offline, on one torch thread, on the embedded model."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports torch, transformers or gradio.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+import contextlib  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(os.environ.get("STUDIO_TEST_ARTIFACTS", REPO / "test-artifacts"))
+
+
+def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    from studio.workspace import open_workspace
+
+    return open_workspace(tmp_path / "ws")
+
+
+@pytest.fixture(scope="session")
+def embedded():
+    """The embedded model, loaded once for the whole session."""
+    from studio.models.load import load_model, resolve_source
+
+    return load_model(resolve_source(""))
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_env(**extra) -> dict:
+    env = dict(os.environ)
+    env.pop("STUDIO_AUTH", None)
+    env.update(extra)
+    return env
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited early with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return time.monotonic() - started
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def running_app(tmp_path_factory):
+    """`python app.py` as a user starts it, on a free loopback port and a fresh workspace."""
+    ws = tmp_path_factory.mktemp("app-ws")
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("app-log") / "app.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "app.py", "--no-browser", "--port", str(port), "--workspace", str(ws)],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        startup = wait_for_http(url, proc, timeout=90)
+    except Exception:
+        proc.kill()
+        raise RuntimeError(log_path.read_text(errors="replace")) from None
+    yield {"url": url, "workspace": ws, "startup_seconds": startup, "log": log_path}
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
