@@ -1,0 +1,88 @@
+"""What this machine can do: device, precision, and whether unsloth's fast path is usable.
+
+torch is imported lazily so that `python -m studio --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import platform
+import sys
+from functools import lru_cache
+
+LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "gradio", "unsloth")
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def pick_device(prefer: str | None = None) -> str:
+    import torch
+
+    if prefer and prefer != "auto":
+        return prefer
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str):
+    """fp32 on CPU (bf16 there is many times slower without native bf16 units), bf16 on
+    GPUs that support it, else fp16."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32
+
+
+@lru_cache(maxsize=1)
+def unsloth_status() -> tuple[bool, str]:
+    """(usable, reason). unsloth is only imported when CUDA is present: on a CPU its import
+    raises, and it must come before transformers to patch it."""
+    if importlib.util.find_spec("unsloth") is None:
+        return False, "unsloth is not installed (optional: pip install -r requirements-gpu.txt)"
+    import torch
+
+    if not torch.cuda.is_available():
+        return False, "unsloth is installed but needs a CUDA GPU; using transformers + peft"
+    try:
+        import unsloth  # noqa: F401
+    except (ImportError, NotImplementedError, RuntimeError) as exc:
+        return False, f"unsloth failed to import ({type(exc).__name__}: {exc})"
+    return True, "unsloth fast path available"
+
+
+def device_report() -> dict:
+    import torch
+
+    device = pick_device()
+    report = {
+        "device": device,
+        "dtype": str(pick_dtype(device)).removeprefix("torch."),
+        "torch_threads": torch.get_num_threads(),
+        "cuda_available": torch.cuda.is_available(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "python": sys.version.split()[0],
+    }
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        report["gpu"] = props.name
+        report["gpu_memory_gib"] = round(props.total_memory / 2**30, 1)
+        report["bf16_supported"] = torch.cuda.is_bf16_supported()
+    usable, reason = unsloth_status()
+    report["unsloth"] = {"usable": usable, "reason": reason}
+    report["backend"] = "unsloth" if usable else "transformers+peft+trl"
+    return report

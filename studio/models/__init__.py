@@ -1,0 +1,1 @@
+"""Base models: where they come from, how they load, what they are."""

@@ -1,0 +1,153 @@
+"""What a user should know about a base model before training on it.
+
+Architecture and size, the context length, the special tokens (and the classic traps:
+pad == EOS, no pad at all, an end-of-turn token that generation would not stop on), and the
+chat template rendered on an example so that BOS/EOS placement can be seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from studio.fsutil import dir_size
+
+EXAMPLE_MESSAGES = [
+    {"role": "system", "content": "あなたは丁寧なアシスタントです。"},
+    {"role": "user", "content": "富士山の高さは？"},
+    {"role": "assistant", "content": "富士山の高さは3776メートルですわ。"},
+]
+# End-of-turn markers of common chat templates; generation must stop on them too.
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
+
+
+@dataclass
+class Note:
+    code: str
+    severity: str  # "warning" | "info"
+    params: dict
+
+
+def count_parameters(model) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable
+
+
+def _token_entry(tokenizer, role: str) -> dict:
+    token = getattr(tokenizer, f"{role}_token", None)
+    token_id = getattr(tokenizer, f"{role}_token_id", None)
+    return {"role": role, "token": token, "id": token_id}
+
+
+def special_tokens(tokenizer) -> list[dict]:
+    entries = [_token_entry(tokenizer, r) for r in ("bos", "eos", "pad", "unk")]
+    named = {e["token"] for e in entries}
+    extra = [t for t in tokenizer.all_special_tokens if t not in named]
+    for token in extra:
+        entries.append(
+            {"role": "special", "token": token, "id": tokenizer.convert_tokens_to_ids(token)}
+        )
+    return entries
+
+
+def end_of_turn_ids(tokenizer) -> list[int]:
+    vocab = tokenizer.get_vocab()
+    return [vocab[t] for t in END_OF_TURN_TOKENS if t in vocab]
+
+
+def generation_eos_ids(model, tokenizer) -> list[int]:
+    gen = getattr(model, "generation_config", None)
+    eos = getattr(gen, "eos_token_id", None) if gen is not None else None
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    if eos is None:
+        return []
+    return list(eos) if isinstance(eos, list | tuple) else [eos]
+
+
+def render_chat_example(tokenizer) -> dict | None:
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    text = tokenizer.apply_chat_template(EXAMPLE_MESSAGES, tokenize=False)
+    ids = tokenizer.apply_chat_template(EXAMPLE_MESSAGES, tokenize=True, return_dict=True)
+    ids = ids["input_ids"]
+    # What happens if someone renders the template to text and tokenizes it again with the
+    # default add_special_tokens=True: the classic doubled BOS.
+    retokenized = tokenizer(text)["input_ids"]
+    bos = tokenizer.bos_token_id
+    leading_bos = 0
+    for tok in retokenized:
+        if bos is None or tok != bos:
+            break
+        leading_bos += 1
+    return {
+        "messages": EXAMPLE_MESSAGES,
+        "text": text,
+        "num_tokens": len(ids),
+        "has_generation_markers": "{% generation %}" in tokenizer.chat_template
+        or "{%- generation %}" in tokenizer.chat_template,
+        "bos_when_retokenized": leading_bos,
+    }
+
+
+def describe(loaded) -> dict:
+    """A JSON-able summary of a loaded model (see `studio.models.load.LoadedModel`)."""
+    model, tok, cfg = loaded.model, loaded.tokenizer, loaded.model.config
+    total, trainable = count_parameters(model)
+    eos_ids = generation_eos_ids(model, tok)
+    eot_ids = end_of_turn_ids(tok)
+    chat = render_chat_example(tok)
+    probe = tok("a")["input_ids"]
+    info = {
+        "name": loaded.source.name,
+        "source": {"kind": loaded.source.kind, "ref": loaded.source.ref},
+        "architecture": (getattr(cfg, "architectures", None) or [type(model).__name__])[0],
+        "model_type": getattr(cfg, "model_type", None),
+        "parameters": total,
+        "trainable_parameters": trainable,
+        "layers": getattr(cfg, "num_hidden_layers", None),
+        "hidden_size": getattr(cfg, "hidden_size", None),
+        "attention_heads": getattr(cfg, "num_attention_heads", None),
+        "kv_heads": getattr(cfg, "num_key_value_heads", None),
+        "vocab_size": getattr(cfg, "vocab_size", None),
+        "context_length": getattr(cfg, "max_position_embeddings", None),
+        "tokenizer_max_length": tok.model_max_length if tok.model_max_length < 1e9 else None,
+        "tied_embeddings": bool(getattr(cfg, "tie_word_embeddings", False)),
+        "dtype": str(loaded.dtype).removeprefix("torch."),
+        "device": loaded.device,
+        "disk_bytes": dir_size(loaded.source.local_dir) if loaded.source.local_dir else None,
+        "load_seconds": round(loaded.load_seconds, 2),
+        "trust_remote_code": loaded.trust_remote_code,
+        "special_tokens": special_tokens(tok),
+        "pad_equals_eos": tok.pad_token_id is not None and tok.pad_token_id == tok.eos_token_id,
+        "adds_bos": bool(probe) and tok.bos_token_id is not None and probe[0] == tok.bos_token_id,
+        "adds_eos": bool(probe) and tok.eos_token_id is not None and probe[-1] == tok.eos_token_id,
+        "generation_eos_ids": [{"id": i, "token": tok.convert_ids_to_tokens(i)} for i in eos_ids],
+        "chat_template": chat,
+    }
+    info["notes"] = [n.__dict__ for n in notes(info, eos_ids, eot_ids)]
+    return info
+
+
+def notes(info: dict, eos_ids: list[int], eot_ids: list[int]) -> list[Note]:
+    """Facts about the tokenizer that silently ruin fine-tunes, found before any training."""
+    found = []
+    pad = next(e for e in info["special_tokens"] if e["role"] == "pad")
+    if pad["id"] is None:
+        found.append(Note("no_pad", "warning", {}))
+    elif info["pad_equals_eos"]:
+        found.append(Note("pad_equals_eos", "warning", {"token": pad["token"]}))
+    chat = info["chat_template"]
+    if chat is None:
+        found.append(Note("no_chat_template", "info", {}))
+    else:
+        if not chat["has_generation_markers"]:
+            found.append(Note("no_generation_markers", "warning", {}))
+        if chat["bos_when_retokenized"] > 1:
+            found.append(
+                Note("double_bos_on_retokenize", "info", {"count": chat["bos_when_retokenized"]})
+            )
+    missing = [i for i in eot_ids if i not in eos_ids]
+    if missing:
+        found.append(Note("eot_not_in_generation_eos", "warning", {"ids": missing}))
+    return found

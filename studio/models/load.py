@@ -1,0 +1,194 @@
+"""Load a causal LM and its tokenizer from the embedded model, a local folder or a hub id.
+
+One code path for all three: a source is resolved to a folder or a hub id, then handed to
+`AutoTokenizer`/`AutoModelForCausalLM` with safe defaults: safetensors only (no pickle)
+unless explicitly allowed, `trust_remote_code` off unless the user turns it on, and the
+dtype/device chosen for the hardware (fp32 on CPU).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.paths import EMBEDDED_MODEL_DIR, EMBEDDED_MODEL_NAME
+from studio.safety import UnsafeInputError, confine
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
+EMBEDDED_ALIASES = {"", "embedded", EMBEDDED_MODEL_NAME}
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be found or loaded; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    kind: str  # "embedded" | "local" | "hub"
+    ref: str  # folder path or hub id
+    name: str
+
+    @property
+    def local_dir(self) -> Path | None:
+        return Path(self.ref) if self.kind in {"embedded", "local"} else None
+
+
+def resolve_source(
+    spec: str | None,
+    *,
+    named_dirs: dict[str, Path] | None = None,
+    local_roots: list[Path] | None = None,
+) -> ModelSource:
+    """Turn what the user typed or picked into a model source.
+
+    `named_dirs` maps known names (e.g. workspace models) to folders. `local_roots`, when
+    given, confines arbitrary local folders to those roots (used when the app is exposed
+    beyond this machine, so a browser cannot load from anywhere on disk).
+    """
+    spec = (spec or "").strip()
+    if spec in EMBEDDED_ALIASES:
+        return ModelSource("embedded", str(EMBEDDED_MODEL_DIR), EMBEDDED_MODEL_NAME)
+    if named_dirs and spec in named_dirs:
+        return ModelSource("local", str(named_dirs[spec]), spec)
+    candidate = Path(spec).expanduser()
+    looks_like_path = spec.startswith(("/", ".", "~")) or os.sep in spec and candidate.exists()
+    if looks_like_path or candidate.is_dir():
+        if local_roots is not None:
+            try:
+                candidate = confine(candidate, local_roots)
+            except UnsafeInputError as exc:
+                raise ModelLoadError(str(exc)) from exc
+        if not candidate.is_dir():
+            raise ModelLoadError(f"No model folder at {spec}. Check the path.")
+        if not (candidate / "config.json").is_file():
+            raise ModelLoadError(
+                f"{spec} has no config.json: point at the folder that holds config.json, "
+                "the tokenizer files and the *.safetensors weights."
+            )
+        return ModelSource("local", str(candidate.resolve()), candidate.name)
+    if HUB_ID.match(spec):
+        return ModelSource("hub", spec, spec)
+    raise ModelLoadError(
+        f"{spec!r} is neither a model folder nor a hub id like 'owner/model-name'."
+    )
+
+
+def _check_weights_format(folder: Path, allow_pickle: bool) -> None:
+    has_safetensors = any(folder.glob("*.safetensors"))
+    has_pickle = any(folder.glob("*.bin")) or any(folder.glob("*.pt"))
+    if has_safetensors:
+        return
+    if has_pickle and not allow_pickle:
+        raise ModelLoadError(
+            f"{folder} only has pickle weights (*.bin/*.pt), which can run code when loaded. "
+            "The studio loads safetensors only. Convert the weights to safetensors on a "
+            "machine you trust, or allow pickle explicitly (--allow-pickle) if you trust "
+            "the file's origin."
+        )
+    if not has_pickle:
+        raise ModelLoadError(f"{folder} has no weights (*.safetensors).")
+
+
+def _hub_error(source: ModelSource, exc: Exception) -> ModelLoadError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}
+    why = "HF_HUB_OFFLINE is set" if offline else "the hub could not be reached"
+    return ModelLoadError(
+        f"Could not load '{source.ref}' from the Hugging Face hub: {why}, and it is not in "
+        "the local cache. On a machine with internet, run "
+        f"`huggingface-cli download {source.ref} --local-dir models/{source.ref.split('/')[-1]}`"
+        ", copy that folder here and choose it as a local folder. "
+        f"(details: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+    )
+
+
+def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(source.ref, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        if source.kind == "hub":
+            raise _hub_error(source, exc) from exc
+        raise ModelLoadError(f"Could not load the tokenizer of {source.name}: {exc}") from exc
+
+
+@dataclass
+class LoadedModel:
+    source: ModelSource
+    model: Any
+    tokenizer: Any
+    device: str
+    dtype: Any
+    load_seconds: float
+    trust_remote_code: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def load_model(
+    source: ModelSource,
+    *,
+    device: str | None = None,
+    dtype: Any = None,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+) -> LoadedModel:
+    from transformers import AutoModelForCausalLM
+
+    from studio.hardware import pick_device, pick_dtype
+
+    device = device or pick_device()
+    dtype = dtype or pick_dtype(device)
+    if source.local_dir is not None:
+        _check_weights_format(source.local_dir, allow_pickle)
+    started = time.perf_counter()
+    tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source.ref,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=not allow_pickle,
+        )
+    except (OSError, ValueError) as exc:
+        if source.kind == "hub":
+            raise _hub_error(source, exc) from exc
+        raise ModelLoadError(f"Could not load the model {source.name}: {exc}") from exc
+    model.to(device)
+    model.eval()
+    return LoadedModel(
+        source=source,
+        model=model,
+        tokenizer=tokenizer,
+        device=device,
+        dtype=dtype,
+        load_seconds=time.perf_counter() - started,
+        trust_remote_code=trust_remote_code,
+    )
+
+
+class ModelCache:
+    """Keeps the most recently used model loaded so that the UI does not reload it for every
+    click. One model at a time for now; a multi-model LRU belongs to the compare tab."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._loaded: LoadedModel | None = None
+
+    def get(self, source: ModelSource, **kwargs) -> LoadedModel:
+        key = (source.kind, source.ref, kwargs.get("trust_remote_code", False))
+        with self._lock:
+            if self._key != key or self._loaded is None:
+                self._loaded = None  # drop the old model before loading the next
+                self._loaded = load_model(source, **kwargs)
+                self._key = key
+            return self._loaded
+
+    def clear(self) -> None:
+        with self._lock:
+            self._key, self._loaded = None, None
