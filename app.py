@@ -1,0 +1,106 @@
+"""Launch Tsumugi Studio: `python app.py [--host] [--port] [--workspace] [--share]
+[--auth user:pass] [--no-browser]`.
+
+Listens on 127.0.0.1 unless told otherwise, and refuses to be reachable from other machines
+without a password unless the user explicitly accepts that risk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# Offline first: no telemetry or update checks from the libraries we import.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+AUTH_ENV = "STUDIO_AUTH"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="app.py", description="Tsumugi Studio web UI")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument(
+        "--workspace", help="workspace folder (default $STUDIO_WORKSPACE or ./workspace)"
+    )
+    p.add_argument("--share", action="store_true", help="also open a public Gradio share link")
+    p.add_argument(
+        "--auth",
+        metavar="USER:PASS",
+        help=f"require this login (or set ${AUTH_ENV}=user:pass to keep it off the command line)",
+    )
+    p.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="accept serving to other machines without a password (not recommended)",
+    )
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    return p.parse_args(argv)
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise SystemExit("--auth must look like user:password")
+    return user, password
+
+
+def check_exposure(host: str, share: bool, auth, insecure: bool) -> list[str]:
+    """Reasons to refuse starting; empty when the setup is safe or explicitly accepted."""
+    from studio.safety import is_loopback_host
+
+    exposed = share or not is_loopback_host(host)
+    if exposed and auth is None and not insecure:
+        where = "a public share link" if share else f"{host} (reachable from other machines)"
+        return [
+            f"Refusing to serve on {where} without a password.",
+            "Add --auth user:password (or set STUDIO_AUTH), or pass --insecure-no-auth "
+            "if you really want an open studio.",
+        ]
+    return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    auth = parse_auth(args.auth or os.environ.get(AUTH_ENV))
+    problems = check_exposure(args.host, args.share, auth, args.insecure_no_auth)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 2
+
+    from studio.safety import is_loopback_host
+    from studio.ui.app import StudioContext, build_app, confined_roots, launch_options
+    from studio.workspace import WorkspaceError, open_workspace
+
+    try:
+        workspace = open_workspace(args.workspace)
+    except WorkspaceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    exposed = args.share or not is_loopback_host(args.host)
+    ctx = StudioContext(
+        workspace=workspace, local_roots=confined_roots(workspace) if exposed else None
+    )
+    demo = build_app(ctx)
+    print(f"Workspace: {workspace.root}", flush=True)
+    demo.queue(default_concurrency_limit=1).launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        auth=auth,
+        inbrowser=not args.no_browser,
+        ssr_mode=False,
+        show_error=True,
+        allowed_paths=[],
+        **launch_options(),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Assemble the studio's Blocks: header, language switch and one tab per feature."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+
+from studio import APP_NAME
+from studio.hardware import device_report
+from studio.i18n import pick_language, t
+from studio.models.load import LoadedModel, ModelCache, resolve_source
+from studio.paths import EMBEDDED_MODELS_DIR, ICON_PATH
+from studio.ui import model_tab
+from studio.ui.localize import Localizer
+from studio.ui.theme import CSS, theme
+from studio.workspace import Workspace
+
+LANGUAGE_CHOICES = [("日本語", "ja"), ("English", "en")]
+
+
+@dataclass
+class StudioContext:
+    """What every tab shares: the workspace, the loaded model, the language control."""
+
+    workspace: Workspace
+    cache: ModelCache = field(default_factory=ModelCache)
+    # None: any local model folder may be loaded (loopback use). A list: only folders
+    # inside these roots (the app is reachable from other machines).
+    local_roots: list[Path] | None = None
+    lang: gr.Radio | None = None
+    on_ready: list = field(default_factory=list)
+
+    def workspace_models(self) -> list[str]:
+        return sorted(
+            p.name for p in self.workspace.models.glob("*") if (p / "config.json").is_file()
+        )
+
+    def load(self, spec: str, *, trust_remote_code: bool = False) -> LoadedModel:
+        named = {name: self.workspace.models / name for name in self.workspace_models()}
+        source = resolve_source(spec, named_dirs=named, local_roots=self.local_roots)
+        return self.cache.get(source, trust_remote_code=trust_remote_code)
+
+
+def confined_roots(workspace: Workspace) -> list[Path]:
+    return [workspace.models, EMBEDDED_MODELS_DIR]
+
+
+def build_app(ctx: StudioContext) -> gr.Blocks:
+    loc = Localizer()
+    hw = device_report()
+    with gr.Blocks(title=APP_NAME, fill_width=True, analytics_enabled=False) as demo:
+        with gr.Row(elem_id="studio-header", equal_height=True):
+            with gr.Column(scale=5, min_width=300):
+                loc.make(
+                    gr.Markdown,
+                    i18n={
+                        "value": lambda lang: (
+                            f"## {t('app.title', lang)}\n{t('app.subtitle', lang)}"
+                        )
+                    },
+                    elem_id="studio-title",
+                )
+            with gr.Column(scale=2, min_width=220):
+                ctx.lang = gr.Radio(
+                    LANGUAGE_CHOICES,
+                    value=loc.lang,
+                    label="言語 / Language",
+                    elem_id="language",
+                    container=False,
+                )
+                loc.make(
+                    gr.Markdown,
+                    i18n={
+                        "value": lambda lang: (
+                            t("app.workspace", lang, path=ctx.workspace.root)
+                            + "  \n"
+                            + t("app.device", lang, **hw)
+                        )
+                    },
+                    elem_id="studio-status",
+                )
+        with gr.Tabs(elem_id="studio-tabs"):
+            model_tab.build(ctx, loc)
+
+        ctx.lang.change(
+            loc.updates, inputs=ctx.lang, outputs=loc.components, api_visibility="private"
+        )
+
+        def initial_language(request: gr.Request) -> str:
+            return pick_language(request.headers.get("accept-language") if request else None)
+
+        ready = demo.load(initial_language, outputs=ctx.lang, api_visibility="private")
+        for fn, inputs, outputs in ctx.on_ready:
+            ready = ready.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+    return demo
+
+
+def launch_options() -> dict:
+    return {
+        "theme": theme(),
+        "css": CSS,
+        "favicon_path": str(ICON_PATH),
+        "footer_links": ["api", "settings"],
+    }

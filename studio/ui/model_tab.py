@@ -1,0 +1,338 @@
+"""The Model tab: choose the base model, see what matters before training, generate."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from studio.generate import GenerationSettings, generate
+from studio.i18n import t
+from studio.models.info import describe
+from studio.models.load import ModelLoadError
+from studio.paths import EMBEDDED_MODEL_NAME
+
+API_LOAD = "load_model"
+API_GENERATE = "generate"
+
+
+def _yes(value: bool, lang: str) -> str:
+    return t("model.answer_yes" if value else "model.answer_no", lang)
+
+
+def _md_cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", "\\n")
+
+
+def render_overview(info: dict, lang: str) -> str:
+    def row(key, value):
+        return f"| {t('model.' + key, lang)} | {value} |"
+
+    gen_eos = ", ".join(f"`{_md_cell(e['token'])}` ({e['id']})" for e in info["generation_eos_ids"])
+    disk = f"{info['disk_bytes'] / 2**20:.1f} MiB" if info["disk_bytes"] else "—"
+    rows = [
+        f"| {t('model.field', lang)} | {t('model.value', lang)} |",
+        "|---|---|",
+        row("architecture", f"{info['architecture']} (`{info['model_type']}`)"),
+        row("parameters", f"{info['parameters']:,} ({info['parameters'] / 1e6:.2f} M)"),
+        row(
+            "shape",
+            f"{info['layers']} × {info['hidden_size']} "
+            f"({info['attention_heads']} / {info['kv_heads']})",
+        ),
+        row("vocab", f"{info['vocab_size']:,}"),
+        row("context", f"{info['context_length']:,}" if info["context_length"] else "—"),
+        row("precision", f"{info['dtype']}, {info['device']}"),
+        row("disk", disk),
+        row("tied", _yes(info["tied_embeddings"], lang)),
+        row("adds_bos", _yes(info["adds_bos"], lang)),
+        row("adds_eos", _yes(info["adds_eos"], lang)),
+        row("gen_eos", gen_eos or "—"),
+    ]
+    return "\n".join(rows)
+
+
+def render_special_tokens(info: dict, lang: str) -> str:
+    rows = [
+        f"| {t('model.col_role', lang)} | {t('model.col_token', lang)} | {t('model.col_id', lang)} |",
+        "|---|---|---|",
+    ]
+    for e in info["special_tokens"]:
+        token = f"`{_md_cell(e['token'])}`" if e["token"] is not None else "—"
+        rows.append(f"| {e['role']} | {token} | {e['id'] if e['id'] is not None else '—'} |")
+    return "\n".join(rows)
+
+
+def render_notes(info: dict, lang: str) -> str:
+    if not info["notes"]:
+        return t("model.notes_none", lang)
+    return "\n\n".join(t(f"model.note_{n['code']}", lang, **n["params"]) for n in info["notes"])
+
+
+def render_template_stats(info: dict, lang: str) -> str:
+    chat = info["chat_template"]
+    if chat is None:
+        return t("model.note_no_chat_template", lang)
+    return t(
+        "model.chat_template_stats",
+        lang,
+        tokens=chat["num_tokens"],
+        markers=_yes(chat["has_generation_markers"], lang),
+    )
+
+
+def render_loaded(info: dict, lang: str) -> str:
+    return t(
+        "model.loaded",
+        lang,
+        name=info["name"],
+        seconds=info["load_seconds"],
+        device=info["device"],
+        dtype=info["dtype"],
+    )
+
+
+def render_generation(result, lang: str) -> str:
+    stats = t(
+        "model.stats",
+        lang,
+        new_tokens=result.new_tokens,
+        seconds=result.seconds,
+        tps=f"{result.tokens_per_second:.1f}",
+        prompt_tokens=result.prompt_tokens,
+    )
+    if result.stop_reason == "eos":
+        stop = t("model.stop_eos", lang, token=f"`{result.stop_token}`")
+    else:
+        stop = t("model.stop_length", lang)
+    return f"{stats}  \n{stop}"
+
+
+def build(ctx, loc) -> None:
+    """Lay out the tab inside the caller's `gr.Tabs` and wire its events."""
+
+    def model_choices(lang: str):
+        embedded = t("model.embedded_choice", lang, name=EMBEDDED_MODEL_NAME)
+        return [(embedded, EMBEDDED_MODEL_NAME)] + [(n, n) for n in ctx.workspace_models()]
+
+    with loc.make(gr.Tab, i18n={"label": "model.tab"}, id="model"):
+        loc.make(gr.Markdown, i18n={"value": "model.intro"})
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=320):
+                source = loc.make(
+                    gr.Dropdown,
+                    i18n={
+                        "label": "model.source",
+                        "info": "model.source_info",
+                        "choices": model_choices,
+                    },
+                    value=EMBEDDED_MODEL_NAME,
+                    allow_custom_value=True,
+                    filterable=True,
+                    elem_id="model-source",
+                )
+                trust = loc.make(
+                    gr.Checkbox,
+                    i18n={
+                        "label": "model.trust_remote_code",
+                        "info": "model.trust_remote_code_info",
+                    },
+                    value=False,
+                    elem_id="trust-remote-code",
+                )
+                load_btn = loc.make(
+                    gr.Button,
+                    i18n={"value": "model.load"},
+                    variant="primary",
+                    elem_id="load-model",
+                )
+                status = loc.make(
+                    gr.Markdown, i18n={"value": "model.not_loaded"}, elem_id="model-status"
+                )
+            with gr.Column(scale=4, min_width=360):
+                loc.make(gr.Markdown, i18n={"value": lambda lang: f"### {t('model.notes', lang)}"})
+                notes = gr.Markdown(elem_id="model-notes")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=320):
+                loc.make(
+                    gr.Markdown, i18n={"value": lambda lang: f"### {t('model.overview', lang)}"}
+                )
+                overview = gr.Markdown(elem_id="model-overview")
+                loc.make(
+                    gr.Markdown,
+                    i18n={"value": lambda lang: f"### {t('model.special_tokens', lang)}"},
+                )
+                tokens = gr.Markdown(elem_id="model-special-tokens")
+            with gr.Column(scale=4, min_width=360):
+                template = loc.make(
+                    gr.Textbox,
+                    i18n={"label": "model.chat_template"},
+                    lines=9,
+                    max_lines=18,
+                    interactive=False,
+                    buttons=["copy"],
+                    elem_id="chat-template",
+                )
+                template_stats = gr.Markdown(elem_id="chat-template-stats")
+
+        loc.make(gr.Markdown, i18n={"value": lambda lang: f"### {t('model.generate', lang)}"})
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=320):
+                prompt = loc.make(
+                    gr.Textbox,
+                    i18n={"label": "model.prompt", "placeholder": "model.prompt_placeholder"},
+                    value="富士山は",
+                    lines=3,
+                    elem_id="prompt",
+                )
+                chat = loc.make(
+                    gr.Checkbox, i18n={"label": "model.chat_mode"}, value=False, elem_id="chat"
+                )
+                system = loc.make(
+                    gr.Textbox,
+                    i18n={"label": "model.system_prompt"},
+                    value="",
+                    lines=2,
+                    visible=False,
+                    elem_id="system-prompt",
+                )
+                with loc.make(gr.Accordion, i18n={"label": "model.sampling"}, open=False):
+                    max_new = loc.make(
+                        gr.Slider,
+                        i18n={"label": "model.max_new_tokens"},
+                        minimum=1,
+                        maximum=512,
+                        step=1,
+                        value=64,
+                    )
+                    with gr.Row():
+                        temperature = loc.make(
+                            gr.Slider,
+                            i18n={"label": "model.temperature"},
+                            minimum=0.05,
+                            maximum=2.0,
+                            step=0.05,
+                            value=0.8,
+                        )
+                        top_p = loc.make(
+                            gr.Slider,
+                            i18n={"label": "model.top_p"},
+                            minimum=0.05,
+                            maximum=1.0,
+                            step=0.01,
+                            value=0.95,
+                        )
+                    with gr.Row():
+                        repetition = loc.make(
+                            gr.Slider,
+                            i18n={"label": "model.repetition_penalty"},
+                            minimum=0.8,
+                            maximum=2.0,
+                            step=0.05,
+                            value=1.1,
+                        )
+                        seed = loc.make(
+                            gr.Number, i18n={"label": "model.seed"}, value=0, precision=0
+                        )
+                    greedy = loc.make(gr.Checkbox, i18n={"label": "model.greedy"}, value=False)
+                gen_btn = loc.make(
+                    gr.Button,
+                    i18n={"value": "model.run_generate"},
+                    variant="primary",
+                    elem_id="generate",
+                )
+            with gr.Column(scale=4, min_width=360):
+                output = loc.make(
+                    gr.Textbox,
+                    i18n={"label": "model.output"},
+                    lines=8,
+                    interactive=False,
+                    buttons=["copy"],
+                    elem_id="generated",
+                )
+                gen_stats = gr.Markdown(elem_id="generation-stats")
+
+    info_state = gr.State(None)
+    info_outputs = [status, overview, tokens, template, template_stats, notes]
+
+    def show(info, lang):
+        if info is None:
+            return [t("model.not_loaded", lang), "", "", "", "", ""]
+        chat_text = info["chat_template"]["text"] if info["chat_template"] else ""
+        return [
+            render_loaded(info, lang),
+            render_overview(info, lang),
+            render_special_tokens(info, lang),
+            chat_text,
+            render_template_stats(info, lang),
+            render_notes(info, lang),
+        ]
+
+    def load_model(model: str, trust_remote_code: bool, lang: str):
+        try:
+            loaded = ctx.load(model, trust_remote_code=trust_remote_code)
+        except ModelLoadError as exc:
+            raise gr.Error(t("model.load_failed", lang, error=exc)) from None
+        info = describe(loaded)
+        return [info, *show(info, lang)]
+
+    def run_generate(
+        model: str,
+        trust_remote_code: bool,
+        prompt: str,
+        chat: bool,
+        system: str,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        repetition_penalty: float,
+        seed: int,
+        greedy: bool,
+        lang: str,
+    ):
+        settings = GenerationSettings(
+            max_new_tokens=int(max_new_tokens),
+            temperature=float(temperature),
+            top_p=float(top_p),
+            repetition_penalty=float(repetition_penalty),
+            seed=int(seed or 0),
+            greedy=bool(greedy),
+        )
+        try:
+            loaded = ctx.load(model, trust_remote_code=trust_remote_code)
+            result = generate(loaded, prompt, settings, chat=chat, system=system or None)
+        except (ModelLoadError, ValueError) as exc:
+            raise gr.Error(t("model.generate_failed", lang, error=exc)) from None
+        return result.text, render_generation(result, lang)
+
+    load_btn.click(
+        load_model,
+        inputs=[source, trust, ctx.lang],
+        outputs=[info_state, *info_outputs],
+        api_name=API_LOAD,
+    )
+    gen_inputs = [
+        source,
+        trust,
+        prompt,
+        chat,
+        system,
+        max_new,
+        temperature,
+        top_p,
+        repetition,
+        seed,
+        greedy,
+        ctx.lang,
+    ]
+    gen_btn.click(
+        run_generate, inputs=gen_inputs, outputs=[output, gen_stats], api_name=API_GENERATE
+    )
+    prompt.submit(
+        run_generate, inputs=gen_inputs, outputs=[output, gen_stats], api_visibility="private"
+    )
+    chat.change(
+        lambda on: gr.update(visible=on), inputs=chat, outputs=system, api_visibility="private"
+    )
+    ctx.lang.change(
+        show, inputs=[info_state, ctx.lang], outputs=info_outputs, api_visibility="private"
+    )
+    ctx.on_ready.append((load_model, [source, trust, ctx.lang], [info_state, *info_outputs]))

@@ -1,0 +1,82 @@
+"""Open the studio in headless Chromium (Debian's package) through Playwright."""
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("STUDIO_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("STUDIO_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} not found, and STUDIO_REQUIRE_BROWSER is set")
+        pytest.skip(f"{CHROMIUM} not found (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="studio-chromium-")
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            args=ARGS,
+            headless=True,
+            locale="en-US",
+            viewport={"width": 1400, "height": 1000},
+        )
+        yield context
+        context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_open_switch_language_generate(browser, running_app, artifacts_dir):
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(running_app["url"])
+    # English from the browser's Accept-Language; the embedded model is described on load.
+    expect(page.get_by_role("tab", name="Model")).to_be_visible(timeout=30_000)
+    expect(page.locator("#model-overview")).to_contain_text("LlamaForCausalLM", timeout=30_000)
+    expect(page.locator("#model-special-tokens")).to_contain_text("<|im_end|>")
+
+    page.get_by_label("日本語").check()
+    expect(page.get_by_role("tab", name="モデル")).to_be_visible(timeout=10_000)
+    expect(page.locator("#load-model")).to_have_text("読み込む")
+    expect(page.locator("#model-overview")).to_contain_text("パラメータ数")
+
+    page.locator("#prompt textarea").fill("富士山は")
+    page.locator("#generate").click()
+    output = page.locator("#generated textarea")
+    expect(output).not_to_have_value("", timeout=30_000)
+    expect(page.locator("#generation-stats")).to_contain_text("トークン生成")
+    page.screenshot(path=str(artifacts_dir / "model-tab-ja.png"), full_page=True)
+    assert any("\u3040" <= ch <= "\u9fff" for ch in output.input_value())
+    page.close()
+
+
+def test_japanese_browser_gets_japanese_ui(browser, running_app, artifacts_dir):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(extra_http_headers={"Accept-Language": "ja-JP,ja;q=0.9"})
+    page.goto(running_app["url"])
+    expect(page.get_by_role("tab", name="モデル")).to_be_visible(timeout=30_000)
+    expect(page.locator("#model-overview")).to_contain_text("アーキテクチャ", timeout=30_000)
+    page.get_by_label("English").check()
+    expect(page.get_by_role("tab", name="Model")).to_be_visible(timeout=10_000)
+    page.screenshot(path=str(artifacts_dir / "model-tab-en.png"), full_page=True)
+    page.close()
