@@ -58,6 +58,8 @@ def test_open_switch_language_generate(browser, running_app, artifacts_dir):
     expect(page.get_by_role("tab", name="モデル")).to_be_visible(timeout=10_000)
     expect(page.locator("#load-model")).to_have_text("読み込む")
     expect(page.locator("#model-overview")).to_contain_text("パラメータ数")
+    # The status follows the language and still reports the loaded model.
+    expect(page.locator("#model-status")).to_contain_text("読み込みました")
 
     page.locator("#prompt textarea").fill("富士山は")
     page.locator("#generate").click()
@@ -72,7 +74,8 @@ def test_open_switch_language_generate(browser, running_app, artifacts_dir):
 def test_japanese_browser_gets_japanese_ui(browser, running_app, artifacts_dir):
     from playwright.sync_api import expect
 
-    page = browser.new_page(extra_http_headers={"Accept-Language": "ja-JP,ja;q=0.9"})
+    page = browser.new_page()
+    page.set_extra_http_headers({"Accept-Language": "ja-JP,ja;q=0.9"})
     page.goto(running_app["url"])
     expect(page.get_by_role("tab", name="モデル")).to_be_visible(timeout=30_000)
     expect(page.locator("#model-overview")).to_contain_text("アーキテクチャ", timeout=30_000)

@@ -144,9 +144,8 @@ def build(ctx, loc) -> None:
                     variant="primary",
                     elem_id="load-model",
                 )
-                status = loc.make(
-                    gr.Markdown, i18n={"value": "model.not_loaded"}, elem_id="model-status"
-                )
+                # Rendered by show() from the loaded model's facts, in the current language.
+                status = gr.Markdown(t("model.not_loaded", loc.lang), elem_id="model-status")
             with gr.Column(scale=4, min_width=360):
                 loc.make(gr.Markdown, i18n={"value": lambda lang: f"### {t('model.notes', lang)}"})
                 notes = gr.Markdown(elem_id="model-notes")
