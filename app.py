@@ -8,8 +8,10 @@ without a password unless the user explicitly accepts that risk.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import threading
 
 # Offline first: no telemetry or update checks from the libraries we import.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -65,6 +67,13 @@ def check_exposure(host: str, share: bool, auth, insecure: bool) -> list[str]:
     return []
 
 
+def warm_up(ctx) -> None:
+    from studio.models.load import ModelLoadError
+
+    with contextlib.suppress(ModelLoadError, OSError):
+        ctx.load("")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     auth = parse_auth(args.auth or os.environ.get(AUTH_ENV))
@@ -87,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         workspace=workspace, local_roots=confined_roots(workspace) if exposed else None
     )
     demo = build_app(ctx)
+    # Load the default model while the server starts, so the first click does not wait for
+    # the imports behind it (~3 s cold). A failure here is reported when the user loads it.
+    threading.Thread(target=warm_up, args=(ctx,), daemon=True, name="warm-up").start()
     print(f"Workspace: {workspace.root}", flush=True)
     demo.queue(default_concurrency_limit=1).launch(
         server_name=args.host,
