@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import free_port, wait_for_http  # noqa: E402
+from tests.conftest import free_port, generate_args, wait_for_http  # noqa: E402
 
 
 def one_start() -> dict:
@@ -45,18 +45,7 @@ def one_start() -> dict:
             client = Client(url, analytics_enabled=False, verbose=False)
             t0 = time.monotonic()
             client.predict(
-                model="tsumugi-tiny",
-                trust_remote_code=False,
-                prompt="富士山は",
-                chat=False,
-                system="",
-                max_new_tokens=64,
-                temperature=0.8,
-                top_p=0.95,
-                repetition_penalty=1.0,
-                seed=0,
-                greedy=False,
-                lang="ja",
+                **generate_args(prompt="富士山は", max_new_tokens=64, lang="ja"),
                 api_name="/generate",
             )
             first_gen = time.monotonic() - t0

@@ -44,6 +44,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from studio.generate import GenerationSettings  # light: torch is imported lazily there
+
     common = _common()
     parser = argparse.ArgumentParser(
         prog="python -m studio",
@@ -79,12 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--prompts", type=Path, help="file: one prompt per line, or JSONL 'prompt'")
     gen.add_argument("--chat", action="store_true", help="wrap prompts in the chat template")
     gen.add_argument("--system", help="system prompt (with --chat)")
-    gen.add_argument("--max-new-tokens", type=int, default=64)
-    gen.add_argument("--temperature", type=float, default=0.8)
-    gen.add_argument("--top-p", type=float, default=0.95)
-    gen.add_argument("--top-k", type=int, default=0)
-    gen.add_argument("--repetition-penalty", type=float, default=1.0)
-    gen.add_argument("--seed", type=int, default=0)
+    defaults = GenerationSettings()
+    gen.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
+    gen.add_argument("--temperature", type=float, default=defaults.temperature)
+    gen.add_argument("--top-p", type=float, default=defaults.top_p)
+    gen.add_argument("--top-k", type=int, default=defaults.top_k)
+    gen.add_argument("--repetition-penalty", type=float, default=defaults.repetition_penalty)
+    gen.add_argument("--seed", type=int, default=defaults.seed)
     gen.add_argument("--greedy", action="store_true", help="no sampling")
     gen.set_defaults(func=cmd_generate)
     return parser

@@ -67,6 +67,28 @@ def child_env(**extra) -> dict:
     return env
 
 
+def generate_args(**overrides) -> dict:
+    """Arguments of the app's `/generate` endpoint as a client sends them (see model_tab)."""
+    from studio.generate import GenerationSettings
+
+    d = GenerationSettings()
+    args = dict(
+        model="tsumugi-tiny",
+        trust_remote_code=False,
+        prompt="富士山は",
+        chat=False,
+        system="",
+        max_new_tokens=d.max_new_tokens,
+        temperature=d.temperature,
+        top_p=d.top_p,
+        repetition_penalty=d.repetition_penalty,
+        seed=d.seed,
+        greedy=d.greedy,
+        lang="en",
+    )
+    return args | overrides
+
+
 def wait_for_http(url: str, proc: subprocess.Popen, timeout: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:

@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.conftest import generate_args
+
 pytestmark = [pytest.mark.client, pytest.mark.slow]
 
 
@@ -17,20 +19,7 @@ def test_serves_quickly(running_app):
 
 
 def test_generate_through_the_api_is_deterministic(client):
-    kwargs = dict(
-        model="tsumugi-tiny",
-        trust_remote_code=False,
-        prompt="富士山は",
-        chat=False,
-        system="",
-        max_new_tokens=16,
-        temperature=0.8,
-        top_p=0.95,
-        repetition_penalty=1.0,
-        seed=0,
-        greedy=True,
-        lang="en",
-    )
+    kwargs = generate_args(prompt="富士山は", max_new_tokens=16, greedy=True)
     text, stats = client.predict(**kwargs, api_name="/generate")
     again, _ = client.predict(**kwargs, api_name="/generate")
     assert text and text == again
@@ -38,21 +27,15 @@ def test_generate_through_the_api_is_deterministic(client):
 
 
 def test_generate_reports_in_japanese(client):
-    _, stats = client.predict(
-        model="tsumugi-tiny",
-        trust_remote_code=False,
+    kwargs = generate_args(
         prompt="抹茶は",
         chat=True,
         system="丁寧に答えてください。",
         max_new_tokens=8,
-        temperature=0.8,
-        top_p=0.95,
-        repetition_penalty=1.0,
         seed=1,
-        greedy=False,
         lang="ja",
-        api_name="/generate",
     )
+    _, stats = client.predict(**kwargs, api_name="/generate")
     assert "トークン" in stats
 
 
@@ -78,19 +61,7 @@ def test_bad_model_is_a_clear_error_and_the_app_survives(client):
             api_name="/load_model",
         )
     text, _ = client.predict(
-        model="tsumugi-tiny",
-        trust_remote_code=False,
-        prompt="今日は",
-        chat=False,
-        system="",
-        max_new_tokens=4,
-        temperature=0.8,
-        top_p=0.95,
-        repetition_penalty=1.0,
-        seed=0,
-        greedy=True,
-        lang="en",
-        api_name="/generate",
+        **generate_args(prompt="今日は", max_new_tokens=4), api_name="/generate"
     )
     assert text
 

@@ -108,6 +108,7 @@ def render_generation(result, lang: str) -> str:
 
 def build(ctx, loc) -> None:
     """Lay out the tab inside the caller's `gr.Tabs` and wire its events."""
+    defaults = GenerationSettings()
 
     def model_choices(lang: str):
         embedded = t("model.embedded_choice", lang, name=EMBEDDED_MODEL_NAME)
@@ -200,7 +201,7 @@ def build(ctx, loc) -> None:
                         minimum=1,
                         maximum=512,
                         step=1,
-                        value=64,
+                        value=defaults.max_new_tokens,
                     )
                     with gr.Row():
                         temperature = loc.make(
@@ -209,7 +210,7 @@ def build(ctx, loc) -> None:
                             minimum=0.05,
                             maximum=2.0,
                             step=0.05,
-                            value=0.8,
+                            value=defaults.temperature,
                         )
                         top_p = loc.make(
                             gr.Slider,
@@ -217,7 +218,7 @@ def build(ctx, loc) -> None:
                             minimum=0.05,
                             maximum=1.0,
                             step=0.01,
-                            value=0.95,
+                            value=defaults.top_p,
                         )
                     with gr.Row():
                         repetition = loc.make(
@@ -226,12 +227,17 @@ def build(ctx, loc) -> None:
                             minimum=0.8,
                             maximum=2.0,
                             step=0.05,
-                            value=1.1,
+                            value=defaults.repetition_penalty,
                         )
                         seed = loc.make(
-                            gr.Number, i18n={"label": "model.seed"}, value=0, precision=0
+                            gr.Number,
+                            i18n={"label": "model.seed"},
+                            value=defaults.seed,
+                            precision=0,
                         )
-                    greedy = loc.make(gr.Checkbox, i18n={"label": "model.greedy"}, value=False)
+                    greedy = loc.make(
+                        gr.Checkbox, i18n={"label": "model.greedy"}, value=defaults.greedy
+                    )
                 gen_btn = loc.make(
                     gr.Button,
                     i18n={"value": "model.run_generate"},
