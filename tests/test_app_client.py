@@ -78,3 +78,15 @@ def test_browser_paths_cannot_reach_files_outside(running_app):
             assert exc.code in (403, 404)
             continue
         assert b"root:" not in body and b"def main" not in body
+
+
+def test_workspace_models_are_loadable_by_name(client, running_app):
+    import shutil
+
+    from studio.paths import EMBEDDED_MODEL_DIR
+
+    shutil.copytree(EMBEDDED_MODEL_DIR, running_app["workspace"] / "models" / "my-copy")
+    status, overview, *_ = client.predict(
+        model="my-copy", trust_remote_code=False, lang="en", api_name="/load_model"
+    )
+    assert "my-copy" in status and "LlamaForCausalLM" in overview

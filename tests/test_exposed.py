@@ -1,0 +1,73 @@
+"""When the studio is reachable from other machines: a password is required, and the browser
+cannot make it load models from arbitrary folders."""
+
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from studio.models.load import ModelLoadError
+from tests.conftest import REPO, child_env, free_port, generate_args, wait_for_http
+
+
+def test_exposed_context_confines_model_folders(tmp_path, workspace):
+    import shutil
+
+    from studio.paths import EMBEDDED_MODEL_DIR
+    from studio.ui.app import StudioContext, confined_roots
+
+    outside = tmp_path / "outside-model"
+    shutil.copytree(EMBEDDED_MODEL_DIR, outside)
+    ctx = StudioContext(workspace=workspace, local_roots=confined_roots(workspace))
+    with pytest.raises(ModelLoadError, match="outside the allowed folders"):
+        ctx.load(str(outside))
+    shutil.copytree(EMBEDDED_MODEL_DIR, workspace.models / "inside")
+    assert ctx.load("inside").source.name == "inside"
+    assert ctx.load("").source.kind == "embedded"
+    # On loopback (local_roots=None) the user may load any folder of their own.
+    assert StudioContext(workspace=workspace).load(str(outside)).source.kind == "local"
+
+
+@pytest.mark.client
+@pytest.mark.slow
+def test_auth_is_enforced(tmp_path):
+    from gradio_client import Client
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "app.py",
+            "--no-browser",
+            "--port",
+            str(port),
+            "--workspace",
+            str(tmp_path / "ws"),
+        ],
+        cwd=REPO,
+        env=child_env(STUDIO_AUTH="alice:s3cret"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(url, proc, timeout=90)  # the login page itself answers 200
+        from gradio_client.exceptions import AuthenticationError
+
+        with pytest.raises(AuthenticationError, match="credentials were not provided"):
+            Client(url, verbose=False, analytics_enabled=False)
+        for path, body in (("config", None), ("gradio_api/call/generate", b'{"data": []}')):
+            request = urllib.request.Request(url + path, data=body)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=5)
+            assert refused.value.code == 401, path
+        with pytest.raises(ValueError):
+            Client(url, auth=("alice", "wrong"), verbose=False, analytics_enabled=False)
+        client = Client(url, auth=("alice", "s3cret"), verbose=False, analytics_enabled=False)
+        text, _ = client.predict(**generate_args(max_new_tokens=4), api_name="/generate")
+        assert text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
