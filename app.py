@@ -52,12 +52,16 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def check_exposure(host: str, share: bool, auth, insecure: bool) -> list[str]:
-    """Reasons to refuse starting; empty when the setup is safe or explicitly accepted."""
+def is_exposed(host: str, share: bool) -> bool:
+    """Reachable from other machines: a public share link or a non-loopback address."""
     from studio.safety import is_loopback_host
 
-    exposed = share or not is_loopback_host(host)
-    if exposed and auth is None and not insecure:
+    return share or not is_loopback_host(host)
+
+
+def check_exposure(host: str, share: bool, auth, insecure: bool) -> list[str]:
+    """Reasons to refuse starting; empty when the setup is safe or explicitly accepted."""
+    if is_exposed(host, share) and auth is None and not insecure:
         where = "a public share link" if share else f"{host} (reachable from other machines)"
         return [
             f"Refusing to serve on {where} without a password.",
@@ -82,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(problems), file=sys.stderr)
         return 2
 
-    from studio.safety import is_loopback_host
     from studio.ui.app import StudioContext, build_app, confined_roots, launch_options
     from studio.workspace import WorkspaceError, open_workspace
 
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     except WorkspaceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    exposed = args.share or not is_loopback_host(args.host)
+    exposed = is_exposed(args.host, args.share)
     ctx = StudioContext(
         workspace=workspace, local_roots=confined_roots(workspace) if exposed else None
     )

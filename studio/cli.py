@@ -146,9 +146,8 @@ def _load(args):
     from studio.models.load import ModelLoadError, load_model, resolve_source
 
     ws = _workspace(args)
-    named = {p.name: p for p in ws.models.glob("*") if (p / "config.json").is_file()}
     try:
-        source = resolve_source(args.model, named_dirs=named)
+        source = resolve_source(args.model, named_dirs=ws.model_dirs())
         return load_model(
             source,
             device=None if args.device == "auto" else args.device,

@@ -58,6 +58,11 @@ class Workspace:
         atomic_write_json(self.marker, meta)
         return meta
 
+    def model_dirs(self) -> dict[str, Path]:
+        """Models saved in the workspace (a folder with config.json), by folder name."""
+        found = (p for p in sorted(self.models.glob("*")) if (p / "config.json").is_file())
+        return {p.name: p for p in found}
+
     def summary(self) -> dict:
         from studio.data.registry import list_datasets
 

@@ -33,13 +33,12 @@ class StudioContext:
     on_ready: list = field(default_factory=list)
 
     def workspace_models(self) -> list[str]:
-        return sorted(
-            p.name for p in self.workspace.models.glob("*") if (p / "config.json").is_file()
-        )
+        return list(self.workspace.model_dirs())
 
     def load(self, spec: str, *, trust_remote_code: bool = False) -> LoadedModel:
-        named = {name: self.workspace.models / name for name in self.workspace_models()}
-        source = resolve_source(spec, named_dirs=named, local_roots=self.local_roots)
+        source = resolve_source(
+            spec, named_dirs=self.workspace.model_dirs(), local_roots=self.local_roots
+        )
         return self.cache.get(source, trust_remote_code=trust_remote_code)
 
 
