@@ -90,6 +90,33 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=defaults.seed)
     gen.add_argument("--greedy", action="store_true", help="no sampling")
     gen.set_defaults(func=cmd_generate)
+
+    ins = verbs.add_parser(
+        "inspect",
+        parents=[common],
+        help="which tokens carry loss, and the mistakes that ruin a fine-tune",
+        description="Encode a dataset exactly as training would, check every row and print "
+        "the diagnostics. Exit status 3 when an error-level problem is found.",
+    )
+    _model_args(ins)
+    ins.add_argument("--data", required=True, help="JSONL/JSON file, or dataset NAME[/vNNNN]")
+    ins.add_argument("--settings", type=Path, help="settings profile YAML (fields or encoding:)")
+    ins.add_argument("--stage", choices=["sft", "pretrain"])
+    ins.add_argument("--loss", choices=["auto", "completion", "assistant", "all"])
+    ins.add_argument("--max-length", type=int)
+    ins.add_argument("--truncation-side", choices=["right", "left"])
+    ins.add_argument("--packing", choices=["off", "isolated", "concatenated"])
+    ins.add_argument("--chat-template", type=Path, help="file with a Jinja chat template")
+    ins.add_argument("--no-add-eos", dest="add_eos", action="store_false", default=None)
+    ins.add_argument("--add-special-tokens", choices=["auto", "yes", "no"])
+    ins.add_argument("--pad-token")
+    ins.add_argument("--response-template")
+    ins.add_argument("--mask-pad-token-id", action="store_true", default=None)
+    ins.add_argument("--limit", type=int, help="check only the first N rows")
+    ins.add_argument("--show-row", type=int, help="also print the tokens of this row")
+    ins.add_argument("--write-fixed", type=Path, help="write the fixed settings to this YAML")
+    ins.add_argument("--lang", choices=["en", "ja"], default="en", help="message language")
+    ins.set_defaults(func=cmd_inspect)
     return parser
 
 
@@ -227,6 +254,128 @@ def cmd_generate(args) -> tuple[dict, str]:
     return {"model": loaded.source.name, "results": [r.to_dict() for r in results]}, text
 
 
+def _inspect_settings(args):
+    from studio.labels.encode import EncodingSettings
+    from studio.labels.profiles import ProfileError, read_settings_file
+
+    settings = EncodingSettings()
+    if args.settings:
+        try:
+            settings = read_settings_file(args.settings)[0]
+        except ProfileError as exc:
+            raise CliError(str(exc)) from exc
+    changes = {
+        name: getattr(args, name)
+        for name in (
+            "stage",
+            "loss",
+            "max_length",
+            "truncation_side",
+            "packing",
+            "add_eos",
+            "add_special_tokens",
+            "pad_token",
+            "response_template",
+            "mask_pad_token_id",
+        )
+        if getattr(args, name) is not None
+    }
+    if args.chat_template:
+        try:
+            changes["chat_template"] = args.chat_template.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read the chat template: {exc}") from exc
+    try:
+        return settings.replace(**changes)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _data_path(args) -> tuple[Path, str]:
+    from studio.data.records import dataset_file
+    from studio.data.registry import find_version
+
+    candidate = Path(args.data).expanduser()
+    if candidate.is_file():
+        return candidate, candidate.name
+    if candidate.suffix in {".jsonl", ".json"}:
+        raise CliError(f"no file at {args.data}")
+    try:
+        version = find_version(_workspace(args), args.data)
+    except LookupError as exc:
+        raise CliError(str(exc)) from exc
+    return dataset_file(version), f"{version.name}/{version.version}"
+
+
+def cmd_inspect(args) -> tuple[dict, str]:
+    from studio.data.records import RecordError
+    from studio.labels.diagnose import explain
+    from studio.labels.fixes import apply_settings
+    from studio.labels.inspect import examples_of, inspect_rows, load_target, rows_at, scan
+    from studio.labels.inspect import suggest_fixes as suggest
+    from studio.labels.profiles import dump
+    from studio.labels.view import chips, trained_text
+    from studio.models.load import ModelLoadError, resolve_source
+
+    settings = _inspect_settings(args)
+    path, data_name = _data_path(args)
+    ws = _workspace(args)
+    try:
+        target = load_target(
+            resolve_source(args.model, named_dirs=ws.model_dirs()),
+            trust_remote_code=args.trust_remote_code,
+        )
+    except ModelLoadError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        report = scan(examples_of(path, limit=args.limit), target, settings)
+        fixes = suggest(report, target, settings, path)
+        shown = rows_at(path, args.show_row, 1) if args.show_row is not None else []
+    except (RecordError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    payload = report.to_dict()
+    payload["data"] = data_name
+    for entry, diag in zip(payload["diagnostics"], report.diagnostics, strict=True):
+        entry["message"], entry["fix"] = explain(diag, args.lang)
+    payload["fixes"] = [f.to_dict() for f in fixes]
+    if args.write_fixed:
+        fixed = apply_settings(settings, fixes)
+        actions = [f.action for f in fixes if f.kind == "settings"]
+        from studio.fsutil import atomic_write_text
+
+        atomic_write_text(args.write_fixed, dump(fixed, fixes=actions))
+        payload["fixed_settings"] = str(args.write_fixed)
+    lines = [
+        f"{data_name}: {report.rows} rows, {payload['trained_ratio']:.1%} of "
+        f"{report.tokens} tokens trained, {report.truncated_rows} truncated "
+        f"({report.seconds:.2f} s, {target.name})"
+    ]
+    for entry in payload["diagnostics"]:
+        rows = ", ".join(map(str, entry["rows"][:10]))
+        lines.append(f"[{entry['severity']}] {entry['code']} ({entry['count']} rows: {rows})")
+        lines.append(f"    {entry['message']}")
+        lines.append(f"    fix: {entry['fix']}")
+    if not payload["diagnostics"]:
+        lines.append("no problems found")
+    if shown:
+        inspection = inspect_rows(shown, target, settings)
+        payload["row"] = [s.to_dict() for s in inspection.sequences]
+        special = inspection.tokens.special_ids
+        for seq in inspection.sequences:
+            lines.append(f"row {args.show_row}: position  id  label  role  text")
+            for chip in chips(seq, target.tokenizer, special):
+                for i in range(chip.start, chip.end):
+                    text = repr(chip.text) if i == chip.start else ""
+                    lines.append(
+                        f"  {i:>5} {seq.input_ids[i]:>6} {seq.labels[i]:>6}  {chip.role:<7} {text}"
+                    )
+            lines.append("  trained text: " + " | ".join(trained_text(seq, target.tokenizer)))
+    if args.write_fixed:
+        lines.append(f"fixed settings written to {args.write_fixed}")
+    payload["exit_code"] = 3 if report.blocked else 0
+    return payload, "\n".join(lines)
+
+
 # --- entry point -----------------------------------------------------------------------
 
 
@@ -245,13 +394,15 @@ def run(func: Callable, args) -> int:
         else:
             print(f"error: {message}", file=sys.stderr)
         return 1
+    # A verb may report a finding through the exit status (inspect: 3 = errors found).
+    status = payload.pop("exit_code", 0)
     if args.json:
         print(
             json.dumps({"ok": True, **payload}, ensure_ascii=False, default=str), file=real_stdout
         )
     else:
         print(text, file=real_stdout)
-    return 0
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:

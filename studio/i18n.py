@@ -39,7 +39,14 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, **params) -> str:
     if texts is None:
         return key  # a missing key shows itself instead of crashing the page
     text = texts.get(lang) or texts.get(DEFAULT_LANGUAGE) or key
-    return text.format(**params) if params else text
+    return text.format_map(_Params(params)) if params else text
+
+
+class _Params(dict):
+    """Format parameters where an unknown field (or Jinja's `{% ... %}`) stays as written."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 def pick_language(accept_language: str | None) -> str:

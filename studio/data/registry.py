@@ -132,3 +132,15 @@ def list_datasets(ws) -> list[DatasetVersion]:
 
 def list_eval_suites(ws) -> list[DatasetVersion]:
     return list_versions(ws.evals / "suites")
+
+
+def find_version(ws, spec: str) -> DatasetVersion:
+    """A dataset version by `name` (its latest version) or `name/v0002`."""
+    name, _, version = (spec or "").strip().partition("/")
+    matches = [d for d in list_datasets(ws) if d.name == name]
+    if version:
+        matches = [d for d in matches if d.version == version]
+    if not matches:
+        known = sorted({d.name for d in list_datasets(ws)})
+        raise LookupError(f"no dataset {spec!r} in the workspace (datasets: {', '.join(known)})")
+    return max(matches, key=lambda d: d.version)

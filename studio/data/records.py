@@ -1,0 +1,124 @@
+"""Rows of a dataset in one of the three canonical forms the trainer reads.
+
+- text: `{"text": "..."}`
+- prompt/completion: `{"prompt": "...", "completion": "..."}`
+- messages: `{"messages": [{"role": "user", "content": "..."}, ...]}`
+
+Rows are read lazily, one line at a time, so a large JSONL file is never held in memory.
+Other layouts (CSV, Alpaca, ShareGPT, ...) are converted into these forms by the data tab.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+FORMATS = ("text", "prompt_completion", "messages")
+ROLES = ("system", "user", "assistant", "tool", "developer")
+
+
+class RecordError(ValueError):
+    """A row or file that cannot be read as a canonical dataset; the message says where."""
+
+
+def detect_format(record: object) -> str:
+    if not isinstance(record, dict):
+        raise RecordError(f"expected a JSON object, got {type(record).__name__}")
+    if "messages" in record:
+        messages = record["messages"]
+        if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m
+            for m in messages
+        ):
+            raise RecordError("'messages' must be a list of {role, content} objects")
+        for m in messages:
+            if not isinstance(m["content"], str):
+                raise RecordError("message 'content' must be a string")
+        return "messages"
+    if "prompt" in record and "completion" in record:
+        if not isinstance(record["prompt"], str) or not isinstance(record["completion"], str):
+            raise RecordError("'prompt' and 'completion' must be strings")
+        return "prompt_completion"
+    if "text" in record:
+        if not isinstance(record["text"], str):
+            raise RecordError("'text' must be a string")
+        return "text"
+    keys = ", ".join(sorted(record)) or "none"
+    raise RecordError(
+        f"no 'text', 'prompt'+'completion' or 'messages' field (fields: {keys}); "
+        "convert the file to one of these forms first"
+    )
+
+
+@dataclass
+class Record:
+    index: int  # 0-based row number among the rows read
+    line: int  # 1-based line in the file
+    data: dict
+    format: str
+
+
+def iter_records(path: Path, *, limit: int | None = None) -> Iterator[Record]:
+    """Yield the rows of a `.jsonl` file (or a `.json` list) in order.
+
+    Blank lines are skipped. A malformed row raises `RecordError` naming its line.
+    """
+    path = Path(path)
+    if path.suffix == ".json":
+        yield from _iter_json_list(path, limit)
+        return
+    index = 0
+    try:
+        fh = open(path, encoding="utf-8-sig")
+    except OSError as exc:
+        raise RecordError(f"cannot open {path.name}: {exc.strerror}") from exc
+    with fh:
+        try:
+            for line_no, line in enumerate(fh, 1):
+                if limit is not None and index >= limit:
+                    return
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                except ValueError as exc:
+                    raise RecordError(f"{path.name}, line {line_no}: invalid JSON ({exc})") from exc
+                try:
+                    fmt = detect_format(data)
+                except RecordError as exc:
+                    raise RecordError(f"{path.name}, line {line_no}: {exc}") from exc
+                yield Record(index, line_no, data, fmt)
+                index += 1
+        except UnicodeDecodeError as exc:
+            raise RecordError(
+                f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                "convert it to UTF-8 in the data tab first"
+            ) from exc
+
+
+def _iter_json_list(path: Path, limit: int | None) -> Iterator[Record]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        raise RecordError(f"cannot read {path.name} as JSON: {exc}") from exc
+    if not isinstance(data, list):
+        raise RecordError(f"{path.name} must hold a JSON list of rows")
+    for index, item in enumerate(data[:limit] if limit is not None else data):
+        try:
+            fmt = detect_format(item)
+        except RecordError as exc:
+            raise RecordError(f"{path.name}, row {index + 1}: {exc}") from exc
+        yield Record(index, index + 1, item, fmt)
+
+
+def read_records(path: Path, *, limit: int | None = None) -> list[Record]:
+    return list(iter_records(path, limit=limit))
+
+
+def dataset_file(version) -> Path:
+    """The primary data file of a registered dataset version."""
+    if not version.files:
+        raise RecordError(f"{version.name} {version.version} lists no data file")
+    return Path(version.path) / version.files[0]

@@ -1,0 +1,1 @@
+"""Example -> tokens + labels (one code path), diagnostics and the token view."""

@@ -1,0 +1,467 @@
+"""Example -> token ids + labels, and batches of them: the ONE encoding path.
+
+The label inspector shows and diagnoses the batches these functions produce, and the
+trainer trains on exactly the same batches. Anything that changes which tokens carry loss
+belongs here and nowhere else.
+
+Flow: `encode_example` (one row -> `Encoded`), `pack` (rows -> sequences, with or without
+packing), `Collator` (sequences -> a padded batch of tensors).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from studio.data.records import detect_format
+from studio.models.info import END_OF_TURN_TOKENS
+
+IGNORE = -100  # label of a token that carries no loss
+
+STAGES = ("sft", "pretrain")
+LOSSES = ("auto", "completion", "assistant", "all")
+PACKINGS = ("off", "isolated", "concatenated")
+SPECIAL_TOKEN_MODES = ("auto", "yes", "no")
+TRUNCATION_SIDES = ("right", "left")
+
+
+@dataclass
+class EncodingSettings:
+    """How examples become training tokens. Every field is a choice a user can get wrong;
+    the inspector shows the consequences before any training."""
+
+    stage: str = "sft"
+    """`sft` (prompt/completion or chat, loss on answers) or `pretrain` (raw text, loss on all)."""
+    loss: str = "auto"
+    """Which tokens carry loss: `completion`, `assistant` (assistant turns), `all`, or `auto`
+    (all for pretrain and plain text, completion for prompt/completion, assistant for chat)."""
+    max_length: int = 1024
+    """Longest sequence in tokens; longer rows are truncated (or split when concatenating)."""
+    truncation_side: str = "right"
+    """`right` cuts the end of a row, `left` cuts its beginning."""
+    packing: str = "off"
+    """`off`: one row per sequence, padded. `isolated`: several rows share a sequence, each
+    with its own position ids so they cannot attend to each other. `concatenated`: rows are
+    joined and cut into blocks of `max_length` (classic pre-training; rows see each other)."""
+    chat_template: str | None = None
+    """A Jinja chat template used instead of the tokenizer's own (None: the tokenizer's)."""
+    add_eos: bool = True
+    """Append the EOS token to text rows and completions that do not already end with it."""
+    add_special_tokens: str = "auto"
+    """Whether the tokenizer adds its own BOS/EOS: `auto` (yes for text and prompts, no for
+    chat-template renderings, which already contain them), `yes` or `no`."""
+    pad_token: str | None = None
+    """Token used for padding (None: the tokenizer's pad token, else its unk token)."""
+    response_template: str | None = None
+    """For plain-text SFT rows: only the text after this marker carries loss."""
+    mask_pad_token_id: bool = False
+    """Also mask every token whose id equals the pad id, as transformers'
+    `DataCollatorForLanguageModeling` does. Off by default: with pad == EOS it masks every
+    real EOS. Exists so that what a plain transformers script would train on can be shown."""
+
+    def validate(self) -> EncodingSettings:
+        choices = {
+            "stage": STAGES,
+            "loss": LOSSES,
+            "packing": PACKINGS,
+            "add_special_tokens": SPECIAL_TOKEN_MODES,
+            "truncation_side": TRUNCATION_SIDES,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}")
+        if not isinstance(self.max_length, int) or self.max_length < 8:
+            raise ValueError("max_length must be an integer of at least 8")
+        for name in ("chat_template", "pad_token", "response_template"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"{name} must be a non-empty string or empty")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> EncodingSettings:
+        data = dict(data or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown encoding setting(s): {', '.join(unknown)}")
+        for name in ("chat_template", "pad_token", "response_template"):
+            if data.get(name) == "":
+                data[name] = None
+        if "max_length" in data:
+            try:
+                data["max_length"] = int(data["max_length"])
+            except (TypeError, ValueError) as exc:
+                raise ValueError("max_length must be an integer") from exc
+        for name in ("add_eos", "mask_pad_token_id"):
+            if name in data and not isinstance(data[name], bool):
+                raise ValueError(f"{name} must be true or false")
+        return cls(**data).validate()
+
+    def replace(self, **changes) -> EncodingSettings:
+        return dataclasses.replace(self, **changes).validate()
+
+
+@dataclass
+class Tokens:
+    """What the encoder needs to know about a tokenizer, resolved once per settings."""
+
+    tokenizer: object
+    template: str | None
+    bos_id: int | None
+    eos_id: int | None
+    pad_id: int
+    eot_ids: list[int]  # end-of-turn ids the template uses (e.g. <|im_end|>)
+    prefix_ids: list[int]  # what add_special_tokens=True puts before a text (usually BOS)
+    suffix_ids: list[int]  # ... and after it (usually nothing; some tokenizers add EOS)
+    special_ids: set[int]
+
+    @property
+    def end_ids(self) -> set[int]:
+        """Ids that legitimately end a trained span."""
+        return {i for i in [self.eos_id, *self.eot_ids] if i is not None}
+
+
+def has_generation_markers(template: str | None) -> bool:
+    return bool(template) and "generation %}" in template and "endgeneration" in template
+
+
+def resolve_tokens(tokenizer, settings: EncodingSettings) -> Tokens:
+    vocab = tokenizer.get_vocab()
+    template = settings.chat_template or getattr(tokenizer, "chat_template", None)
+    if settings.pad_token is not None:
+        if settings.pad_token not in vocab:
+            raise ValueError(
+                f"pad token {settings.pad_token!r} is not in the tokenizer's vocabulary"
+            )
+        pad_id = vocab[settings.pad_token]
+    elif tokenizer.pad_token_id is not None:
+        pad_id = tokenizer.pad_token_id
+    elif tokenizer.unk_token_id is not None:
+        pad_id = tokenizer.unk_token_id
+    elif tokenizer.eos_token_id is not None:
+        pad_id = tokenizer.eos_token_id
+    else:
+        raise ValueError("the tokenizer has no pad, unk or EOS token to pad with; set pad_token")
+    # Which end-of-turn markers the template writes (a template that never writes
+    # <|im_end|> does not end turns with it, even if the vocabulary has it).
+    eot_ids = [
+        vocab[tok] for tok in END_OF_TURN_TOKENS if tok in vocab and template and tok in template
+    ]
+    probe = tokenizer("", add_special_tokens=True)["input_ids"]
+    bos_id = tokenizer.bos_token_id
+    prefix = probe[:1] if probe and bos_id is not None and probe[0] == bos_id else []
+    suffix = probe[len(prefix) :]
+    return Tokens(
+        tokenizer=tokenizer,
+        template=template,
+        bos_id=bos_id,
+        eos_id=tokenizer.eos_token_id,
+        pad_id=pad_id,
+        eot_ids=eot_ids,
+        prefix_ids=prefix,
+        suffix_ids=suffix,
+        special_ids=set(tokenizer.all_special_ids),
+    )
+
+
+def effective_loss(settings: EncodingSettings, fmt: str) -> str:
+    if settings.stage == "pretrain":
+        return "all"
+    if settings.loss != "auto":
+        return settings.loss
+    if fmt == "prompt_completion":
+        return "completion"
+    if fmt == "messages":
+        return "assistant"
+    return "completion" if settings.response_template else "all"
+
+
+@dataclass
+class Encoded:
+    """One row's tokens and labels, and what happened on the way."""
+
+    row: int
+    format: str
+    input_ids: list[int]
+    labels: list[int]
+    loss: str
+    full_length: int = 0  # tokens before truncation
+    truncated: int = 0  # tokens removed by truncation
+    trained_dropped: int = 0  # tokens that would have carried loss, removed by truncation
+    end_dropped: bool = False  # the final EOS/end-of-turn of a trained span was cut away
+    reason: str | None = None  # why no token carries loss, when the encoder knows
+
+    @property
+    def trained(self) -> int:
+        return sum(1 for label in self.labels if label != IGNORE)
+
+
+def _tokenize(tok: Tokens, text: str, add_special: bool) -> list[int]:
+    ids = tok.tokenizer(text, add_special_tokens=False)["input_ids"]
+    return tok.prefix_ids + ids + tok.suffix_ids if add_special else ids
+
+
+def _with_eos(tok: Tokens, ids: list[int], settings: EncodingSettings) -> list[int]:
+    if settings.add_eos and tok.eos_id is not None and (not ids or ids[-1] != tok.eos_id):
+        return [*ids, tok.eos_id]
+    return ids
+
+
+def _encode_text(data: dict, tok: Tokens, settings: EncodingSettings, loss: str):
+    text = data["text"]
+    add_special = settings.add_special_tokens != "no"
+    reason = None
+    if loss == "completion" and settings.response_template:
+        cut = text.find(settings.response_template)
+        if cut < 0:
+            ids = _tokenize(tok, text, add_special)
+            reason = "response_template_not_found"
+            return _with_eos(tok, ids, settings), None, reason
+        head = text[: cut + len(settings.response_template)]
+        head_ids = _tokenize(tok, head, False)
+        tail_ids = tok.tokenizer(text[len(head) :], add_special_tokens=False)["input_ids"]
+        prefix = tok.prefix_ids if add_special else []
+        ids = _with_eos(tok, prefix + head_ids + tail_ids, settings)
+        n_prompt = len(prefix) + len(head_ids)
+        return ids, n_prompt, reason
+    ids = _with_eos(tok, _tokenize(tok, text, add_special), settings)
+    return ids, 0, reason
+
+
+def _encode_prompt_completion(data: dict, tok: Tokens, settings: EncodingSettings):
+    # Prompt and completion are tokenized apart, as at inference: the prompt alone is what
+    # the model will be given, and it must learn to continue from exactly those tokens.
+    add_special = settings.add_special_tokens != "no"
+    prompt_ids = _tokenize(tok, data["prompt"], add_special)
+    completion_ids = tok.tokenizer(data["completion"], add_special_tokens=False)["input_ids"]
+    completion_ids = _with_eos(tok, completion_ids, settings)
+    return prompt_ids + completion_ids, len(prompt_ids)
+
+
+def _encode_messages(data: dict, tok: Tokens, settings: EncodingSettings):
+    if not tok.template:
+        raise ValueError(
+            "the tokenizer has no chat template; choose a template for chat data"
+        )
+    rendered = tok.tokenizer.apply_chat_template(
+        data["messages"],
+        chat_template=tok.template,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+    )
+    ids = list(rendered["input_ids"])
+    mask = list(rendered.get("assistant_masks") or [0] * len(ids))
+    if settings.add_special_tokens == "yes":
+        # The common mistake of rendering the template to text and tokenizing that text
+        # again with the tokenizer's defaults: its BOS comes on top of the template's.
+        ids = tok.prefix_ids + ids + tok.suffix_ids
+        mask = [0] * len(tok.prefix_ids) + mask + [0] * len(tok.suffix_ids)
+    return ids, mask
+
+
+def encode_example(
+    data: dict, tokenizer_or_tokens, settings: EncodingSettings, *, row: int = 0
+) -> Encoded:
+    """Turn one canonical row into `input_ids` and `labels` (label -100 = no loss)."""
+    tok = (
+        tokenizer_or_tokens
+        if isinstance(tokenizer_or_tokens, Tokens)
+        else resolve_tokens(tokenizer_or_tokens, settings)
+    )
+    fmt = detect_format(data)
+    loss = effective_loss(settings, fmt)
+    reason = None
+    if fmt == "text":
+        ids, n_prompt, reason = _encode_text(data, tok, settings, loss)
+        if n_prompt is None:
+            labels = [IGNORE] * len(ids)
+        else:
+            labels = [IGNORE] * n_prompt + ids[n_prompt:]
+    elif fmt == "prompt_completion":
+        ids, n_prompt = _encode_prompt_completion(data, tok, settings)
+        if loss == "all":
+            labels = list(ids)
+        else:
+            labels = [IGNORE] * n_prompt + ids[n_prompt:]
+    else:
+        ids, mask = _encode_messages(data, tok, settings)
+        if loss == "all":
+            labels = list(ids)
+        else:
+            labels = [i if m else IGNORE for i, m in zip(ids, mask, strict=True)]
+            if not any(m["role"] == "assistant" for m in data["messages"]):
+                reason = "no_assistant_turn"
+            elif not has_generation_markers(tok.template):
+                reason = "template_not_marked"
+    encoded = Encoded(row, fmt, ids, labels, loss, full_length=len(ids), reason=reason)
+    if settings.packing != "concatenated":
+        truncate(encoded, settings, tok)
+    return encoded
+
+
+def truncate(encoded: Encoded, settings: EncodingSettings, tok: Tokens) -> None:
+    excess = len(encoded.input_ids) - settings.max_length
+    if excess <= 0:
+        return
+    if settings.truncation_side == "right":
+        kept = slice(0, settings.max_length)
+        removed_labels = encoded.labels[settings.max_length :]
+    else:
+        kept = slice(excess, None)
+        removed_labels = encoded.labels[:excess]
+    encoded.input_ids = encoded.input_ids[kept]
+    encoded.labels = encoded.labels[kept]
+    encoded.truncated = excess
+    encoded.trained_dropped = sum(1 for label in removed_labels if label != IGNORE)
+    encoded.end_dropped = any(label in tok.end_ids for label in removed_labels)
+    if encoded.trained == 0 and encoded.reason is None and encoded.trained_dropped:
+        encoded.reason = "truncated"
+
+
+@dataclass
+class Segment:
+    """Where a source row lies inside a packed or padded sequence."""
+
+    row: int
+    start: int
+    end: int  # exclusive
+    offset: int = 0  # where in the row this piece starts (> 0: a row split across blocks)
+    last: bool = True  # this piece holds the end of the row
+
+
+@dataclass
+class Sequence:
+    """One training sequence before collation: ids, labels, positions, and its rows."""
+
+    input_ids: list[int]
+    labels: list[int]
+    position_ids: list[int]
+    segments: list[Segment] = field(default_factory=list)
+
+
+def pack(encoded: list[Encoded], settings: EncodingSettings, tok: Tokens) -> list[Sequence]:
+    """Arrange encoded rows into training sequences according to `settings.packing`."""
+    if settings.packing == "off":
+        return [
+            Sequence(
+                e.input_ids,
+                e.labels,
+                list(range(len(e.input_ids))),
+                [Segment(e.row, 0, len(e.input_ids))],
+            )
+            for e in encoded
+        ]
+    if settings.packing == "isolated":
+        return _pack_isolated(encoded, settings.max_length)
+    return _pack_concatenated(encoded, settings.max_length)
+
+
+def _pack_isolated(encoded: list[Encoded], max_length: int) -> list[Sequence]:
+    # First-fit decreasing: long rows first, each into the first sequence with room.
+    bins: list[list[Encoded]] = []
+    room: list[int] = []
+    for e in sorted(encoded, key=lambda e: len(e.input_ids), reverse=True):
+        n = len(e.input_ids)
+        for i, free in enumerate(room):
+            if n <= free:
+                bins[i].append(e)
+                room[i] -= n
+                break
+        else:
+            bins.append([e])
+            room.append(max_length - n)
+    sequences = []
+    for members in bins:
+        members.sort(key=lambda e: e.row)
+        seq = Sequence([], [], [])
+        for e in members:
+            start = len(seq.input_ids)
+            seq.input_ids += e.input_ids
+            # The first token of a row would be predicted from the previous row's last
+            # token: it carries no loss, as in transformers' DataCollatorWithFlattening.
+            seq.labels += [IGNORE, *e.labels[1:]]
+            seq.position_ids += list(range(len(e.input_ids)))
+            seq.segments.append(Segment(e.row, start, len(seq.input_ids)))
+        sequences.append(seq)
+    return sequences
+
+
+def _pack_concatenated(encoded: list[Encoded], max_length: int) -> list[Sequence]:
+    sequences: list[Sequence] = []
+    current = Sequence([], [], [])
+    for e in encoded:
+        offset = 0
+        while offset < len(e.input_ids):
+            take = min(max_length - len(current.input_ids), len(e.input_ids) - offset)
+            start = len(current.input_ids)
+            current.input_ids += e.input_ids[offset : offset + take]
+            current.labels += e.labels[offset : offset + take]
+            done = offset + take == len(e.input_ids)
+            current.segments.append(Segment(e.row, start, start + take, offset, done))
+            offset += take
+            if len(current.input_ids) == max_length:
+                current.position_ids = list(range(max_length))
+                sequences.append(current)
+                current = Sequence([], [], [])
+    if current.input_ids:
+        current.position_ids = list(range(len(current.input_ids)))
+        sequences.append(current)
+    return sequences
+
+
+@dataclass
+class Collator:
+    """Sequences -> a batch of tensors for the model.
+
+    Without packing: right-padded `input_ids`, `labels` (-100 on padding) and an
+    `attention_mask`. With isolated packing: no attention mask, and `position_ids` that
+    restart at every row, which transformers turns into a block-diagonal causal mask.
+    """
+
+    pad_id: int
+    packing: str = "off"
+    mask_pad_token_id: bool = False
+    pad_to_multiple_of: int | None = None
+
+    @classmethod
+    def for_settings(cls, tok: Tokens, settings: EncodingSettings) -> Collator:
+        return cls(tok.pad_id, settings.packing, settings.mask_pad_token_id)
+
+    def __call__(self, sequences: list[Sequence]) -> dict:
+        import torch
+
+        longest = max(len(s.input_ids) for s in sequences)
+        if self.pad_to_multiple_of:
+            m = self.pad_to_multiple_of
+            longest = (longest + m - 1) // m * m
+        ids, labels, attention, positions = [], [], [], []
+        for s in sequences:
+            pad = longest - len(s.input_ids)
+            ids.append(s.input_ids + [self.pad_id] * pad)
+            labels.append(s.labels + [IGNORE] * pad)
+            attention.append([1] * len(s.input_ids) + [0] * pad)
+            # Padding restarts its positions, so in a packed batch it is its own block.
+            positions.append(s.position_ids + list(range(pad)))
+        batch = {
+            "input_ids": torch.tensor(ids, dtype=torch.long),
+            "labels": torch.tensor(labels, dtype=torch.long),
+            "position_ids": torch.tensor(positions, dtype=torch.long),
+        }
+        if self.mask_pad_token_id:
+            batch["labels"][batch["input_ids"] == self.pad_id] = IGNORE
+        # Nothing precedes the first token, so the shifted loss never reaches it: say so.
+        batch["labels"][:, 0] = IGNORE
+        if self.packing != "isolated":
+            batch["attention_mask"] = torch.tensor(attention, dtype=torch.long)
+        return batch
+
+
+def encode_rows(rows, tokenizer, settings: EncodingSettings):
+    """Encode `(row index, data)` pairs; returns the resolved tokens and the encodings."""
+    tok = resolve_tokens(tokenizer, settings)
+    return tok, [encode_example(data, tok, settings, row=i) for i, data in rows]
