@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--limit", type=int, help="check only the first N rows")
     ins.add_argument("--show-row", type=int, help="also print the tokens of this row")
     ins.add_argument("--write-fixed", type=Path, help="write the fixed settings to this YAML")
+    ins.add_argument(
+        "--repair",
+        action="store_true",
+        help="write a repaired copy of the data (typed end markers removed, unanswered rows "
+        "dropped) as a new dataset version; a file is first imported into the workspace",
+    )
     ins.add_argument("--lang", choices=["en", "ja"], default="en", help="message language")
     ins.set_defaults(func=cmd_inspect)
     return parser
@@ -292,12 +298,17 @@ def _inspect_settings(args):
 
 
 def _data_path(args) -> tuple[Path, str]:
-    from studio.data.records import dataset_file
-    from studio.data.registry import find_version
 
     candidate = Path(args.data).expanduser()
     if candidate.is_file():
         return candidate, candidate.name
+    return _dataset_path(args, candidate)
+
+
+def _dataset_path(args, candidate: Path) -> tuple[Path, str]:
+    from studio.data.records import dataset_file
+    from studio.data.registry import find_version
+
     if candidate.suffix in {".jsonl", ".json"}:
         raise CliError(f"no file at {args.data}")
     try:
@@ -308,6 +319,8 @@ def _data_path(args) -> tuple[Path, str]:
 
 
 def cmd_inspect(args) -> tuple[dict, str]:
+    from jinja2 import TemplateError
+
     from studio.data.records import RecordError
     from studio.labels.diagnose import explain
     from studio.labels.fixes import apply_settings
@@ -333,6 +346,8 @@ def cmd_inspect(args) -> tuple[dict, str]:
         shown = rows_at(path, args.show_row, 1) if args.show_row is not None else []
     except (RecordError, ValueError) as exc:
         raise CliError(str(exc)) from exc
+    except TemplateError as exc:  # a broken --chat-template: a message, not a traceback
+        raise CliError(f"the chat template cannot be rendered: {exc}") from exc
     payload = report.to_dict()
     payload["data"] = data_name
     for entry, diag in zip(payload["diagnostics"], report.diagnostics, strict=True):
@@ -372,8 +387,44 @@ def cmd_inspect(args) -> tuple[dict, str]:
             lines.append("  trained text: " + " | ".join(trained_text(seq, target.tokenizer)))
     if args.write_fixed:
         lines.append(f"fixed settings written to {args.write_fixed}")
+    data_fixes = [f for f in fixes if f.kind == "data"]
+    if args.repair and data_fixes:
+        repaired = _repair(args, path, data_name, data_fixes[0])
+        payload["repaired"] = repaired.to_dict()
+        lines.append(
+            f"repaired copy: {repaired.name}/{repaired.version} ({repaired.rows} rows); "
+            f"the original is unchanged"
+        )
     payload["exit_code"] = 3 if report.blocked else 0
     return payload, "\n".join(lines)
+
+
+def _repair(args, path: Path, data_name: str, fix):
+    from studio.data.records import RecordError, detect_format, iter_records
+    from studio.data.registry import add_version, find_version
+    from studio.labels.fixes import repair_dataset
+    from studio.safety import UnsafeInputError, safe_name
+
+    ws = _workspace(args)
+    try:
+        if "/" in data_name and not Path(args.data).expanduser().is_file():
+            version = find_version(ws, data_name)
+        else:  # a loose file: import it first, so the repair has a parent version
+            first = next(iter_records(path), None)
+            fmt = detect_format(first.data) if first else "text"
+            version = add_version(
+                ws.datasets,
+                safe_name(path.stem[:60]),
+                {f"data{path.suffix}": path},
+                format=fmt,
+                operation="import",
+                source=str(path),
+            )
+        return repair_dataset(
+            ws, version, fix.params["literals"], drop_unanswered=fix.params["drop_unanswered"]
+        )
+    except (LookupError, RecordError, UnsafeInputError, ValueError) as exc:
+        raise CliError(f"cannot repair the data: {exc}") from exc
 
 
 # --- entry point -----------------------------------------------------------------------

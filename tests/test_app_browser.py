@@ -83,3 +83,48 @@ def test_japanese_browser_gets_japanese_ui(browser, running_app, artifacts_dir):
     expect(page.get_by_role("tab", name="Model")).to_be_visible(timeout=10_000)
     page.screenshot(path=str(artifacts_dir / "model-tab-en.png"), full_page=True)
     page.close()
+
+
+def test_inspect_tab_flags_the_broken_chat_set_and_fixes_it(browser, running_app, artifacts_dir):
+    from playwright.sync_api import expect
+
+    from studio.paths import SAMPLE_DATA_DIR
+
+    page = browser.new_page()
+    page.goto(running_app["url"])
+    page.get_by_role("tab", name="Inspect").click()
+    # Upload the teaching example: it becomes a dataset version and is selected.
+    page.locator("#inspect-upload input[type=file]").set_input_files(
+        str(SAMPLE_DATA_DIR / "teaching" / "chat_ojousama_broken.jsonl")
+    )
+    expect(page.locator("#inspect-upload-status")).to_contain_text("120 rows", timeout=30_000)
+    # The seed's habit: pad with the end-of-turn token, mask every pad id.
+    page.get_by_text("Encoding settings").click()
+    page.locator("#inspect-pad-token textarea, #inspect-pad-token input").first.fill("<|im_end|>")
+    page.locator("#inspect-mask-pad input").check()
+    page.locator("#inspect-scan").click()
+    diagnostics = page.locator("#inspect-diagnostics")
+    expect(diagnostics.locator('[data-code="eos_masked"]')).to_be_visible(timeout=30_000)
+    expect(diagnostics.locator('[data-code="eos_as_text"]')).to_be_visible()
+    expect(page.locator("#inspect-summary")).to_contain_text("errors")
+    page.screenshot(path=str(artifacts_dir / "inspect-broken-en.png"), full_page=True)
+
+    page.locator("#inspect-fix").click()
+    expect(page.locator("#inspect-fix-status")).to_contain_text("Saved", timeout=30_000)
+    expect(page.locator("#inspect-mask-pad input")).not_to_be_checked()
+    page.locator("#inspect-repair").click()
+    expect(page.locator("#inspect-fix-status")).to_contain_text("unchanged", timeout=30_000)
+    page.locator("#inspect-scan").click()
+    expect(diagnostics).to_contain_text("No problems found", timeout=30_000)
+
+    page.locator("#inspect-show").click()
+    tokens = page.locator("#inspect-tokens")
+    expect(tokens.locator(".tok-trained").first).to_be_visible(timeout=30_000)
+    expect(page.locator("#inspect-trained")).to_contain_text("<|im_end|>")
+    assert "\ufffd" not in tokens.inner_text()  # byte pieces are grouped into characters
+    page.screenshot(path=str(artifacts_dir / "inspect-fixed-en.png"), full_page=True)
+
+    page.get_by_label("日本語").check()
+    expect(page.get_by_role("tab", name="ラベル検査")).to_be_visible(timeout=10_000)
+    expect(page.locator("#inspect-scan")).to_have_text("データセット全体を検査")
+    page.close()

@@ -13,7 +13,13 @@ def test_first_open_creates_layout_and_registers_samples(tmp_path):
     for sub in ("datasets", "runs", "models", "evals"):
         assert (ws.root / sub).is_dir()
     names = {d.name: d for d in list_datasets(ws)}
-    assert set(names) == {"sample-corpus", "sample-chat-ojousama", "sample-qa"}
+    assert set(names) == {
+        "sample-corpus",
+        "sample-chat-ojousama",
+        "sample-qa",
+        "teaching-chat-broken",
+    }
+    assert (ws.root / "profiles" / "seed-004-broken.yaml").is_file()
     assert names["sample-corpus"].format == "text"
     assert names["sample-chat-ojousama"].format == "messages"
     assert names["sample-qa"].format == "prompt_completion"

@@ -71,7 +71,7 @@ def iter_records(path: Path, *, limit: int | None = None) -> Iterator[Record]:
         return
     index = 0
     try:
-        fh = open(path, encoding="utf-8-sig")
+        fh = open(path, encoding="utf-8-sig")  # noqa: SIM115 (closed by the with below)
     except OSError as exc:
         raise RecordError(f"cannot open {path.name}: {exc.strerror}") from exc
     with fh:

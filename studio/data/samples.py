@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from studio.data.registry import add_version
+from studio.fsutil import atomic_copy
 from studio.paths import SAMPLE_DATA_DIR
+
+TEACHING_PROFILE = "seed-004-broken"
 
 # (store, dataset name, format, {file in version: file in assets/data})
 SAMPLES = [
     ("datasets", "sample-corpus", "text", {"data.jsonl": "corpus.jsonl"}),
     ("datasets", "sample-chat-ojousama", "messages", {"data.jsonl": "chat_ojousama.jsonl"}),
     ("datasets", "sample-qa", "prompt_completion", {"data.jsonl": "qa_pc.jsonl"}),
+    # The label inspector's teaching example (see assets/build_teaching_example.py).
+    (
+        "datasets",
+        "teaching-chat-broken",
+        "messages",
+        {"data.jsonl": "teaching/chat_ojousama_broken.jsonl"},
+    ),
     (
         "evals/suites",
         "sample-eval-qa",
@@ -39,4 +49,9 @@ def register_samples(ws) -> tuple[list, list[str]]:
                 source=f"assets/data/{next(iter(files.values()))}",
             )
         )
+    teaching = SAMPLE_DATA_DIR / "teaching" / "chat_ojousama_broken.settings.yaml"
+    profile = ws.root / "profiles" / f"{TEACHING_PROFILE}.yaml"
+    if teaching.is_file() and not profile.exists():
+        profile.parent.mkdir(parents=True, exist_ok=True)
+        atomic_copy(teaching, profile)
     return registered, missing

@@ -131,9 +131,7 @@ class Checker:
     def _whitespace_ids(self) -> set[int]:
         tokenizer = self.tok.tokenizer
         found = set()
-        for token_id in tokenizer.convert_tokens_to_ids(
-            [t for t in self.vocab if len(t) <= 4]
-        ):
+        for token_id in tokenizer.convert_tokens_to_ids([t for t in self.vocab if len(t) <= 4]):
             if token_id is not None and token_id not in self.tok.special_ids:
                 text = tokenizer.decode([token_id])
                 if text and not text.strip():
@@ -200,8 +198,12 @@ class Checker:
         if not trained:
             return
         text = self.tok.tokenizer.decode(trained)
+        answers = [content for role, content in parts if role == "assistant"]
         for role, content in parts:
-            if role != "assistant" and len(content.strip()) >= 4 and content.strip() in text:
+            content = content.strip()
+            # More often than the replies themselves quote it (an echoed greeting is fine).
+            quoted = sum(answer.count(content) for answer in answers)
+            if role != "assistant" and len(content) >= 4 and text.count(content) > quoted:
                 self._flag("prompt_trained", row, reason="prompt_in_trained", role=role)
                 return
 
@@ -221,6 +223,8 @@ class Checker:
         prompt = list(prompt)
         trained_at = next((i for i, lab in enumerate(enc.labels) if lab != IGNORE), None)
         head = enc.input_ids[: len(prompt)] if trained_at is None else enc.input_ids[:trained_at]
+        if trained_at is None and enc.truncated:
+            prompt = prompt[: len(head)]  # truncation cut the prompt: reported as truncation
         if head != prompt:
             self._flag("template_drift", row)
 
@@ -311,9 +315,7 @@ class Checker:
                 severity = WARNING
             params = {k: v for k, v in self.params[code].items() if v is not None}
             params["share"] = round(len(rows) / max(self.rows_seen, 1), 4)
-            found.append(
-                Diagnostic(code, severity, len(rows), sorted(rows)[:ROW_SAMPLE], params)
-            )
+            found.append(Diagnostic(code, severity, len(rows), sorted(rows)[:ROW_SAMPLE], params))
         found.sort(key=lambda d: (SEVERITY_ORDER[d.severity], -d.count))
         return found
 

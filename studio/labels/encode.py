@@ -244,9 +244,7 @@ def _encode_prompt_completion(data: dict, tok: Tokens, settings: EncodingSetting
 
 def _encode_messages(data: dict, tok: Tokens, settings: EncodingSettings):
     if not tok.template:
-        raise ValueError(
-            "the tokenizer has no chat template; choose a template for chat data"
-        )
+        raise ValueError("the tokenizer has no chat template; choose a template for chat data")
     rendered = tok.tokenizer.apply_chat_template(
         data["messages"],
         chat_template=tok.template,
@@ -278,16 +276,13 @@ def encode_example(
     reason = None
     if fmt == "text":
         ids, n_prompt, reason = _encode_text(data, tok, settings, loss)
-        if n_prompt is None:
-            labels = [IGNORE] * len(ids)
-        else:
-            labels = [IGNORE] * n_prompt + ids[n_prompt:]
+        # n_prompt None: the response marker was not found, nothing carries loss.
+        masked = len(ids) if n_prompt is None else n_prompt
+        labels = [IGNORE] * masked + ids[masked:]
     elif fmt == "prompt_completion":
         ids, n_prompt = _encode_prompt_completion(data, tok, settings)
-        if loss == "all":
-            labels = list(ids)
-        else:
-            labels = [IGNORE] * n_prompt + ids[n_prompt:]
+        masked = 0 if loss == "all" else n_prompt
+        labels = [IGNORE] * masked + ids[masked:]
     else:
         ids, mask = _encode_messages(data, tok, settings)
         if loss == "all":

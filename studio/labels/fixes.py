@@ -112,16 +112,33 @@ def suggest(
         if settings.chat_template and own_template_marked:
             add("template_not_marked", "settings", "own_template", {"chat_template": None})
         elif "<|im_start|>" in tok.tokenizer.get_vocab():
-            add("template_not_marked", "settings", "chatml_template", {"chat_template": CHATML_MARKED})
+            add(
+                "template_not_marked",
+                "settings",
+                "chatml_template",
+                {"chat_template": CHATML_MARKED},
+            )
     pad_codes = [c for c in ("eos_masked", "pad_is_eos") if c in codes]
     if pad_codes and pad is not None:
-        add(pad_codes[0], "settings", "dedicated_pad", {"pad_token": pad, "mask_pad_token_id": False}, token=pad)
+        add(
+            pad_codes[0],
+            "settings",
+            "dedicated_pad",
+            {"pad_token": pad, "mask_pad_token_id": False},
+            token=pad,
+        )
     if "eos_missing" in codes and not settings.add_eos:
         add("eos_missing", "settings", "add_eos", {"add_eos": True})
     if "response_truncated" in codes:
         wanted = needed_length(lengths, context_length)
         if wanted > settings.max_length:
-            add("response_truncated", "settings", "max_length", {"max_length": wanted}, max_length=wanted)
+            add(
+                "response_truncated",
+                "settings",
+                "max_length",
+                {"max_length": wanted},
+                max_length=wanted,
+            )
         elif settings.truncation_side == "right" and settings.stage == "sft":
             add("response_truncated", "settings", "truncate_left", {"truncation_side": "left"})
     if "packing_cross_contamination" in codes:
@@ -129,9 +146,19 @@ def suggest(
     if "prompt_trained" in codes and codes["prompt_trained"].params.get("reason") == "text_rows":
         marker = response_marker(examples or [])
         if marker:
-            add("prompt_trained", "settings", "response_template", {"response_template": marker}, marker=marker)
+            add(
+                "prompt_trained",
+                "settings",
+                "response_template",
+                {"response_template": marker},
+                marker=marker,
+            )
     literals = sorted(
-        {codes[c].params.get("literal") for c in ("eos_as_text", "special_token_in_text") if c in codes}
+        {
+            codes[c].params.get("literal")
+            for c in ("eos_as_text", "special_token_in_text")
+            if c in codes
+        }
         - {None}
     )
     empty = codes.get("no_trained_tokens")
@@ -173,9 +200,7 @@ def repair_row(data: dict, fmt: str, literals: list[str]) -> dict | None:
     return row
 
 
-def repair_dataset(
-    ws, version, literals: list[str], *, drop_unanswered: bool = True
-) -> object:
+def repair_dataset(ws, version, literals: list[str], *, drop_unanswered: bool = True) -> object:
     """Write a repaired copy of a dataset version as its next version."""
     from studio.data.records import dataset_file
     from studio.data.registry import add_version

@@ -308,7 +308,9 @@ def inspect_rows(
                     input_ids=batch["input_ids"][k],
                     labels=batch["labels"][k],
                     position_ids=batch["position_ids"][k],
-                    attention_mask=batch["attention_mask"][k] if "attention_mask" in batch else None,
+                    attention_mask=batch["attention_mask"][k]
+                    if "attention_mask" in batch
+                    else None,
                     segments=seq.segments,
                     pre_labels=seq.labels + [IGNORE] * pad,
                 )

@@ -48,7 +48,10 @@ def list_profiles(ws) -> list[str]:
 
 
 def load_profile(ws, name: str) -> EncodingSettings:
-    if name in ("", DEFAULT_PROFILE) and not (profiles_dir(ws) / f"{DEFAULT_PROFILE}.yaml").exists():
+    if (
+        name in ("", DEFAULT_PROFILE)
+        and not (profiles_dir(ws) / f"{DEFAULT_PROFILE}.yaml").exists()
+    ):
         return EncodingSettings()
     path = profiles_dir(ws) / f"{safe_name(name)}.yaml"
     if not path.is_file():
@@ -69,7 +72,9 @@ def dump(settings: EncodingSettings, **meta) -> str:
     return yaml.safe_dump(body, allow_unicode=True, sort_keys=False, width=100)
 
 
-def save_profile(ws, name: str, settings: EncodingSettings, *, based_on=None, fixes=None, new=True) -> str:
+def save_profile(
+    ws, name: str, settings: EncodingSettings, *, based_on=None, fixes=None, new=True
+) -> str:
     """Save `settings` as a profile; with `new`, never overwrite (a free name is chosen)."""
     name = safe_name(name)
     if new:

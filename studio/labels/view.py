@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from studio.labels.encode import IGNORE
 
 VISIBLE = str.maketrans({" ": "·", "\n": "↵\n", "\t": "→", "\r": "␍", "\u3000": "□"})
-MAX_GROUP = 4  # a UTF-8 character is at most 4 bytes
+# Tokens merged into one chip at most. A UTF-8 character is at most 4 bytes, but a byte
+# piece can end one character and begin the next ("形文" as 5 pieces), so allow more.
+MAX_GROUP = 8
 
 
 @dataclass
@@ -112,3 +114,38 @@ def trained_text(seq, tokenizer) -> list[str]:
 def legend_counts(seq) -> dict:
     roles = [_roles(seq, i) for i in range(len(seq.input_ids))]
     return {role: roles.count(role) for role in ("trained", "masked", "pad")}
+
+
+def histogram_svg(bins: list[dict], max_length: int, *, width: int = 560, height: int = 150) -> str:
+    """Token-length histogram as inline SVG, with the max length drawn as a red line."""
+    if not bins:
+        return ""
+    top = max(b["rows"] for b in bins) or 1
+    right = max(bins[-1]["end"], max_length)
+    pad_l, pad_b = 36, 18
+    plot_w, plot_h = width - pad_l - 6, height - pad_b - 6
+
+    def x(v):
+        return pad_l + plot_w * v / right
+
+    bars = []
+    for b in bins:
+        h = plot_h * b["rows"] / top
+        bars.append(
+            f'<rect x="{x(b["start"]):.1f}" y="{6 + plot_h - h:.1f}" '
+            f'width="{max(x(b["end"]) - x(b["start"]) - 1, 1):.1f}" height="{h:.1f}" '
+            f'fill="#3aa59a"><title>{b["start"]}–{b["end"]}: {b["rows"]}</title></rect>'
+        )
+    line = x(max_length)
+    return (
+        f'<svg class="length-histogram" viewBox="0 0 {width} {height}" width="100%" '
+        f'role="img" xmlns="http://www.w3.org/2000/svg">'
+        f'<line x1="{pad_l}" y1="{6 + plot_h}" x2="{width - 6}" y2="{6 + plot_h}" stroke="#888"/>'
+        + "".join(bars)
+        + f'<line x1="{line:.1f}" y1="4" x2="{line:.1f}" y2="{6 + plot_h}" stroke="#d33" '
+        f'stroke-width="2"><title>max_length {max_length}</title></line>'
+        f'<text x="{pad_l - 4}" y="14" font-size="10" text-anchor="end" fill="#888">{top}</text>'
+        f'<text x="{pad_l}" y="{height - 4}" font-size="10" fill="#888">0</text>'
+        f'<text x="{width - 6}" y="{height - 4}" font-size="10" text-anchor="end" '
+        f'fill="#888">{right}</text></svg>'
+    )

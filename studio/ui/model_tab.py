@@ -254,8 +254,10 @@ def build(ctx, loc) -> None:
                     elem_id="generated",
                 )
                 gen_stats = gr.Markdown(elem_id="generation-stats")
+        # Inside the tab: a State placed directly in gr.Tabs confuses Gradio's tab list
+        # (the next tab's button appears twice).
+        info_state = gr.State(None)
 
-    info_state = gr.State(None)
     info_outputs = [status, overview, tokens, template, template_stats, notes]
 
     def show(info, lang):

@@ -25,6 +25,30 @@ CSS = """
 #model-overview table, #model-special-tokens table { font-size: var(--text-sm); }
 #model-notes { font-size: var(--text-sm); }
 #chat-template textarea, #generated textarea { font-family: var(--font-mono); }
+.token-view { line-height: 2.1; font-family: var(--font-mono); font-size: 13px;
+  white-space: pre-wrap; word-break: break-all; }
+.tok { display: inline-block; padding: 0 3px; margin: 1px 1px; border-radius: 3px;
+  border: 1px solid transparent; line-height: 1.5; vertical-align: top; }
+.tok-trained { background: #c9f0df; color: #0b3d2c; border-color: #7ccfae; }
+.tok-masked { background: #eceff3; color: #5b6573; }
+.tok-pad { background: transparent; color: #a0a8b3; border: 1px dashed #b7bfca; }
+.tok-special { border: 2px solid #7c5cc4; font-weight: 600; }
+.tok-row-start { border-left: 4px solid #d9822b; }
+.token-view .tok-id { display: none; font-size: 10px; color: #6b7280; }
+.token-view.compact .tok-id { display: block; }
+.dark .tok-trained { background: #124d3b; color: #d5f7ea; border-color: #2f8f6f; }
+.dark .tok-masked { background: #2b3138; color: #aeb6c2; }
+.trained-text { white-space: pre-wrap; font-family: var(--font-mono); font-size: 13px;
+  background: var(--background-fill-secondary); padding: 6px 8px; border-radius: 4px; }
+.diag { border-left: 4px solid #999; padding: 4px 10px; margin: 6px 0;
+  background: var(--background-fill-secondary); border-radius: 3px; }
+.diag-error { border-color: #d33; } .diag-warning { border-color: #e0a100; }
+.diag-info { border-color: #3b82f6; }
+.diag .badge { font-size: 11px; font-weight: 700; text-transform: uppercase; margin-right: 6px; }
+.diag-error .badge { color: #d33; } .diag-warning .badge { color: #b07d00; }
+.diag-info .badge { color: #3b82f6; }
+.diag code { font-size: 12px; }
+.diag .fix { color: var(--body-text-color-subdued); }
 """
 
 
