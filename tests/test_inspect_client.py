@@ -85,6 +85,7 @@ def test_upload_the_broken_variant_fix_settings_and_repair_data(client):
                 "template",
             ],
             fixed,
+            strict=True,
         )
     )
     assert fixed_settings["special"] == "auto" and fixed_settings["mask"] is False
