@@ -81,7 +81,10 @@ def generate(
     system: str | None = None,
 ) -> GenerationResult:
     import torch
-    from transformers import set_seed
+
+    from studio.models.load import transformers_names
+
+    set_seed = transformers_names("set_seed")
 
     settings = (settings or GenerationSettings()).validate()
     model, tok = loaded.model, loaded.tokenizer

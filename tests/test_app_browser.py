@@ -99,10 +99,19 @@ def test_inspect_tab_flags_the_broken_chat_set_and_fixes_it(browser, running_app
     )
     expect(page.locator("#inspect-upload-status")).to_contain_text("120 rows", timeout=30_000)
     # The seed's habit: pad with the end-of-turn token, mask every pad id.
+    expect(page.locator("#inspect-dataset input")).to_have_value(
+        "chat_ojousama_broken/v0001", timeout=10_000
+    )
     page.get_by_text("Encoding settings").click()
-    page.locator("#inspect-pad-token textarea, #inspect-pad-token input").first.fill("<|im_end|>")
+    pad = page.locator("#inspect-pad-token textarea, #inspect-pad-token input").first
+    pad.fill("<|im_end|>")
+    pad.press("Tab")  # commit the value before the scan reads it
     page.locator("#inspect-mask-pad input").check()
+    expect(pad).to_have_value("<|im_end|>")
+    expect(page.locator("#inspect-mask-pad input")).to_be_checked()
+    page.wait_for_timeout(300)
     page.locator("#inspect-scan").click()
+    expect(page.locator("#inspect-summary")).to_contain_text("120 rows", timeout=30_000)
     diagnostics = page.locator("#inspect-diagnostics")
     expect(diagnostics.locator('[data-code="eos_masked"]')).to_be_visible(timeout=30_000)
     expect(diagnostics.locator('[data-code="eos_as_text"]')).to_be_visible()

@@ -587,6 +587,7 @@ def test_prompt_trained_only_for_sft_text_without_a_marker(kit):
     rows = numbered({"text": "### Instruction: hi\n### Response: hello"})
     assert found(scan(rows, kit.target(), EncodingSettings()))["prompt_trained"].params == {
         "reason": "text_rows",
+        "role": "text",
         "share": 1.0,
     }
     for s in (

@@ -120,6 +120,7 @@ class Checker:
         self.trained_by_row: dict[int, int] = {}
         self.first_tokens: list[tuple[int, ...]] = []
         self.drift_checked = 0
+        self.literals: dict[str, set[str]] = {}  # every typed marker found, per code
         self.by_row: dict[int, Encoded] = {}
         self.vocab = tok.tokenizer.get_vocab()
         self.whitespace_ids = self._whitespace_ids()
@@ -171,16 +172,18 @@ class Checker:
             for literal in self.literal_as_text:
                 if literal in text:
                     self._flag("eos_as_text", row, literal=literal, role=role)
+                    self.literals.setdefault("eos_as_text", set()).add(literal)
             if enc.format != "text":
                 for literal in self.literal_special:
                     if literal in text:
                         self._flag("special_token_in_text", row, literal=literal, role=role)
+                        self.literals.setdefault("special_token_in_text", set()).add(literal)
         if enc.trained_dropped or enc.end_dropped:
             self._flag("response_truncated", row, max_length=settings.max_length)
         answers_only = settings.stage == "sft" and settings.loss != "all"
         if enc.format == "text" and answers_only and not settings.response_template:
             # Plain text has no prompt/answer boundary: every token carries loss.
-            self._flag("prompt_trained", row, reason="text_rows")
+            self._flag("prompt_trained", row, reason="text_rows", role="text")
         if enc.format == "messages" and enc.loss == "assistant":
             if not has_generation_markers(tok.template):
                 self._flag("template_not_marked", row)
@@ -252,7 +255,9 @@ class Checker:
             if masked_ends:
                 token = tok.tokenizer.convert_ids_to_tokens(seg_ids[masked_ends[0]])
                 self._flag("eos_masked", seg.row, token=token)
-            self._check_spans(seg, seg_ids, seg_labels)
+            # A span whose end token was masked is reported once, as eos_masked.
+            if not masked_ends:
+                self._check_spans(seg, seg_ids, seg_labels)
 
     def _check_spans(self, seg, seg_ids, seg_labels) -> None:
         tok = self.tok
@@ -301,6 +306,8 @@ class Checker:
                 self.params["constant_trained_prefix"]["prefix"] = tok.tokenizer.decode(common)
                 self.rows["constant_trained_prefix"].update(self.trained_by_row)
         self.params["template_drift"]["checked"] = self.drift_checked
+        for code, found in self.literals.items():
+            self.params[code]["literals"] = sorted(found)
 
     def diagnostics(self) -> list[Diagnostic]:
         self._global_checks()

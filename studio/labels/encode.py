@@ -92,10 +92,17 @@ class EncodingSettings:
             if data.get(name) == "":
                 data[name] = None
         if "max_length" in data:
+            value = data["max_length"]
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise ValueError("max_length must be an integer")
             try:
-                data["max_length"] = int(data["max_length"])
-            except (TypeError, ValueError) as exc:
+                number = float(value)
+                whole = int(number)
+            except (ValueError, OverflowError) as exc:
                 raise ValueError("max_length must be an integer") from exc
+            if number != whole:
+                raise ValueError("max_length must be a whole number of tokens")
+            data["max_length"] = whole
         for name in ("add_eos", "mask_pad_token_id"):
             if name in data and not isinstance(data[name], bool):
                 raise ValueError(f"{name} must be true or false")

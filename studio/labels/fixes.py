@@ -155,9 +155,10 @@ def suggest(
             )
     literals = sorted(
         {
-            codes[c].params.get("literal")
+            literal
             for c in ("eos_as_text", "special_token_in_text")
             if c in codes
+            for literal in codes[c].params.get("literals", [codes[c].params.get("literal")])
         }
         - {None}
     )

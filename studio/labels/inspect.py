@@ -55,7 +55,9 @@ def load_target(source, *, trust_remote_code: bool = False) -> Target:
     tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
     eos_ids = None
     try:
-        from transformers import GenerationConfig
+        from studio.models.load import transformers_names
+
+        GenerationConfig = transformers_names("GenerationConfig")  # noqa: N806
 
         gen = GenerationConfig.from_pretrained(source.ref)
         eos = gen.eos_token_id
@@ -65,7 +67,9 @@ def load_target(source, *, trust_remote_code: bool = False) -> Target:
         pass  # no generation_config.json: generation stops on the tokenizer's EOS
     target = Target.from_tokenizer(tokenizer, source.name, eos_ids)
     try:
-        from transformers import AutoConfig
+        from studio.models.load import transformers_names
+
+        AutoConfig = transformers_names("AutoConfig")  # noqa: N806
 
         config = AutoConfig.from_pretrained(source.ref, trust_remote_code=trust_remote_code)
         target.context_length = getattr(config, "max_position_embeddings", None)

@@ -23,6 +23,20 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 EMBEDDED_ALIASES = {"", "embedded", EMBEDDED_MODEL_NAME}
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def transformers_names(*names: str):
+    """Names from transformers, imported under a lock: its lazy module is not safe to
+    initialise from two threads at once (the app warms a model in the background while a
+    request may import the same names: "cannot import name 'AutoTokenizer'")."""
+    with _IMPORT_LOCK:
+        import transformers
+
+        found = tuple(getattr(transformers, name) for name in names)
+    return found[0] if len(found) == 1 else found
+
+
 class ModelLoadError(RuntimeError):
     """A model could not be found or loaded; the message says what to do."""
 
@@ -107,7 +121,7 @@ def _hub_error(source: ModelSource, exc: Exception) -> ModelLoadError:
 
 
 def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False):
-    from transformers import AutoTokenizer
+    AutoTokenizer = transformers_names("AutoTokenizer")  # noqa: N806
 
     try:
         return AutoTokenizer.from_pretrained(source.ref, trust_remote_code=trust_remote_code)
@@ -137,7 +151,7 @@ def load_model(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
 ) -> LoadedModel:
-    from transformers import AutoModelForCausalLM
+    AutoModelForCausalLM = transformers_names("AutoModelForCausalLM")  # noqa: N806
 
     from studio.hardware import pick_device, pick_dtype
 
