@@ -16,8 +16,8 @@ from studio.labels.encode import (
     EncodingSettings,
     Sequence,
     Tokens,
-    has_generation_markers,
 )
+from studio.models.info import has_generation_markers
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}

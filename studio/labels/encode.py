@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from studio.data.records import detect_format
-from studio.models.info import END_OF_TURN_TOKENS
+from studio.models.info import END_OF_TURN_TOKENS, has_generation_markers
 
 IGNORE = -100  # label of a token that carries no loss
 
@@ -130,10 +130,6 @@ class Tokens:
     def end_ids(self) -> set[int]:
         """Ids that legitimately end a trained span."""
         return {i for i in [self.eos_id, *self.eot_ids] if i is not None}
-
-
-def has_generation_markers(template: str | None) -> bool:
-    return bool(template) and "generation %}" in template and "endgeneration" in template
 
 
 def resolve_tokens(tokenizer, settings: EncodingSettings) -> Tokens:
@@ -461,9 +457,3 @@ class Collator:
         if self.packing != "isolated":
             batch["attention_mask"] = torch.tensor(attention, dtype=torch.long)
         return batch
-
-
-def encode_rows(rows, tokenizer, settings: EncodingSettings):
-    """Encode `(row index, data)` pairs; returns the resolved tokens and the encodings."""
-    tok = resolve_tokens(tokenizer, settings)
-    return tok, [encode_example(data, tok, settings, row=i) for i, data in rows]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from studio.data.records import iter_records
 from studio.labels.diagnose import Diagnostic
-from studio.labels.encode import EncodingSettings, Tokens, has_generation_markers
+from studio.labels.encode import EncodingSettings, Tokens
+from studio.models.info import has_generation_markers
 
 # A ChatML template with generation markers around what the assistant writes (its reply
 # and the end-of-turn token), for tokenizers that know <|im_start|>/<|im_end|>.

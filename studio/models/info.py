@@ -50,6 +50,12 @@ def special_tokens(tokenizer) -> list[dict]:
     return entries
 
 
+def has_generation_markers(template: str | None) -> bool:
+    """Whether a chat template marks what the assistant writes ({% generation %}, in any
+    whitespace-control spelling), which assistant-only loss needs."""
+    return bool(template) and "generation %}" in template and "endgeneration" in template
+
+
 def end_of_turn_ids(tokenizer) -> list[int]:
     vocab = tokenizer.get_vocab()
     return [vocab[t] for t in END_OF_TURN_TOKENS if t in vocab]
@@ -84,8 +90,7 @@ def render_chat_example(tokenizer) -> dict | None:
         "messages": EXAMPLE_MESSAGES,
         "text": text,
         "num_tokens": len(ids),
-        "has_generation_markers": "{% generation %}" in tokenizer.chat_template
-        or "{%- generation %}" in tokenizer.chat_template,
+        "has_generation_markers": has_generation_markers(tokenizer.chat_template),
         "bos_when_retokenized": leading_bos,
     }
 
