@@ -122,22 +122,27 @@ class Checker:
         self.drift_checked = 0
         self.literals: dict[str, set[str]] = {}  # every typed marker found, per code
         self.by_row: dict[int, Encoded] = {}
-        self.vocab = tok.tokenizer.get_vocab()
-        self.whitespace_ids = self._whitespace_ids()
+        self._whitespace: dict[int, bool] = {}  # token id -> decodes to whitespace only
         special = set(tok.tokenizer.all_special_tokens)
         candidates = {*KNOWN_END_STRINGS, *(t for t in [tok.tokenizer.eos_token] if t)}
         self.literal_as_text = sorted(s for s in candidates if s not in special)
         self.literal_special = sorted(s for s in candidates if s in special)
 
-    def _whitespace_ids(self) -> set[int]:
-        tokenizer = self.tok.tokenizer
-        found = set()
-        for token_id in tokenizer.convert_tokens_to_ids([t for t in self.vocab if len(t) <= 4]):
-            if token_id is not None and token_id not in self.tok.special_ids:
-                text = tokenizer.decode([token_id])
-                if text and not text.strip():
-                    found.add(token_id)
-        return found
+    def _is_whitespace(self, token_id: int) -> bool:
+        # Decided per token as spans end, not by decoding the vocabulary up front: the token
+        # view builds a Checker for every click, and real vocabularies are 100k+ tokens.
+        if token_id not in self._whitespace:
+            tokenizer = self.tok.tokenizer
+            piece = tokenizer.convert_ids_to_tokens(token_id)
+            text = tokenizer.decode([token_id])
+            self._whitespace[token_id] = (
+                token_id not in self.tok.special_ids
+                and piece is not None
+                and len(piece) <= 4
+                and bool(text)
+                and not text.strip()
+            )
+        return self._whitespace[token_id]
 
     def _flag(self, code: str, row: int, **params) -> None:
         self.rows[code].add(row)
@@ -268,7 +273,7 @@ class Checker:
             if end == len(seg_labels) and not seg.last:
                 continue  # the row goes on in the next block
             last = end - 1
-            while last > start and seg_ids[last] in self.whitespace_ids:
+            while last > start and self._is_whitespace(seg_ids[last]):
                 last -= 1
             final = seg_ids[last]
             enc = self.by_row.get(seg.row)
