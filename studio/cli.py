@@ -261,6 +261,8 @@ def cmd_generate(args) -> tuple[dict, str]:
 
 
 def _inspect_settings(args):
+    import dataclasses
+
     from studio.labels.encode import EncodingSettings
     from studio.labels.profiles import ProfileError, read_settings_file
 
@@ -270,21 +272,11 @@ def _inspect_settings(args):
             settings = read_settings_file(args.settings)[0]
         except ProfileError as exc:
             raise CliError(str(exc)) from exc
+    # Every setting has a flag of the same name (the chat template is read from a file).
     changes = {
-        name: getattr(args, name)
-        for name in (
-            "stage",
-            "loss",
-            "max_length",
-            "truncation_side",
-            "packing",
-            "add_eos",
-            "add_special_tokens",
-            "pad_token",
-            "response_template",
-            "mask_pad_token_id",
-        )
-        if getattr(args, name) is not None
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(EncodingSettings)
+        if field.name != "chat_template" and getattr(args, field.name) is not None
     }
     if args.chat_template:
         try:
@@ -400,26 +392,17 @@ def cmd_inspect(args) -> tuple[dict, str]:
 
 
 def _repair(args, path: Path, data_name: str, fix):
-    from studio.data.records import RecordError, detect_format, iter_records
-    from studio.data.registry import add_version, find_version
+    from studio.data.records import RecordError, import_file
+    from studio.data.registry import find_version
     from studio.labels.fixes import repair_dataset
-    from studio.safety import UnsafeInputError, safe_name
+    from studio.safety import UnsafeInputError
 
     ws = _workspace(args)
     try:
         if "/" in data_name and not Path(args.data).expanduser().is_file():
             version = find_version(ws, data_name)
         else:  # a loose file: import it first, so the repair has a parent version
-            first = next(iter_records(path), None)
-            fmt = detect_format(first.data) if first else "text"
-            version = add_version(
-                ws.datasets,
-                safe_name(path.stem[:60]),
-                {f"data{path.suffix}": path},
-                format=fmt,
-                operation="import",
-                source=str(path),
-            )
+            version = import_file(ws, path, operation="import", source=str(path))
         return repair_dataset(
             ws, version, fix.params["literals"], drop_unanswered=fix.params["drop_unanswered"]
         )

@@ -122,3 +122,28 @@ def dataset_file(version) -> Path:
     if not version.files:
         raise RecordError(f"{version.name} {version.version} lists no data file")
     return Path(version.path) / version.files[0]
+
+
+def import_file(ws, path: Path, *, operation: str, source: str | None = None):
+    """Register a canonical JSONL/JSON file as the next version of a dataset named after it.
+
+    Every row is read first: a malformed row, an empty file or a file that mixes row forms
+    is refused before anything is written.
+    """
+    from studio.data.registry import add_version
+    from studio.safety import safe_name
+
+    path = Path(path)
+    formats = {r.format for r in iter_records(path)}
+    if not formats:
+        raise RecordError(f"{path.name} has no rows")
+    if len(formats) > 1:
+        raise RecordError(f"{path.name} mixes row forms: {', '.join(sorted(formats))}")
+    return add_version(
+        ws.datasets,
+        safe_name(path.stem[:60] or "upload"),
+        {f"data{path.suffix}": path},
+        format=formats.pop(),
+        operation=operation,
+        source=source or path.name,
+    )

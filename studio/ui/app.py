@@ -11,7 +11,7 @@ from studio import APP_NAME
 from studio.hardware import device_report
 from studio.i18n import pick_language, t
 from studio.models.load import LoadedModel, ModelCache, resolve_source
-from studio.paths import EMBEDDED_MODELS_DIR, ICON_PATH
+from studio.paths import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR, ICON_PATH
 from studio.ui import inspect_tab, model_tab
 from studio.ui.localize import Localizer
 from studio.ui.theme import CSS, theme
@@ -34,6 +34,11 @@ class StudioContext:
 
     def workspace_models(self) -> list[str]:
         return list(self.workspace.model_dirs())
+
+    def model_choices(self, lang: str) -> list[tuple[str, str]]:
+        """The model picker's choices: the embedded model, then the workspace's models."""
+        embedded = t("model.embedded_choice", lang, name=EMBEDDED_MODEL_NAME)
+        return [(embedded, EMBEDDED_MODEL_NAME)] + [(n, n) for n in self.workspace_models()]
 
     def load(self, spec: str, *, trust_remote_code: bool = False) -> LoadedModel:
         source = resolve_source(

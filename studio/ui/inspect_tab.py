@@ -12,8 +12,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio.data.records import RecordError, dataset_file, iter_records
-from studio.data.registry import add_version, find_version, list_datasets
+from studio.data.records import RecordError, dataset_file, import_file
+from studio.data.registry import find_version, list_datasets
 from studio.i18n import t
 from studio.labels.diagnose import Diagnostic, explain
 from studio.labels.encode import EncodingSettings
@@ -36,7 +36,7 @@ from studio.labels.profiles import (
 from studio.labels.view import histogram_svg, legend_counts, render_sequence, trained_text
 from studio.models.load import ModelLoadError, resolve_source
 from studio.paths import EMBEDDED_MODEL_NAME
-from studio.safety import UnsafeInputError, safe_name
+from studio.safety import UnsafeInputError
 
 API_SCAN = "inspect_scan"
 API_ROW = "inspect_row"
@@ -172,10 +172,6 @@ def build(ctx, loc) -> None:
     ws = ctx.workspace
     targets = Targets()
 
-    def model_choices(lang: str):
-        embedded = t("model.embedded_choice", lang, name=EMBEDDED_MODEL_NAME)
-        return [(embedded, EMBEDDED_MODEL_NAME)] + [(n, n) for n in ctx.workspace_models()]
-
     initial_datasets = dataset_choices(ws)
     chat = [c for c in initial_datasets if c.startswith("sample-chat")]
     with loc.make(gr.Tab, i18n={"label": "inspect.tab"}, id="inspect"):
@@ -204,7 +200,7 @@ def build(ctx, loc) -> None:
                     i18n={
                         "label": "inspect.model",
                         "info": "inspect.model_info",
-                        "choices": model_choices,
+                        "choices": ctx.model_choices,
                     },
                     value=EMBEDDED_MODEL_NAME,
                     allow_custom_value=True,
@@ -462,16 +458,19 @@ def build(ctx, loc) -> None:
         )
         return text, shown[0] if shown else 0
 
-    def apply_fixes(state, dataset_spec, model_spec, profile_name, *rest):
-        *values, lang = rest
+    def pending_fixes(kind, state, dataset_spec, model_spec, values, lang):
+        """The fixes of one kind for the last scan (scanning first if there was none)."""
         version, settings, target = resolve(dataset_spec, model_spec, values, lang)
         if not state:
             state = run_scan(dataset_spec, model_spec, *values, lang)[0]
-        fixes = [
-            f
-            for f in suggest_fixes(state["report"], target, settings, dataset_file(version))
-            if f.kind == "settings"
-        ]
+        fixes = suggest_fixes(state["report"], target, settings, dataset_file(version))
+        return version, settings, [f for f in fixes if f.kind == kind]
+
+    def apply_fixes(state, dataset_spec, model_spec, profile_name, *rest):
+        *values, lang = rest
+        _, settings, fixes = pending_fixes(
+            "settings", state, dataset_spec, model_spec, values, lang
+        )
         if not fixes:
             return t("inspect.no_settings_fix", lang), gr.update(), *[gr.update()] * len(values)
         fixed = apply_settings(settings, fixes)
@@ -492,14 +491,7 @@ def build(ctx, loc) -> None:
 
     def repair(state, dataset_spec, model_spec, *rest):
         *values, lang = rest
-        version, settings, target = resolve(dataset_spec, model_spec, values, lang)
-        if not state:
-            state = run_scan(dataset_spec, model_spec, *values, lang)[0]
-        fixes = [
-            f
-            for f in suggest_fixes(state["report"], target, settings, dataset_file(version))
-            if f.kind == "data"
-        ]
+        version, _, fixes = pending_fixes("data", state, dataset_spec, model_spec, values, lang)
         if not fixes:
             return t("inspect.no_data_fix", lang), gr.update()
         fix = fixes[0]
@@ -531,20 +523,7 @@ def build(ctx, loc) -> None:
             return gr.update(), ""
         src = Path(path)
         try:
-            name = safe_name(Path(src.name).stem[:60] or "upload")
-            formats = {r.format for r in iter_records(src)}
-            if not formats:
-                raise RecordError(f"{src.name} has no rows")
-            if len(formats) > 1:
-                raise RecordError(f"{src.name} mixes row forms: {', '.join(sorted(formats))}")
-            version = add_version(
-                ws.datasets,
-                name,
-                {f"data{src.suffix}": src},
-                format=formats.pop(),
-                operation="upload",
-                source=src.name,
-            )
+            version = import_file(ws, src, operation="upload", source=src.name)
         except (RecordError, UnsafeInputError, OSError) as exc:
             raise fail(lang, exc) from None
         spec = f"{version.name}/{version.version}"

@@ -110,10 +110,6 @@ def build(ctx, loc) -> None:
     """Lay out the tab inside the caller's `gr.Tabs` and wire its events."""
     defaults = GenerationSettings()
 
-    def model_choices(lang: str):
-        embedded = t("model.embedded_choice", lang, name=EMBEDDED_MODEL_NAME)
-        return [(embedded, EMBEDDED_MODEL_NAME)] + [(n, n) for n in ctx.workspace_models()]
-
     with loc.make(gr.Tab, i18n={"label": "model.tab"}, id="model"):
         loc.make(gr.Markdown, i18n={"value": "model.intro"})
         with gr.Row(equal_height=False):
@@ -123,7 +119,7 @@ def build(ctx, loc) -> None:
                     i18n={
                         "label": "model.source",
                         "info": "model.source_info",
-                        "choices": model_choices,
+                        "choices": ctx.model_choices,
                     },
                     value=EMBEDDED_MODEL_NAME,
                     allow_custom_value=True,
