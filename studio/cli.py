@@ -123,6 +123,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ins.add_argument("--lang", choices=["en", "ja"], default="en", help="message language")
     ins.set_defaults(func=cmd_inspect)
+
+    tr = verbs.add_parser(
+        "train",
+        parents=[common],
+        help="train: LoRA, QLoRA, GaLore or full fine-tuning, as a background run",
+        description="Start a run from a config file or a preset name. The run trains in its "
+        "own process and writes everything to workspace/runs/<run>/. Without --detach the "
+        "command follows the log until the run ends; Ctrl-C stops it gracefully (a second "
+        "Ctrl-C kills it). Under `accelerate launch` every process trains in place.",
+    )
+    tr.add_argument("config", nargs="?", help="config YAML, or a preset name (see --list)")
+    tr.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field (learning_rate=1e-4, lora.r=8, max_length=512); repeatable",
+    )
+    tr.add_argument("--list", action="store_true", help="list the presets")
+    tr.add_argument("--check", action="store_true", help="only check data and memory; no run")
+    tr.add_argument("--detach", action="store_true", help="start and return at once")
+    tr.add_argument("--resume", metavar="RUN", nargs="?", const="", help="resume a run")
+    tr.add_argument("--stop", metavar="RUN", help="stop a run (twice: kill it)")
+    tr.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)  # the training process
+    tr.set_defaults(func=cmd_train)
     return parser
 
 
@@ -408,6 +434,12 @@ def _repair(args, path: Path, data_name: str, fix):
         )
     except (LookupError, RecordError, UnsafeInputError, ValueError) as exc:
         raise CliError(f"cannot repair the data: {exc}") from exc
+
+
+def cmd_train(args) -> tuple[dict, str]:
+    from studio.train.command import train
+
+    return train(args, _workspace(args))
 
 
 # --- entry point -----------------------------------------------------------------------

@@ -59,9 +59,15 @@ class Workspace:
         return meta
 
     def model_dirs(self) -> dict[str, Path]:
-        """Models saved in the workspace (a folder with config.json), by folder name."""
+        """Models saved in the workspace (a folder with config.json), by folder name, then
+        what finished runs trained (`run:<run id>`: a full model, or an adapter that loads
+        over its base)."""
         found = (p for p in sorted(self.models.glob("*")) if (p / "config.json").is_file())
-        return {p.name: p for p in found}
+        dirs = {p.name: p for p in found}
+        for final in sorted(self.runs.glob("*/final"), reverse=True):
+            if any((final / f).is_file() for f in ("config.json", "adapter_config.json")):
+                dirs[f"run:{final.parent.name}"] = final
+        return dirs
 
     def summary(self) -> dict:
         from studio.data.registry import list_datasets

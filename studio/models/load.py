@@ -79,7 +79,7 @@ def resolve_source(
                 raise ModelLoadError(str(exc)) from exc
         if not candidate.is_dir():
             raise ModelLoadError(f"No model folder at {spec}. Check the path.")
-        if not (candidate / "config.json").is_file():
+        if not any((candidate / f).is_file() for f in ("config.json", "adapter_config.json")):
             raise ModelLoadError(
                 f"{spec} has no config.json: point at the folder that holds config.json, "
                 "the tokenizer files and the *.safetensors weights."

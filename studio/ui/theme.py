@@ -49,6 +49,17 @@ CSS = """
 .diag-info .badge { color: #3b82f6; }
 .diag code { font-size: 12px; }
 .diag .fix { color: var(--body-text-color-subdued); }
+.vram { border-left: 4px solid #999; padding: 6px 10px; font-family: var(--font-mono);
+  font-size: 12px; background: var(--background-fill-secondary); border-radius: 3px; }
+.vram-fits { border-color: #2f8f6f; } .vram-does-not-fit { border-color: #d33; }
+.run-status .state { font-weight: 700; }
+.state-running, .state-queued { color: #0f766e; } .state-completed { color: #2f8f6f; }
+.state-failed { color: #d33; } .state-stopped, .state-interrupted { color: #b07d00; }
+.run-progress { height: 6px; background: var(--background-fill-secondary); border-radius: 3px;
+  margin-top: 6px; overflow: hidden; }
+.run-progress > div { height: 100%; background: #14b8a6; transition: width 0.5s; }
+.run-message { color: #b91c1c; }
+.train-blocked { color: #d33; }
 """
 
 

@@ -1,0 +1,1 @@
+"""Run directories, and starting, stopping and watching training processes."""

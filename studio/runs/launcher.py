@@ -1,0 +1,199 @@
+"""Start, stop and resume runs as child processes: `python -m studio train --run-dir DIR`.
+
+The app and the CLI both go through `prepare_run` (which writes the run directory) and
+`spawn` (which starts the training process, started without a shell, its output going to
+the run's log file, never to an unread pipe). A watcher thread notices a child that dies
+without saying why (SIGKILL, a segfault) and marks the run failed with the signal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from studio.fsutil import atomic_write_json, atomic_write_text
+from studio.paths import REPO_ROOT
+from studio.runs.store import ACTIVE, Run, RunError, new_run_id, process_alive
+from studio.train.config import ConfigError, RunConfig
+
+_WATCHERS: dict[str, subprocess.Popen] = {}
+_LOCK = threading.Lock()
+
+
+def resolve_config(ws, config: RunConfig) -> RunConfig:
+    """The config as it will run: a profile name replaced by its settings, each dataset by
+    its exact version (NAME/vNNNN), so the run directory says exactly what trained."""
+    from studio.labels.profiles import ProfileError, load_profile
+    from studio.train.data import resolve_versions
+
+    changes: dict = {}
+    if isinstance(config.encoding, str):
+        try:
+            changes["encoding"] = load_profile(ws, config.encoding).to_dict()
+        except ProfileError as exc:
+            raise ConfigError(f"encoding: {exc}") from exc
+    versions = [f"{v.name}/{v.version}" for v in resolve_versions(ws, config.datasets)]
+    changes["dataset"] = versions[0] if len(versions) == 1 else versions
+    if config.eval_dataset:
+        (ev,) = resolve_versions(ws, [config.eval_dataset])
+        changes["eval_dataset"] = f"{ev.name}/{ev.version}"
+    return config.replace(**changes)
+
+
+def prepare_run(
+    ws,
+    config: RunConfig,
+    *,
+    preset: str | None = None,
+    command: list[str] | None = None,
+    scan: dict | None = None,
+    estimate: dict | None = None,
+) -> Run:
+    """Create the run directory: resolved config, run info, status `queued`."""
+    config = resolve_config(ws, config)
+    run_id = new_run_id(ws, config.name or preset or config.method)
+    root = ws.runs / run_id
+    root.mkdir(parents=True)
+    run = Run(root)
+    atomic_write_text(run.config_path, config.to_yaml())
+    run.update_info(
+        id=run_id,
+        created=time.time(),
+        preset=preset,
+        base_model=config.model,
+        method=config.method,
+        dataset=config.dataset,
+        command=command,
+        note=config.note,
+    )
+    if scan is not None:
+        atomic_write_json(run.scan_path, scan)
+    if estimate is not None:
+        atomic_write_json(run.estimate_path, estimate)
+    run.set_status("queued", reason=None, message=None)
+    return run
+
+
+def train_command(run: Run, ws, *, resume: bool = False) -> list[str]:
+    cmd = [sys.executable, "-m", "studio", "train", "--workspace", str(ws.root)]
+    cmd += ["--run-dir", str(run.root)]
+    if resume:
+        cmd.append("--resume")
+    return cmd
+
+
+def spawn(run: Run, ws, *, resume: bool = False, env: dict | None = None) -> subprocess.Popen:
+    """Start the training process for a prepared run and watch it."""
+    if run.state in ACTIVE and process_alive(
+        run.status().get("pid"), run.status().get("pid_started")
+    ):
+        raise RunError(f"{run.id} is already {run.state}")
+    if resume:
+        run.clear_stop()
+        run.set_status("queued", reason=None, message=None, ended=None)
+    child_env = {**os.environ, **(env or {})}
+    child_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), child_env.get("PYTHONPATH", "")) if p
+    )
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    with open(run.log_path, "ab") as log:
+        proc = subprocess.Popen(
+            train_command(run, ws, resume=resume),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(run.root),  # whatever a library writes to the working directory stays here
+            env=child_env,
+            start_new_session=True,  # its own process group: a second stop kills the tree
+        )
+    with _LOCK:
+        _WATCHERS[run.id] = proc
+    threading.Thread(target=_watch, args=(run, proc), daemon=True, name=f"watch-{run.id}").start()
+    return proc
+
+
+def _watch(run: Run, proc: subprocess.Popen) -> None:
+    code = proc.wait()
+    with _LOCK:
+        _WATCHERS.pop(run.id, None)
+    mark_exit(run, code)
+
+
+def mark_exit(run: Run, code: int) -> None:
+    """After the child exits: if it could not say how it ended, say it for it."""
+    if run.state not in ACTIVE:
+        return
+    if code < 0:
+        name = signal.Signals(-code).name
+        reason = f"killed by {name}"
+        message = (
+            f"the training process was killed ({name})"
+            + ("; this is often the kernel's out-of-memory killer" if name == "SIGKILL" else "")
+            + ". Checkpoints and metrics written before are kept; resume continues from the "
+            "last checkpoint."
+        )
+    else:
+        reason, message = f"exit status {code}", f"the training process exited with {code}"
+    run.set_status("failed", reason=reason, message=message, ended=time.time())
+
+
+def stop(run: Run) -> str:
+    """First call: graceful (the run saves a checkpoint at the next step and ends `stopped`).
+    A second call while it still runs kills its whole process group."""
+    status = run.status()
+    if status["state"] not in ACTIVE:
+        return "not_running"
+    pid = status.get("pid")
+    alive = process_alive(pid, status.get("pid_started")) or _child_alive(run)
+    if not alive:
+        run.set_status("interrupted", reason="process_gone", ended=time.time())
+        return "gone"
+    if run.stop_requested or status.get("stop_requested"):
+        _kill_tree(status.get("pgid") or pid)
+        run.set_status(
+            "stopped",
+            reason="killed",
+            message="stopped at once: work since the last checkpoint is lost",
+            ended=time.time(),
+        )
+        run.clear_stop()
+        return "killed"
+    run.request_stop()
+    run.set_status(status["state"], stop_requested=True)
+    with contextlib.suppress(ProcessLookupError, PermissionError, TypeError, ValueError):
+        os.kill(int(pid), signal.SIGTERM)  # the stop file alone is enough if this fails
+    return "stopping"
+
+
+def _child_alive(run: Run) -> bool:
+    with _LOCK:
+        proc = _WATCHERS.get(run.id)
+    return proc is not None and proc.poll() is None
+
+
+def _kill_tree(pgid) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError, TypeError, ValueError):
+        os.killpg(int(pgid), signal.SIGKILL)
+
+
+def wait(run: Run, timeout: float | None = None, poll: float = 0.5) -> str:
+    """Block until the run is no longer queued or running; returns its state."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with _LOCK:
+            proc = _WATCHERS.get(run.id)
+        if proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=poll)
+        else:
+            time.sleep(poll)
+        state = run.state
+        if state not in ACTIVE and (proc is None or proc.poll() is not None):
+            return state
+        if deadline is not None and time.monotonic() > deadline:
+            return state

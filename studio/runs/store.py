@@ -1,0 +1,211 @@
+"""Run directories: the only place a run's state lives.
+
+    runs/<run id>/
+      config.yaml      the resolved run config
+      run.json         what ran: created, preset, command, backend, device, library versions
+      status.json      state, pid, progress, reason (rewritten atomically)
+      metrics.jsonl    one JSON object per logged step, append-only
+      scan.json        the label inspector's report on the training data
+      estimate.json    the memory estimate made before launch
+      train.log        everything the training process printed
+      checkpoints/     checkpoint-<step>/ (complete ones hold trainer_state.json)
+      final/           the trained adapter or model, with its tokenizer
+      stop             present while a stop is requested
+
+The UI, the CLI and the training process all read and write these files, so a run survives
+an app restart, a closed browser and a copy to another machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.fsutil import atomic_write_json, read_json
+from studio.safety import safe_name
+
+ACTIVE = ("queued", "running")
+FINISHED = ("completed", "stopped", "failed", "interrupted")
+STATES = ACTIVE + FINISHED
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+class RunError(RuntimeError):
+    pass
+
+
+@dataclass
+class Run:
+    root: Path
+
+    @property
+    def id(self) -> str:
+        return self.root.name
+
+    config_path = property(lambda self: self.root / "config.yaml")
+    status_path = property(lambda self: self.root / "status.json")
+    metrics_path = property(lambda self: self.root / "metrics.jsonl")
+    log_path = property(lambda self: self.root / "train.log")
+    info_path = property(lambda self: self.root / "run.json")
+    scan_path = property(lambda self: self.root / "scan.json")
+    estimate_path = property(lambda self: self.root / "estimate.json")
+    checkpoints_dir = property(lambda self: self.root / "checkpoints")
+    final_dir = property(lambda self: self.root / "final")
+    stop_path = property(lambda self: self.root / "stop")
+
+    # --- status -------------------------------------------------------------------------
+    def status(self) -> dict:
+        data = read_json(self.status_path, default=None)
+        if not isinstance(data, dict) or data.get("state") not in STATES:
+            # A damaged status file must not hide the run: say so and keep everything else.
+            return {
+                "state": "interrupted",
+                "reason": "status_unreadable",
+                "message": ("status.json is missing or damaged; the run's files are kept"),
+            }
+        return data
+
+    def set_status(self, state: str, **fields) -> dict:
+        if state not in STATES:
+            raise ValueError(f"unknown run state {state!r}")
+        current = read_json(self.status_path, default={}) or {}
+        if not isinstance(current, dict):
+            current = {}
+        current.update(fields, state=state, updated=time.time())
+        atomic_write_json(self.status_path, current)
+        return current
+
+    @property
+    def state(self) -> str:
+        return self.status()["state"]
+
+    def info(self) -> dict:
+        return read_json(self.info_path, default={}) or {}
+
+    def update_info(self, **fields) -> dict:
+        data = self.info()
+        data.update(fields)
+        atomic_write_json(self.info_path, data)
+        return data
+
+    # --- metrics ------------------------------------------------------------------------
+    def append_metrics(self, record: dict) -> None:
+        line = json.dumps(record, ensure_ascii=False, allow_nan=False, default=float)
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+
+    def metrics(self) -> list[dict]:
+        """Every logged record; a torn last line (a killed writer) is skipped."""
+        if not self.metrics_path.exists():
+            return []
+        records = []
+        with open(self.metrics_path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return records
+
+    # --- checkpoints --------------------------------------------------------------------
+    def checkpoints(self, *, complete_only: bool = True) -> list[Path]:
+        if not self.checkpoints_dir.is_dir():
+            return []
+        found = []
+        for p in self.checkpoints_dir.iterdir():
+            m = CHECKPOINT.match(p.name)
+            if m and p.is_dir() and (not complete_only or (p / "trainer_state.json").exists()):
+                found.append((int(m.group(1)), p))
+        return [p for _, p in sorted(found)]
+
+    def last_checkpoint(self) -> Path | None:
+        found = self.checkpoints()
+        return found[-1] if found else None
+
+    # --- control ------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        self.stop_path.write_text(str(time.time()), encoding="utf-8")
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop_path.exists()
+
+    def clear_stop(self) -> None:
+        self.stop_path.unlink(missing_ok=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode("utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def runs_dir(ws) -> Path:
+    return ws.runs
+
+
+def new_run_id(ws, name: str) -> str:
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{safe_name(name)[:40]}"
+    run_id, n = stem, 2
+    while (runs_dir(ws) / run_id).exists():
+        run_id, n = f"{stem}-{n}", n + 1
+    return run_id
+
+
+def open_run(ws, run_id: str) -> Run:
+    """A run by id; the id comes from a user or the browser, so it is checked as a name."""
+    path = runs_dir(ws) / safe_name(run_id)
+    if not (path / "config.yaml").is_file():
+        raise RunError(f"no run named {run_id!r} in {runs_dir(ws)}")
+    return Run(path)
+
+
+def list_runs(ws) -> list[Run]:
+    folder = runs_dir(ws)
+    if not folder.is_dir():
+        return []
+    found = [Run(p) for p in folder.iterdir() if (p / "config.yaml").is_file()]
+    return sorted(found, key=lambda r: r.id, reverse=True)
+
+
+def process_alive(pid: int | None, started: float | None) -> bool:
+    """Whether `pid` is still the process that was recorded (not a reused pid)."""
+    if not pid:
+        return False
+    import psutil
+
+    try:
+        proc = psutil.Process(int(pid))
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - float(started)) < 2.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
+def reconcile(ws) -> list[str]:
+    """Mark runs whose process is gone as interrupted (app restart, reboot, kill -9 of a
+    foreground run). Runs still alive are left alone, so the app re-attaches to them."""
+    changed = []
+    for run in list_runs(ws):
+        status = run.status()
+        if status["state"] in ACTIVE and not process_alive(
+            status.get("pid"), status.get("pid_started")
+        ):
+            run.set_status(
+                "interrupted",
+                reason="process_gone",
+                message="the training process ended without saying why (restart or kill); "
+                "resume continues from the last checkpoint",
+                ended=time.time(),
+            )
+            changed.append(run.id)
+    return changed

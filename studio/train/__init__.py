@@ -1,0 +1,1 @@
+"""Training: run config, presets, backends, the training loop, memory estimate."""

@@ -1,0 +1,206 @@
+"""`python -m studio train`: the same start, stop and resume as the Train tab."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from studio.cli import CliError
+from studio.runs import launcher
+from studio.runs.store import ACTIVE, Run, RunError, list_runs, open_run
+from studio.train.config import ConfigError
+
+
+def train(args, ws) -> tuple[dict, str]:
+    from studio.models.load import ModelLoadError
+    from studio.train.backends import BackendError
+    from studio.train.data import DataError
+    from studio.train.launch import Blocked
+
+    try:
+        if args.run_dir:
+            return _training_process(args, ws)
+        if args.list:
+            return _list(args)
+        if args.stop:
+            run = open_run(ws, args.stop)
+            outcome = launcher.stop(run)
+            return {"run": run.id, "stop": outcome}, f"{run.id}: {outcome}"
+        if args.resume is not None:
+            return _resume(args, ws)
+        if not args.config:
+            raise CliError("name a config file or a preset (python -m studio train --list)")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            return _distributed(args, ws)
+        return _start(args, ws)
+    except (ConfigError, DataError, BackendError, ModelLoadError, RunError, LookupError) as exc:
+        raise CliError(str(exc)) from exc
+    except Blocked as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _list(args) -> tuple[dict, str]:
+    from studio.train import presets
+
+    found = [{"name": n, "description": presets.describe(n)} for n in presets.list_presets()]
+    lines = [
+        f"{p['name']:<24} {p['description'].splitlines()[0] if p['description'] else ''}"
+        for p in found
+    ]
+    return {"presets": found}, "\n".join(lines)
+
+
+def _start(args, ws) -> tuple[dict, str]:
+    from studio.train import presets
+    from studio.train.launch import preflight, start
+    from studio.train.vram import summary_lines
+
+    config, preset = presets.load(args.config, args.sets)
+    checked = preflight(ws, config)
+    report = checked.scan
+    if report is None:
+        lines = [f"data: not checked ({checked.scan_error})"]
+    else:
+        lines = [
+            f"data: {report.rows} rows, {report.trained_tokens:,} of {report.tokens:,} tokens "
+            f"trained; {len(report.diagnostics)} finding(s)"
+            + (" (BLOCKED)" if checked.blocked else "")
+        ]
+        lines += [f"  [{d.severity}] {d.code}: {d.count} rows" for d in report.diagnostics]
+    if checked.estimate:
+        lines += ["memory: " + line for line in summary_lines(checked.estimate, "en")]
+    if args.check:
+        payload = checked.to_dict()
+        payload["config"] = checked.config.to_dict()
+        return payload, "\n".join(lines)
+    command = ["python", "-m", "studio", "train", args.config, *_sets(args.sets)]
+    run = start(ws, config, preset=preset, command=command, checked=checked)
+    lines.append(f"run {run.id} started: {run.root}")
+    if args.detach:
+        return {"run": run.id, "dir": str(run.root), "state": run.state}, "\n".join(lines)
+    print("\n".join(lines), file=sys.stderr, flush=True)
+    return _follow(run)
+
+
+def _sets(sets: list[str]) -> list[str]:
+    return [part for s in sets for part in ("--set", s)]
+
+
+def _resume(args, ws) -> tuple[dict, str]:
+    if args.resume:
+        run = open_run(ws, args.resume)
+    else:
+        resumable = [r for r in list_runs(ws) if r.state in ("stopped", "failed", "interrupted")]
+        if not resumable:
+            raise CliError("no stopped, failed or interrupted run to resume")
+        run = resumable[0]
+    if run.state == "completed":
+        raise CliError(f"{run.id} has completed; start a new run instead")
+    launcher.spawn(run, ws, resume=True)
+    if args.detach:
+        return {"run": run.id, "dir": str(run.root), "state": run.state}, f"{run.id} resumed"
+    return _follow(run)
+
+
+def _follow(run: Run) -> tuple[dict, str]:
+    """Copy the run's log to stderr until it ends; Ctrl-C asks it to stop (twice: kill)."""
+    offset = 0
+    interrupts = 0
+
+    def on_interrupt(signum, frame):
+        nonlocal interrupts
+        interrupts += 1
+        outcome = launcher.stop(run)
+        print(f"\n[studio] {outcome} (Ctrl-C again to kill)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        while True:
+            state = launcher.wait(run, timeout=0.5)
+            offset = _copy_log(run.log_path, offset)
+            if state not in ACTIVE:
+                time.sleep(0.2)
+                _copy_log(run.log_path, offset)
+                break
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    status = run.status()
+    summary = {"run": run.id, "dir": str(run.root), **status}
+    final = [m for m in run.metrics() if m.get("kind") == "train"]
+    if final:
+        summary["last_loss"] = final[-1].get("loss")
+        summary["steps"] = final[-1].get("step")
+    text = f"{run.id}: {status['state']}" + (
+        f" ({status.get('message')})" if status.get("message") else ""
+    )
+    if status["state"] == "failed":
+        summary["exit_code"] = 1
+    return summary, text
+
+
+def _copy_log(path: Path, offset: int) -> int:
+    if not path.exists():
+        return offset
+    with open(path, "rb") as f:
+        f.seek(offset)
+        chunk = f.read()
+    if chunk:
+        sys.stderr.write(chunk.decode("utf-8", errors="replace"))
+        sys.stderr.flush()
+    return offset + len(chunk)
+
+
+def _training_process(args, ws) -> tuple[dict, str]:
+    """Inside the child: train the prepared run directory."""
+    from studio.train.trainer import execute
+
+    run_dir = args.run_dir.resolve()
+    if run_dir.parent != ws.runs.resolve():
+        raise CliError(f"{run_dir} is not a run directory of {ws.runs}")
+    run = Run(run_dir)
+    code = execute(run, ws, resume=args.resume is not None)
+    status = run.status()
+    return {"run": run.id, **status, "exit_code": code}, f"{run.id}: {status['state']}"
+
+
+def _distributed(args, ws) -> tuple[dict, str]:
+    """Under `accelerate launch` / torchrun: the main process prepares the run directory,
+    every process trains in place (no child), and they agree on the directory first."""
+    import torch
+    import torch.distributed as dist
+
+    from studio.runs.launcher import prepare_run
+    from studio.train import presets
+    from studio.train.launch import Blocked, preflight
+    from studio.train.trainer import execute, is_main_process
+
+    if not dist.is_initialized():  # the Trainer's accelerator reuses this process group
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    config, preset = presets.load(args.config, args.sets)
+    paths: list = [None]
+    if is_main_process():
+        checked = preflight(ws, config)
+        if not checked.blocked:
+            command = ["accelerate", "launch", "-m", "studio", "train", args.config]
+            run = prepare_run(
+                ws,
+                checked.config,
+                preset=preset,
+                command=command + _sets(args.sets),
+                scan=checked.scan.to_dict() if checked.scan else None,
+            )
+            paths = [str(run.root)]
+    dist.broadcast_object_list(paths, src=0)
+    if paths[0] is None:
+        if is_main_process():
+            raise Blocked(checked.scan)
+        raise CliError("the main process refused to start the run")
+    run = Run(Path(paths[0]))
+    code = execute(run, ws)
+    status = run.status()
+    rank = dist.get_rank()
+    payload = {"run": run.id, "rank": rank, **status, "exit_code": code}
+    return payload, f"[rank {rank}] {run.id}: {status['state']}"

@@ -1,0 +1,407 @@
+"""The run config: one typed, documented description of a training run, saved as YAML.
+
+Presets, the Train tab and `python -m studio train` all produce a `RunConfig`; each run
+directory keeps its resolved copy as `config.yaml`. Wherever transformers, peft or trl
+already name a setting, the field carries that name (`learning_rate`, `max_steps`,
+`per_device_train_batch_size`, `r`, `lora_alpha`, ...), so knowledge and existing configs
+carry over.
+
+    model: tsumugi-tiny
+    dataset: sample-chat-ojousama        # NAME, NAME/v0002, or a list of them
+    encoding: {stage: sft, max_length: 256, packing: isolated}   # or a profile name
+    method: lora                         # full | lora | qlora | galore
+    lora: {r: 16, lora_alpha: 32}
+    training: {learning_rate: 2.0e-4, num_train_epochs: 3}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from studio.labels.encode import EncodingSettings
+
+METHODS = ("full", "lora", "qlora", "galore")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+BACKENDS = ("auto", "transformers", "unsloth")
+SCHEDULES = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "warmup_stable_decay",
+)
+INTERVALS = ("no", "steps", "epoch")
+
+
+class ConfigError(ValueError):
+    """A config the user must correct; the message names the field."""
+
+
+@dataclass
+class LoraSettings:
+    """peft `LoraConfig` fields (used by `lora` and `qlora`)."""
+
+    r: int = 16
+    """Rank of the update matrices: capacity of the adapter (8-64 is usual; the seed tried 256)."""
+    lora_alpha: int = 32
+    """Scaling numerator: the update is scaled by lora_alpha / r (or / sqrt(r) with rsLoRA)."""
+    lora_dropout: float = 0.05
+    target_modules: str | list[str] = "all-linear"
+    """Module names to adapt (q_proj, v_proj, ...), or `all-linear` (every linear but the head)."""
+    use_rslora: bool = False
+    """Rank-stabilised scaling lora_alpha / sqrt(r): keeps high ranks learning."""
+    use_dora: bool = False
+    """Weight-decomposed LoRA: separate magnitude and direction (slower, sometimes better)."""
+
+
+@dataclass
+class QloraSettings:
+    """bitsandbytes 4-bit loading of the frozen base (CUDA only)."""
+
+    bnb_4bit_quant_type: str = "nf4"
+    bnb_4bit_use_double_quant: bool = True
+
+
+@dataclass
+class GaloreSettings:
+    """GaLore: full-parameter training with low-rank projected optimizer states."""
+
+    rank: int = 128
+    update_proj_gap: int = 200
+    """Steps between recomputing the projection (SVD of the gradient)."""
+    scale: float = 0.25
+    target_modules: list[str] = field(default_factory=lambda: [r".*attn.*", r".*mlp.*"])
+    """Regular expressions (or names) of the modules whose weights GaLore projects."""
+    layerwise: bool = False
+    """Update each layer right after its backward pass: less memory, no grad accumulation."""
+
+
+@dataclass
+class TrainingSettings:
+    """transformers `TrainingArguments` fields, under their own names."""
+
+    learning_rate: float = 2e-4
+    lr_scheduler_type: str = "cosine"
+    warmup_steps: float = 0.03
+    """Warm-up: whole steps, or a fraction of all steps when below 1."""
+    weight_decay: float = 0.0
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    """Stop after this many optimizer steps (-1: run `num_train_epochs`)."""
+    per_device_train_batch_size: int = 4
+    per_device_eval_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float = 1.0
+    optim: str = "adamw_torch"
+    """Optimizer name as transformers knows it (adamw_torch, adamw_8bit, adafactor, ...);
+    GaLore picks its own."""
+    precision: str = "auto"
+    """`auto` (fp32 on CPU, bf16 on GPUs that have it, else fp16), `fp32`, `bf16`, `fp16`."""
+    gradient_checkpointing: bool = False
+    logging_steps: int = 1
+    eval_strategy: str = "no"
+    eval_steps: int | None = None
+    save_strategy: str = "steps"
+    save_steps: int = 50
+    save_total_limit: int | None = 3
+    seed: int = 42
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs. `python -m studio train` reads exactly this."""
+
+    model: str = "tsumugi-tiny"
+    """Base model: embedded name, workspace model, local folder or hub id."""
+    dataset: str | list[str] = "sample-chat-ojousama"
+    """Dataset version(s) in the workspace: NAME, NAME/v0002, or a list (concatenated)."""
+    eval_dataset: str | None = None
+    """Dataset version used for evaluation (None: hold out `validation_split` of the data)."""
+    validation_split: float = 0.0
+    """Share of the training rows held out for evaluation when `eval_dataset` is not set."""
+    encoding: EncodingSettings | str = field(default_factory=EncodingSettings)
+    """Encoding settings, the inspector's: inline, or the name of a saved settings profile."""
+    method: str = "lora"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    qlora: QloraSettings = field(default_factory=QloraSettings)
+    galore: GaloreSettings = field(default_factory=GaloreSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    name: str | None = None
+    """Run name prefix (a timestamp is added); defaults to the preset or method."""
+    note: str = ""
+    backend: str = "auto"
+    """`auto`: unsloth when CUDA is present, it imports and supports the method; else
+    transformers + peft. `transformers` forces the plain path."""
+    device: str = "auto"
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+    allow_blocked: bool = False
+    """Start even when the label inspector finds an error-level problem."""
+    gpu_memory_gib: float = 24.0
+    """GPU size the memory estimate is checked against."""
+    architecture: dict | None = None
+    """Architecture facts (config.json fields) for the memory estimate when the model is not
+    on disk yet; presets for hub models carry them so the estimate works offline."""
+
+    def validate(self) -> RunConfig:
+        _choice("method", self.method, METHODS)
+        _choice("backend", self.backend, BACKENDS)
+        t = self.training
+        _choice("training.precision", t.precision, PRECISIONS)
+        _choice("training.lr_scheduler_type", t.lr_scheduler_type, SCHEDULES)
+        _choice("training.eval_strategy", t.eval_strategy, INTERVALS)
+        _choice("training.save_strategy", t.save_strategy, INTERVALS)
+        positive = {
+            "training.learning_rate": t.learning_rate,
+            "training.per_device_train_batch_size": t.per_device_train_batch_size,
+            "training.per_device_eval_batch_size": t.per_device_eval_batch_size,
+            "training.gradient_accumulation_steps": t.gradient_accumulation_steps,
+            "training.logging_steps": t.logging_steps,
+            "lora.r": self.lora.r,
+            "galore.rank": self.galore.rank,
+            "galore.update_proj_gap": self.galore.update_proj_gap,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{name} must be greater than 0 (got {value})")
+        if t.max_steps <= 0 and t.num_train_epochs <= 0:
+            raise ConfigError("set training.max_steps or training.num_train_epochs above 0")
+        if not 0 <= self.validation_split < 1:
+            raise ConfigError("validation_split must be at least 0 and below 1")
+        if not 0 <= self.lora.lora_dropout < 1:
+            raise ConfigError("lora.lora_dropout must be at least 0 and below 1")
+        if t.warmup_steps < 0:
+            raise ConfigError("training.warmup_steps must not be negative")
+        if not self.model:
+            raise ConfigError("model must name a base model")
+        if not self.datasets:
+            raise ConfigError("dataset must name at least one dataset version")
+        if isinstance(self.encoding, EncodingSettings):
+            try:
+                self.encoding.validate()
+            except ValueError as exc:
+                raise ConfigError(f"encoding: {exc}") from exc
+        return self
+
+    @property
+    def datasets(self) -> list[str]:
+        return [self.dataset] if isinstance(self.dataset, str) else list(self.dataset)
+
+    @property
+    def evaluates(self) -> bool:
+        return bool(self.eval_dataset or self.validation_split > 0)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        if isinstance(self.encoding, EncodingSettings):
+            data["encoding"] = self.encoding.to_dict()
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> RunConfig:
+        return _build(cls, dict(data or {}), "").validate()
+
+    def replace(self, **changes) -> RunConfig:
+        return RunConfig.from_dict({**self.to_dict(), **changes})
+
+
+def _choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+
+
+def _build(cls, data: dict, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'} must be a mapping of fields")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = f" in {prefix.rstrip('.')}" if prefix else ""
+        raise ConfigError(
+            f"unknown field(s){where}: {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+        )
+    values = {}
+    for name, value in data.items():
+        values[name] = _coerce(hints[name], value, f"{prefix}{name}")
+    return cls(**values)
+
+
+def _coerce(hint, value, name: str):
+    """Check one value against its annotation, with YAML's habits forgiven (`2e-4` is read as
+    a string by YAML 1.1; an int where a float is expected is fine)."""
+    if hint is EncodingSettings or (
+        _union_args(hint) and EncodingSettings in _union_args(hint) and isinstance(value, dict)
+    ):
+        try:
+            return EncodingSettings.from_dict(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name}: {exc}") from exc
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value if value is not None else {}, f"{name}.")
+    options = _union_args(hint) or (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ConfigError(f"{name} must not be empty")
+    errors = []
+    for option in options:
+        if option is type(None):
+            continue
+        try:
+            return _as(option, value)
+        except (TypeError, ValueError) as exc:
+            errors.append(str(exc))
+    raise ConfigError(f"{name}: expected {_describe(options)}, got {value!r}")
+
+
+def _union_args(hint) -> tuple:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return typing.get_args(hint)
+    return ()
+
+
+def _as(kind, value):
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError("not a boolean")
+    if kind is int:
+        if isinstance(value, bool):
+            raise TypeError("boolean")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float | str):
+            number = float(value)
+            if number.is_integer():
+                return int(number)
+        raise TypeError("not an integer")
+    if kind is float:
+        if isinstance(value, bool):
+            raise TypeError("boolean")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            return float(value)
+        raise TypeError("not a number")
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise TypeError("not a string")
+    if typing.get_origin(kind) is list:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise TypeError("not a list of strings")
+    if kind is dict:
+        if isinstance(value, dict):
+            return value
+        raise TypeError("not a mapping")
+    raise TypeError(f"unsupported type {kind}")
+
+
+def _describe(options) -> str:
+    words = {
+        bool: "true/false",
+        int: "an integer",
+        float: "a number",
+        str: "text",
+        dict: "a mapping",
+    }
+    parts = [
+        "a list of text" if typing.get_origin(o) is list else words.get(o, str(o))
+        for o in options
+        if o is not type(None)
+    ]
+    if type(None) in options:
+        parts.append("empty")
+    return " or ".join(parts)
+
+
+def _field_paths(cls=RunConfig, prefix: str = "") -> dict[str, str]:
+    """Every settable field as `section.name` -> the same; bare names that are unique map to
+    their dotted path too (`learning_rate` -> `training.learning_rate`)."""
+    hints = typing.get_type_hints(cls)
+    paths: dict[str, str] = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint) and hint is not EncodingSettings:
+            paths.update(_field_paths(hint, f"{prefix}{f.name}."))
+        elif f.name == "encoding":
+            for ef in dataclasses.fields(EncodingSettings):
+                paths[f"encoding.{ef.name}"] = f"encoding.{ef.name}"
+            paths["encoding"] = "encoding"
+        else:
+            paths[f"{prefix}{f.name}"] = f"{prefix}{f.name}"
+    return paths
+
+
+def settable_fields() -> dict[str, str]:
+    dotted = _field_paths()
+    by_leaf: dict[str, list[str]] = {}
+    for path in dotted:
+        by_leaf.setdefault(path.rsplit(".", 1)[-1], []).append(path)
+    aliases = {leaf: paths[0] for leaf, paths in by_leaf.items() if len(paths) == 1}
+    return {**aliases, **dotted}
+
+
+def apply_sets(data: dict, assignments: list[str]) -> dict:
+    """Apply `key=value` overrides (values parsed as YAML) to a config mapping."""
+    fields = settable_fields()
+    data = yaml.safe_load(yaml.safe_dump(data))  # deep copy, plain types
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        path = fields.get(key)
+        if path is None:
+            close = [f for f in fields if key.split(".")[-1] in f][:5]
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(f"unknown field {key!r}{hint}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        parts = path.split(".")
+        for part in parts[:-1]:
+            if part == "encoding" and isinstance(node.get(part), str):
+                raise ConfigError(
+                    f"encoding is the profile {node[part]!r}; set its fields in the profile, "
+                    "or replace it with encoding=... first"
+                )
+            node = node.setdefault(part, {}) if isinstance(node.get(part), dict | None) else {}
+        node[parts[-1]] = value
+    return data
+
+
+def read_config_file(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"no config file at {path}") from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path.name}: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name} must hold a mapping of config fields")
+    data.pop("preset", None)  # presets describe themselves; the run config does not need it
+    data.pop("description", None)
+    return data
+

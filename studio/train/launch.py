@@ -1,0 +1,188 @@
+"""Before a run starts: check the data with the label inspector and the memory with the
+estimate, then start it. The Train tab and `python -m studio train` both call `start`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.runs.launcher import prepare_run, resolve_config, spawn
+from studio.runs.store import Run
+from studio.train.config import RunConfig
+
+
+class Blocked(RuntimeError):
+    """The inspector found an error-level problem and the config does not allow it."""
+
+    def __init__(self, report):
+        codes = ", ".join(d.code for d in report.diagnostics if d.severity == "error")
+        super().__init__(
+            f"the label inspector found problems that would ruin this run ({codes}). Open the "
+            "Inspect tab to see and fix them, or set allow_blocked: true to train anyway."
+        )
+        self.report = report
+
+
+@dataclass
+class Preflight:
+    config: RunConfig  # resolved
+    scan: object | None  # studio.labels.inspect.ScanReport; None when no tokenizer is at hand
+    scan_error: str | None  # why there is no scan (a hub model that is not downloaded yet)
+    estimate: object | None  # studio.train.vram.Estimate
+    architecture: dict | None
+    device: str
+
+    @property
+    def blocked(self) -> bool:
+        return self.scan is not None and self.scan.blocked and not self.config.allow_blocked
+
+    def to_dict(self) -> dict:
+        return {
+            "scan": self.scan.to_dict() if self.scan else None,
+            "scan_error": self.scan_error,
+            "estimate": self.estimate.to_dict() if self.estimate else None,
+            "device": self.device,
+            "blocked": self.blocked,
+        }
+
+
+def architecture_of(ws, config: RunConfig) -> dict | None:
+    """config.json facts: from the model folder when it is on disk, else from the config."""
+    from studio.models.load import ModelLoadError, resolve_source
+
+    try:
+        source = resolve_source(config.model, named_dirs=ws.model_dirs())
+    except ModelLoadError:
+        return config.architecture
+    if source.local_dir is not None and (source.local_dir / "config.json").is_file():
+        return json.loads((source.local_dir / "config.json").read_text(encoding="utf-8"))
+    return config.architecture
+
+
+def estimate_memory(config: RunConfig, architecture: dict | None):
+    """The peak GPU memory estimate for this run on a `gpu_memory_gib` GPU."""
+    from studio.train import vram
+
+    if not architecture:
+        return None
+    t = config.training
+    precision = t.precision if t.precision != "auto" else "bf16"
+    targets = config.lora.target_modules
+    return vram.estimate(
+        vram.Architecture.from_config(architecture),
+        method=config.method,
+        precision=precision,
+        batch_size=t.per_device_train_batch_size,
+        seq_len=config.encoding.max_length,
+        gradient_checkpointing=t.gradient_checkpointing,
+        lora_r=config.lora.r,
+        lora_targets=targets,
+        optimizer="adamw_8bit" if t.optim.endswith("8bit") else "adamw",
+        galore_rank=config.galore.rank,
+        gpu_gib=config.gpu_memory_gib,
+    )
+
+
+def preflight(ws, config: RunConfig) -> Preflight:
+    """Scan the training data exactly as it will be encoded, and estimate memory."""
+    from studio.data.records import dataset_file
+    from studio.hardware import pick_device
+    from studio.labels.inspect import examples_of, load_target, scan
+    from studio.models.load import ModelLoadError, resolve_source
+    from studio.train.data import resolve_versions
+
+    config = resolve_config(ws, config)
+    report, error = None, None
+    try:
+        source = resolve_source(config.model, named_dirs=ws.model_dirs())
+        target = load_target(source, trust_remote_code=config.trust_remote_code)
+    except ModelLoadError as exc:
+        error = str(exc)  # the memory estimate still works from the preset's architecture
+    else:
+        files = [dataset_file(v) for v in resolve_versions(ws, config.datasets)]
+        rows = itertools.chain.from_iterable(examples_of(f) for f in files)
+        report = scan(rows, target, config.encoding)
+    architecture = architecture_of(ws, config)
+    return Preflight(
+        config=config,
+        scan=report,
+        scan_error=error,
+        estimate=estimate_memory(config, architecture),
+        architecture=architecture,
+        device=pick_device(config.device),
+    )
+
+
+def start(
+    ws,
+    config: RunConfig,
+    *,
+    preset: str | None = None,
+    command: list[str] | None = None,
+    checked: Preflight | None = None,
+) -> Run:
+    """Check, write the run directory and start the training process (it queues itself
+    when the device is busy)."""
+    checked = checked or preflight(ws, config)
+    if checked.scan is None:
+        from studio.models.load import ModelLoadError
+
+        raise ModelLoadError(checked.scan_error or "the model's tokenizer could not be loaded")
+    if checked.blocked:
+        raise Blocked(checked.scan)
+    run = prepare_run(
+        ws,
+        checked.config,
+        preset=preset,
+        command=command,
+        scan=checked.scan.to_dict(),
+        estimate=checked.estimate.to_dict() if checked.estimate else None,
+    )
+    spawn(run, ws)
+    return run
+
+
+def equivalent_command(config: RunConfig, preset: str | None, workspace: Path | None) -> str:
+    """The CLI line that starts the same run: the preset plus a --set for every change."""
+    from studio.train import presets
+
+    base = RunConfig()
+    if preset:
+        base, _ = presets.load(preset)
+    changes = _differences(base.to_dict(), config.to_dict())
+    parts = ["python -m studio train", preset or "config.yaml"]
+    if workspace is not None:
+        parts.insert(1, f"--workspace {_quote(str(workspace))}")
+    for key, value in changes:
+        parts.append(f"--set {_quote(f'{key}={_yaml_value(value)}')}")
+    return " ".join(parts)
+
+
+def _differences(before: dict, after: dict, prefix: str = "") -> list[tuple[str, object]]:
+    found = []
+    for key, value in after.items():
+        old = before.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and key != "architecture":
+            found += _differences(old, value, f"{prefix}{key}.")
+        elif value != old:
+            found.append((f"{prefix}{key}", value))
+    return found
+
+
+def _yaml_value(value) -> str:
+    import yaml
+
+    return (
+        yaml.safe_dump(value, default_flow_style=True, allow_unicode=True)
+        .strip()
+        .removesuffix("\n...")
+    )
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)

@@ -1,0 +1,221 @@
+"""The transformers `Trainer` the studio trains with, and the callback that keeps the run
+directory current.
+
+A plain `Trainer` (not trl's `SFTTrainer`): the data is already encoded by the inspector's
+path, so the trainer only needs the inspector's collator. trl adds nothing here and its fused
+loss needs triton, which CPU installs lack.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+
+from studio.labels.encode import Collator
+from studio.runs.store import Run
+
+
+def _counting(collate: Collator):
+    """The inspector's collator, plus the count of real (non-padding) tokens in the batch,
+    which the trainer removes before the model sees the batch."""
+    import torch
+
+    def collate_and_count(sequences):
+        batch = collate(sequences)
+        batch["num_tokens"] = torch.tensor(sum(len(s.input_ids) for s in sequences))
+        return batch
+
+    return collate_and_count
+
+
+def peak_memory_mb(device: str) -> tuple[float, str]:
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20, "cuda"
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss_kb / 1024 if sys.platform != "darwin" else rss_kb / 2**20, "rss"
+
+
+def training_arguments(run: Run, config, prepared, has_eval: bool):
+    from studio.models.load import transformers_names
+
+    TrainingArguments = transformers_names("TrainingArguments")  # noqa: N806
+    t = config.training
+    on_cpu = prepared.device == "cpu"
+    eval_strategy = t.eval_strategy if has_eval else "no"
+    if has_eval and eval_strategy == "no":
+        eval_strategy = "steps" if t.save_strategy == "steps" else "epoch"
+    kwargs = dict(
+        output_dir=str(run.checkpoints_dir),
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler_type,
+        warmup_steps=t.warmup_steps,
+        weight_decay=t.weight_decay,
+        num_train_epochs=t.num_train_epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        per_device_eval_batch_size=t.per_device_eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        max_grad_norm=t.max_grad_norm,
+        optim=prepared.optim,
+        optim_args=prepared.optim_args,
+        optim_target_modules=prepared.optim_target_modules,
+        bf16=prepared.precision == "bf16" and not on_cpu,
+        fp16=prepared.precision == "fp16",
+        use_cpu=on_cpu,
+        gradient_checkpointing=t.gradient_checkpointing and prepared.backend != "unsloth",
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
+        eval_strategy=eval_strategy,
+        eval_steps=t.eval_steps or (t.save_steps if eval_strategy == "steps" else None),
+        save_strategy=t.save_strategy,
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        seed=t.seed,
+        data_seed=t.seed,
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False if config.method in ("lora", "qlora") else None,
+    )
+    if t.gradient_checkpointing:
+        kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+    return TrainingArguments(**kwargs)
+
+
+def build_trainer(run: Run, config, prepared, tok, training_data, stop):
+    from studio.models.load import transformers_names
+
+    Trainer, TrainerCallback = transformers_names("Trainer", "TrainerCallback")  # noqa: N806
+
+    class StudioTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            n = inputs.pop("num_tokens", None)
+            if n is not None and model.training:
+                # Kept in the trainer state, so a resumed run continues the count.
+                self.state.num_input_tokens_seen += int(n)
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
+
+    class RunDirectoryCallback(TrainerCallback):
+        """One metrics line per log, status with progress, graceful stop."""
+
+        def __init__(self):
+            self.session_start = None
+            self.session_tokens0 = 0
+            self.session_step0 = 0
+            self.session = len({m.get("session", 0) for m in run.metrics()})
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.session_start = time.perf_counter()
+            self.session_tokens0 = state.num_input_tokens_seen
+            self.session_step0 = state.global_step
+            self.elapsed0 = _previous_elapsed(run) if state.global_step else 0.0
+            if state.is_world_process_zero:
+                run.set_status("running", step=state.global_step, max_steps=state.max_steps)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if stop:
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            now = time.perf_counter()
+            session_s = now - (self.session_start or now)
+            tokens = state.num_input_tokens_seen * max(1, args.world_size)
+            new_tokens = (state.num_input_tokens_seen - self.session_tokens0) * max(
+                1, args.world_size
+            )
+            memory, memory_kind = peak_memory_mb(prepared.device)
+            record = {
+                "session": self.session,
+                "step": state.global_step,
+                "epoch": round(state.epoch or 0.0, 4),
+                "tokens": tokens,
+                "elapsed": round(self.elapsed0 + session_s, 3),
+                "peak_memory_mb": round(memory, 1),
+                "memory_kind": memory_kind,
+                "time": time.time(),
+            }
+            if "loss" in logs:
+                record.update(kind="train", loss=logs["loss"])
+                record["learning_rate"] = logs.get("learning_rate")
+                record["grad_norm"] = logs.get("grad_norm")
+                record["tokens_per_s"] = round(new_tokens / session_s, 1) if session_s else None
+            elif "eval_loss" in logs:
+                record.update(kind="eval", eval_loss=logs["eval_loss"])
+            elif "train_runtime" in logs:
+                record.update(kind="summary", train_loss=logs.get("train_loss"))
+                record["runtime_s"] = logs.get("train_runtime")
+            else:
+                return
+            record = {k: _finite(v) for k, v in record.items()}
+            run.append_metrics(record)
+            steps_done = state.global_step - self.session_step0
+            eta = (
+                (state.max_steps - state.global_step) * session_s / steps_done
+                if steps_done > 0
+                else None
+            )
+            progress = {
+                "step": state.global_step,
+                "max_steps": state.max_steps,
+                "epoch": record["epoch"],
+                "tokens": tokens,
+                "eta_s": round(eta, 1) if eta is not None else None,
+            }
+            for key in ("loss", "eval_loss"):
+                if record.get(key) is not None:
+                    progress[key] = record[key]
+            run.set_status("running", **progress)
+            print(_log_line(record, state.max_steps), flush=True)
+
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                print(f"[studio] checkpoint saved at step {state.global_step}", flush=True)
+
+    collate = Collator.for_settings(tok, config.encoding)
+    trainer = StudioTrainer(
+        model=prepared.model,
+        args=training_arguments(run, config, prepared, bool(training_data.eval)),
+        train_dataset=training_data.train,
+        eval_dataset=training_data.eval or None,
+        data_collator=_counting(collate),
+        processing_class=prepared.tokenizer,
+        callbacks=[RunDirectoryCallback()],
+    )
+    # Our callback prints one readable line per log; transformers' own printer would repeat it.
+    trainer.remove_callback(transformers_names("PrinterCallback"))
+    return trainer
+
+
+def _previous_elapsed(run: Run) -> float:
+    times = [m.get("elapsed", 0.0) for m in run.metrics() if m.get("kind") == "train"]
+    return max(times) if times else 0.0
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _log_line(record: dict, max_steps: int) -> str:
+    parts = [f"[studio] step {record['step']}/{max_steps}", f"epoch {record['epoch']:.2f}"]
+    if record.get("loss") is not None:
+        parts.append(f"loss {record['loss']:.4f}")
+    if record.get("eval_loss") is not None:
+        parts.append(f"eval_loss {record['eval_loss']:.4f}")
+    if record.get("learning_rate") is not None:
+        parts.append(f"lr {record['learning_rate']:.2e}")
+    if record.get("tokens_per_s"):
+        parts.append(f"{record['tokens_per_s']:.0f} tok/s")
+    return " | ".join(parts)

@@ -1,0 +1,267 @@
+"""The training process: one run directory in, a trained adapter or model out.
+
+`execute(run)` is what `python -m studio train` runs in its own process. It waits for the
+device (one run at a time per device: others queue), encodes the data with the inspector's
+encoding path, trains with a plain `transformers.Trainer` and the inspector's collator, and
+keeps the run directory current: status, one metrics line per logged step, checkpoints.
+Every way it can end (done, stopped, out of memory, disk full, bad data, a crash) leaves a
+status that says what happened, and nothing written before is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import signal
+import time
+import traceback
+from pathlib import Path
+
+from studio.runs.store import Run
+from studio.train.config import ConfigError, RunConfig, read_config_file
+
+QUEUE_POLL_S = 1.0
+
+
+class _Stop:
+    """Set by SIGTERM or the run's `stop` file; checked after every optimizer step."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.signalled = False
+
+    def __bool__(self) -> bool:
+        return self.signalled or self.run.stop_requested
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+@contextlib.contextmanager
+def device_slot(run: Run, device: str, stop: _Stop):
+    """Hold the device's lock for the whole run; wait (status `queued`) while another run
+    holds it. The lock is an flock, so a killed process releases it by dying."""
+    lock_path = run.root.parent / f".device-{device.replace(':', '-')}.lock"
+    with open(lock_path, "a+") as handle:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited:
+                    print(f"[studio] {device} is busy with another run; queued", flush=True)
+                    waited = True
+                if stop:
+                    raise _StoppedWhileQueued() from None
+                time.sleep(QUEUE_POLL_S)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class _StoppedWhileQueued(Exception):
+    pass
+
+
+def execute(run: Run, ws, *, resume: bool = False) -> int:
+    """Train `run` to the end (or to a stop). Returns the process exit status."""
+    main = is_main_process()
+    stop = _Stop(run)
+
+    def on_term(signum, frame):
+        stop.signalled = True
+        print("[studio] stop requested: finishing this step and saving a checkpoint", flush=True)
+
+    with contextlib.suppress(ValueError):  # not the main thread (tests): no signal handler
+        signal.signal(signal.SIGTERM, on_term)
+    try:
+        import psutil
+
+        pid_started = psutil.Process().create_time()
+    except Exception:  # noqa: BLE001 - the start time only guards against pid reuse
+        pid_started = None
+    if main:
+        run.clear_stop()
+        run.set_status(
+            "queued",
+            pid=os.getpid(),
+            pgid=os.getpgid(0),
+            pid_started=pid_started,
+            reason=None,
+            message=None,
+            ended=None,
+            stop_requested=False,
+        )
+    try:
+        config = RunConfig.from_dict(read_config_file(run.config_path))
+        from studio.hardware import pick_device
+
+        device = pick_device(config.device)
+        slot = device_slot(run, device, stop) if main else contextlib.nullcontext()
+        with slot:
+            if main:
+                run.set_status("running", started=time.time(), resumed=resume)
+            outcome = _train(run, ws, config, stop, resume=resume)
+    except _StoppedWhileQueued:
+        run.set_status(
+            "stopped",
+            reason="stopped_queued",
+            message="stopped before it started",
+            ended=time.time(),
+        )
+        run.clear_stop()
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - every ending must leave a status
+        reason, message = classify(exc)
+        traceback.print_exc()
+        print(f"[studio] run failed ({reason}): {message}", flush=True)
+        if main:
+            run.set_status("failed", reason=reason, message=message, ended=time.time())
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+    if main:
+        run.set_status(
+            outcome,
+            reason=None if outcome == "completed" else "stop_requested",
+            message=None,
+            ended=time.time(),
+        )
+        run.clear_stop()
+    return 0
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """(reason code, message for the user)."""
+    from studio.models.load import ModelLoadError
+    from studio.train.backends import BackendError
+    from studio.train.data import DataError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if _is_oom(exc):
+        return "oom", (
+            "out of memory. Lower per_device_train_batch_size (raise "
+            "gradient_accumulation_steps to keep the effective batch), shorten max_length, "
+            "turn on gradient_checkpointing, or use LoRA/QLoRA. Details: " + text
+        )
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "disk_full", (
+            "the disk filled up while writing. Checkpoints saved before are kept; free "
+            "some space (old checkpoints, exports) and resume. Details: " + text
+        )
+    if isinstance(exc, ConfigError | DataError | BackendError | ModelLoadError):
+        kind = {ConfigError: "config", DataError: "data", BackendError: "method"}
+        return kind.get(type(exc), "model"), text
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", "interrupted from the keyboard"
+    return "exception", f"{type(exc).__name__}: {text}"
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    try:
+        import torch
+
+        return isinstance(exc, torch.OutOfMemoryError)
+    except (ImportError, AttributeError):
+        return "out of memory" in str(exc).lower()
+
+
+def _train(run: Run, ws, config: RunConfig, stop: _Stop, *, resume: bool) -> str:
+    from studio.hardware import library_versions
+    from studio.labels.encode import resolve_tokens
+    from studio.models.load import load_tokenizer, transformers_names
+    from studio.train import backends, data
+    from studio.train.loop import build_trainer
+
+    main = is_main_process()
+    set_seed = transformers_names("set_seed")
+    source = resolve_model(ws, config)
+    tokenizer = load_tokenizer(source, trust_remote_code=config.trust_remote_code)
+    tok = resolve_tokens(tokenizer, config.encoding)
+    training_data = data.build(ws, config, tok)
+    set_seed(config.training.seed)  # LoRA's initial weights come from this seed
+    prepared = backends.prepare(config, source, tokenizer)
+    if main:
+        run.update_info(
+            backend=prepared.backend,
+            device=prepared.device,
+            precision=prepared.precision,
+            world_size=world_size(),
+            trainable_parameters=prepared.trainable_parameters,
+            total_parameters=prepared.total_parameters,
+            optim=prepared.optim,
+            notes=prepared.notes,
+            versions=library_versions(),
+            data=training_data.to_dict(),
+        )
+        print(
+            f"[studio] {config.method} on {source.name} with {prepared.backend} "
+            f"({prepared.device}, {prepared.precision}); trainable "
+            f"{prepared.trainable_parameters:,} of {prepared.total_parameters:,} parameters; "
+            f"{training_data.rows} rows -> {len(training_data.train)} sequences",
+            flush=True,
+        )
+    trainer = build_trainer(run, config, prepared, tok, training_data, stop)
+    checkpoint = None
+    if resume:
+        last = run.last_checkpoint()
+        checkpoint = str(last) if last else None
+        print(
+            f"[studio] resuming from {last.name if last else 'the start (no checkpoint)'}",
+            flush=True,
+        )
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            set_aside_incomplete_checkpoints(run)
+        raise
+    if stop:
+        return "stopped"
+    if main:
+        trainer.save_model(str(run.final_dir))
+        # A pickle of the arguments; config.yaml says the same, and outputs stay pickle-free.
+        (run.final_dir / "training_args.bin").unlink(missing_ok=True)
+        write_final_info(run, config, prepared, source)
+    return "completed"
+
+
+def resolve_model(ws, config: RunConfig):
+    from studio.models.load import resolve_source
+
+    return resolve_source(config.model, named_dirs=ws.model_dirs())
+
+
+def set_aside_incomplete_checkpoints(run: Run) -> None:
+    """A checkpoint cut short (no trainer_state.json) is renamed, so nothing mistakes it for
+    a good one; the complete ones before it stay where they are."""
+    for path in run.checkpoints(complete_only=False):
+        if not (path / "trainer_state.json").exists():
+            with contextlib.suppress(OSError):
+                path.rename(path.with_name(path.name + ".incomplete"))
+
+
+def write_final_info(run: Run, config: RunConfig, prepared, source) -> None:
+    from studio.fsutil import atomic_write_json
+
+    atomic_write_json(
+        Path(run.final_dir) / "studio_run.json",
+        {
+            "run": run.id,
+            "base_model": config.model,
+            "base_model_ref": source.ref,
+            "method": config.method,
+            "adapter": config.method in ("lora", "qlora"),
+            "backend": prepared.backend,
+            "encoding": config.encoding.to_dict(),
+        },
+    )

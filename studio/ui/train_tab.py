@@ -1,0 +1,556 @@
+"""The Train tab: pick data, model and preset, check, start, stop, resume, watch.
+
+The form produces a `RunConfig` (the preset's, with the form's values on top); checking,
+starting and following a run are `studio.train.launch` and `studio.runs` functions, the same
+ones `python -m studio train` calls. Everything shown is read from the run directory, so a
+reload or an app restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+
+import gradio as gr
+
+from studio.i18n import t
+from studio.labels.profiles import list_profiles, load_profile
+from studio.runs import curves, launcher
+from studio.runs.store import ACTIVE, list_runs, open_run, reconcile
+from studio.train import presets
+from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig
+from studio.train.launch import Blocked, equivalent_command, preflight, start
+from studio.ui.inspect_tab import dataset_choices, render_diagnostics
+
+API_CHECK = "train_check"
+API_START = "train_start"
+API_STOP = "train_stop"
+API_RESUME = "train_resume"
+API_STATUS = "train_status"
+DEFAULT_PRESET = "cpu-demo-sft"
+PRESET_PROFILE = "(preset)"
+REFRESH_S = 1.0
+
+# Form fields, in the order of the inputs list: (config path, component key).
+FIELDS = (
+    "method",
+    "training.learning_rate",
+    "training.num_train_epochs",
+    "training.max_steps",
+    "training.per_device_train_batch_size",
+    "training.gradient_accumulation_steps",
+    "encoding.max_length",
+    "encoding.packing",
+    "lora.r",
+    "lora.lora_alpha",
+    "lora.lora_dropout",
+    "lora.use_rslora",
+    "lora.use_dora",
+    "galore.rank",
+    "galore.update_proj_gap",
+    "galore.scale",
+    "training.precision",
+    "training.lr_scheduler_type",
+    "training.warmup_steps",
+    "training.weight_decay",
+    "training.gradient_checkpointing",
+    "training.save_steps",
+    "training.eval_steps",
+    "validation_split",
+    "training.seed",
+    "gpu_memory_gib",
+    "allow_blocked",
+)
+INTEGER_FIELDS = {
+    "training.max_steps",
+    "training.per_device_train_batch_size",
+    "training.gradient_accumulation_steps",
+    "encoding.max_length",
+    "lora.r",
+    "lora.lora_alpha",
+    "galore.rank",
+    "galore.update_proj_gap",
+    "training.save_steps",
+    "training.eval_steps",
+    "training.seed",
+}
+
+
+def _get(config: RunConfig, path: str):
+    node = config
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def config_from_form(ws, preset: str, dataset: str, model: str, profile: str, values) -> RunConfig:
+    """The preset's config with the form's choices on top."""
+    config, _ = presets.load(preset)
+    data = config.to_dict()
+    if profile and profile != PRESET_PROFILE:
+        # The profile's settings; the form's visible fields (max length, packing) still win.
+        data["encoding"] = load_profile(ws, profile).to_dict()
+    data["dataset"] = dataset or data["dataset"]
+    data["model"] = model or data["model"]
+    overrides = []
+    for path, value in zip(FIELDS, values, strict=True):
+        if value is None or value == "":
+            continue
+        if path in INTEGER_FIELDS:
+            value = int(value)
+        overrides.append((path, value))
+    data = copy.deepcopy(data)
+    for path, value in overrides:
+        node = data
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return RunConfig.from_dict(data)
+
+
+def form_values(config: RunConfig) -> list:
+    return [_get(config, path) for path in FIELDS]
+
+
+def render_check(checked, lang: str) -> str:
+    parts = []
+    if checked.scan is None:
+        parts.append(
+            f'<div class="diag diag-warning">{html.escape(t("train.no_scan", lang))}: '
+            f"{html.escape(checked.scan_error or '')}</div>"
+        )
+    else:
+        d = checked.scan.to_dict()
+        parts.append(
+            "<p>"
+            + html.escape(
+                t(
+                    "train.scan_summary",
+                    lang,
+                    rows=d["rows"],
+                    sequences=d["sequences"],
+                    tokens=f"{d['tokens']:,}",
+                    trained=f"{100 * d['trained_ratio']:.1f}",
+                )
+            )
+            + "</p>"
+        )
+        if checked.blocked:
+            parts.append(
+                f'<p class="train-blocked"><b>{html.escape(t("train.blocked", lang))}</b></p>'
+            )
+        parts.append(render_diagnostics(checked.scan.diagnostics, d["rows"], lang))
+    return "".join(parts)
+
+
+def render_estimate(estimate, lang: str) -> str:
+    from studio.train.vram import summary_lines
+
+    if estimate is None:
+        return t("train.no_estimate", lang)
+    lines = summary_lines(estimate, lang)
+    verdict = "fits" if estimate.fits else "does-not-fit"
+    return (
+        f'<div class="vram vram-{verdict}" data-fits="{str(estimate.fits).lower()}">'
+        + "<br>".join(html.escape(line) for line in lines)
+        + "</div>"
+    )
+
+
+def run_choices(ws) -> list[tuple[str, str]]:
+    return [(r.id, r.id) for r in list_runs(ws)]
+
+
+def render_status(run, lang: str) -> str:
+    if run is None:
+        return t("train.no_run", lang)
+    s = run.status()
+    state = s["state"]
+    step, total = s.get("step") or 0, s.get("max_steps") or 0
+    share = step / total if total else 0.0
+    eta = s.get("eta_s")
+    info = run.info()
+    bits = [
+        f'<div class="run-status" data-state="{state}">',
+        f'<b>{html.escape(run.id)}</b> · <span class="state state-{state}">'
+        f"{html.escape(t('train.state_' + state, lang))}</span>",
+    ]
+    if total:
+        bits.append(
+            f" · {html.escape(t('train.progress', lang, step=step, total=total))}"
+            + (f" · ETA {_duration(eta)}" if eta and state == "running" else "")
+        )
+    if s.get("loss") is not None:
+        bits.append(f" · loss {s['loss']:.4f}")
+    if info.get("backend"):
+        bits.append(
+            f"<br><small>{html.escape(info['backend'])} · {html.escape(info.get('device', ''))}"
+            f" · {html.escape(info.get('precision', ''))} · "
+            f"{info.get('trainable_parameters', 0):,} / {info.get('total_parameters', 0):,}"
+            f" {html.escape(t('train.trainable', lang))}</small>"
+        )
+    if s.get("message"):
+        bits.append(f'<br><span class="run-message">{html.escape(str(s["message"]))}</span>')
+    bits.append(
+        f'<div class="run-progress"><div style="width:{100 * share:.1f}%"></div></div></div>'
+    )
+    return "".join(bits)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return (
+        f"{seconds // 60}:{seconds % 60:02d}"
+        if seconds < 3600
+        else (f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}")
+    )
+
+
+def build(ctx, loc) -> None:
+    ws = ctx.workspace
+    reconcile(ws)  # runs whose process died while the app was down are marked interrupted
+    preset_names = presets.list_presets()
+    initial, _ = presets.load(DEFAULT_PRESET)
+    datasets = dataset_choices(ws)
+    with loc.make(gr.Tab, i18n={"label": "train.tab"}, id="train"):
+        loc.make(gr.Markdown, i18n={"value": "train.intro"})
+        with gr.Row(equal_height=False):
+            preset = loc.make(
+                gr.Dropdown,
+                i18n={"label": "train.preset"},
+                choices=preset_names,
+                value=DEFAULT_PRESET,
+                elem_id="train-preset",
+                scale=2,
+            )
+            dataset = loc.make(
+                gr.Dropdown,
+                i18n={"label": "train.dataset"},
+                choices=datasets,
+                value=_matching(datasets, initial.datasets[0]),
+                elem_id="train-dataset",
+                scale=2,
+            )
+            model = loc.make(
+                gr.Dropdown,
+                i18n={"label": "train.model", "choices": ctx.model_choices},
+                value=initial.model,
+                allow_custom_value=True,
+                filterable=True,
+                elem_id="train-model",
+                scale=2,
+            )
+            profile = loc.make(
+                gr.Dropdown,
+                i18n={"label": "train.profile", "info": "train.profile_info"},
+                choices=[PRESET_PROFILE, *list_profiles(ws)],
+                value=PRESET_PROFILE,
+                elem_id="train-profile",
+                scale=2,
+            )
+        description = gr.Markdown(
+            presets.describe(DEFAULT_PRESET, loc.lang), elem_id="train-description"
+        )
+        fields: dict[str, gr.components.Component] = {}
+
+        def number(path, key, **kw):
+            fields[path] = loc.make(
+                gr.Number,
+                i18n={"label": f"train.{key}"},
+                value=_get(initial, path),
+                precision=0 if path in INTEGER_FIELDS else None,
+                elem_id=f"train-{key.replace('_', '-')}",
+                **kw,
+            )
+
+        def check(path, key):
+            fields[path] = loc.make(
+                gr.Checkbox,
+                i18n={"label": f"train.{key}"},
+                value=_get(initial, path),
+                elem_id=f"train-{key.replace('_', '-')}",
+            )
+
+        with gr.Row():
+            fields["method"] = loc.make(
+                gr.Radio,
+                i18n={
+                    "label": "train.method",
+                    "choices": lambda lang: [(t(f"train.method_{m}", lang), m) for m in METHODS],
+                },
+                value=initial.method,
+                elem_id="train-method",
+            )
+        with gr.Row():
+            number("training.learning_rate", "learning_rate")
+            number("training.num_train_epochs", "num_train_epochs")
+            number("training.max_steps", "max_steps")
+            number("training.per_device_train_batch_size", "per_device_train_batch_size")
+            number("training.gradient_accumulation_steps", "gradient_accumulation_steps")
+            number("encoding.max_length", "max_length")
+            fields["encoding.packing"] = loc.make(
+                gr.Dropdown,
+                i18n={
+                    "label": "train.packing",
+                    "choices": lambda lang: [
+                        (t(f"inspect.packing_{p}", lang), p)
+                        for p in ("off", "isolated", "concatenated")
+                    ],
+                },
+                value=initial.encoding.packing,
+                elem_id="train-packing",
+            )
+        with loc.make(gr.Accordion, i18n={"label": "train.advanced"}, open=False):
+            with gr.Row():
+                number("lora.r", "lora_r")
+                number("lora.lora_alpha", "lora_alpha")
+                number("lora.lora_dropout", "lora_dropout")
+                check("lora.use_rslora", "use_rslora")
+                check("lora.use_dora", "use_dora")
+            with gr.Row():
+                number("galore.rank", "galore_rank")
+                number("galore.update_proj_gap", "galore_update_proj_gap")
+                number("galore.scale", "galore_scale")
+            with gr.Row():
+                fields["training.precision"] = loc.make(
+                    gr.Dropdown,
+                    i18n={"label": "train.precision"},
+                    choices=list(PRECISIONS),
+                    value=initial.training.precision,
+                    elem_id="train-precision",
+                )
+                fields["training.lr_scheduler_type"] = loc.make(
+                    gr.Dropdown,
+                    i18n={"label": "train.lr_scheduler_type"},
+                    choices=["cosine", "linear", "constant", "constant_with_warmup"],
+                    value=initial.training.lr_scheduler_type,
+                    allow_custom_value=True,
+                    elem_id="train-scheduler",
+                )
+                number("training.warmup_steps", "warmup_steps")
+                number("training.weight_decay", "weight_decay")
+                check("training.gradient_checkpointing", "gradient_checkpointing")
+            with gr.Row():
+                number("training.save_steps", "save_steps")
+                number("training.eval_steps", "eval_steps")
+                number("validation_split", "validation_split")
+                number("training.seed", "seed")
+                number("gpu_memory_gib", "gpu_memory_gib")
+                check("allow_blocked", "allow_blocked")
+        inputs = [preset, dataset, model, profile, *[fields[p] for p in FIELDS]]
+        with gr.Row():
+            check_btn = loc.make(gr.Button, i18n={"value": "train.check"}, elem_id="train-check")
+            start_btn = loc.make(
+                gr.Button, i18n={"value": "train.start"}, variant="primary", elem_id="train-start"
+            )
+            stop_btn = loc.make(
+                gr.Button, i18n={"value": "train.stop"}, variant="stop", elem_id="train-stop"
+            )
+            resume_btn = loc.make(gr.Button, i18n={"value": "train.resume"}, elem_id="train-resume")
+        message = gr.Markdown(elem_id="train-message")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=320):
+                loc.make(
+                    gr.Markdown, i18n={"value": lambda lang: f"#### {t('train.data_check', lang)}"}
+                )
+                check_html = gr.HTML(elem_id="train-scan")
+            with gr.Column(scale=2, min_width=280):
+                loc.make(
+                    gr.Markdown, i18n={"value": lambda lang: f"#### {t('train.memory', lang)}"}
+                )
+                estimate_html = gr.HTML(elem_id="train-estimate")
+        command = loc.make(
+            gr.Textbox,
+            i18n={"label": "train.command"},
+            value="",
+            lines=2,
+            buttons=["copy"],
+            interactive=False,
+            elem_id="train-command",
+        )
+        loc.make(gr.Markdown, i18n={"value": lambda lang: f"### {t('train.runs', lang)}"})
+        with gr.Row():
+            run_pick = loc.make(
+                gr.Dropdown,
+                i18n={"label": "train.run"},
+                choices=run_choices(ws),
+                value=None,
+                elem_id="train-run",
+                scale=4,
+            )
+            smoothing = loc.make(
+                gr.Slider,
+                i18n={"label": "train.smoothing"},
+                minimum=0.0,
+                maximum=0.99,
+                step=0.01,
+                value=0.6,
+                elem_id="train-smoothing",
+                scale=2,
+            )
+        status = gr.HTML(elem_id="train-status")
+        plot = gr.LinePlot(
+            x="step",
+            y="value",
+            color="series",
+            height=300,
+            elem_id="train-curve",
+            label="loss",
+        )
+        log = loc.make(gr.Code, i18n={"label": "train.log"}, value="", lines=8, elem_id="train-log")
+        timer = gr.Timer(REFRESH_S)
+
+    def on_preset(name, lang):
+        config, _ = presets.load(name)
+        return [
+            presets.describe(name, lang),
+            gr.update(value=_matching(dataset_choices(ws), config.datasets[0])),
+            config.model,
+            *form_values(config),
+        ]
+
+    preset.change(
+        on_preset,
+        inputs=[preset, ctx.lang],
+        outputs=[description, dataset, model, *[fields[p] for p in FIELDS]],
+        api_visibility="private",
+    )
+
+    def form_config(args):
+        preset_name, ds, mdl, prof, *values = args
+        return config_from_form(ws, preset_name, ds, mdl, prof, values), preset_name
+
+    def do_check(*args):
+        *form, lang = args
+        try:
+            config, preset_name = form_config(form)
+            checked = preflight(ws, config)
+        except (ConfigError, ValueError, LookupError, OSError) as exc:
+            return f"⚠️ {exc}", "", "", ""
+        return (
+            "",
+            render_check(checked, lang),
+            render_estimate(checked.estimate, lang),
+            equivalent_command(checked.config, preset_name, ws.root),
+        )
+
+    check_btn.click(
+        do_check,
+        inputs=[*inputs, ctx.lang],
+        outputs=[message, check_html, estimate_html, command],
+        api_name=API_CHECK,
+    )
+
+    def do_start(*args):
+        *form, lang = args
+        try:
+            config, preset_name = form_config(form)
+            checked = preflight(ws, config)
+            command_line = equivalent_command(checked.config, preset_name, ws.root)
+            run = start(
+                ws,
+                config,
+                preset=preset_name,
+                command=command_line.split(" "),
+                checked=checked,
+            )
+        except Blocked as exc:
+            return (
+                f"⚠️ {exc}",
+                render_check(preflight(ws, form_config(form)[0]), lang),
+                gr.update(),
+                gr.update(),
+                gr.update(),
+            )
+        except Exception as exc:  # noqa: BLE001 - the user sees why nothing started
+            return f"⚠️ {exc}", gr.update(), gr.update(), gr.update(), gr.update()
+        return (
+            t("train.started", lang, run=run.id),
+            render_check(checked, lang),
+            render_estimate(checked.estimate, lang),
+            command_line,
+            gr.update(choices=run_choices(ws), value=run.id),
+        )
+
+    start_btn.click(
+        do_start,
+        inputs=[*inputs, ctx.lang],
+        outputs=[message, check_html, estimate_html, command, run_pick],
+        api_name=API_START,
+    )
+
+    def selected(run_id):
+        if not run_id:
+            runs = list_runs(ws)
+            return runs[0] if runs else None
+        try:
+            return open_run(ws, run_id)
+        except Exception:  # noqa: BLE001 - a run deleted meanwhile
+            return None
+
+    def do_stop(run_id, lang):
+        run = selected(run_id)
+        if run is None:
+            return t("train.no_run", lang)
+        outcome = launcher.stop(run)
+        return t(f"train.stop_{outcome}", lang, run=run.id)
+
+    stop_btn.click(do_stop, inputs=[run_pick, ctx.lang], outputs=[message], api_name=API_STOP)
+
+    def do_resume(run_id, lang):
+        run = selected(run_id)
+        if run is None:
+            return t("train.no_run", lang), gr.update()
+        if run.state in ACTIVE or run.state == "completed":
+            return t("train.cannot_resume", lang, run=run.id, state=run.state), gr.update()
+        try:
+            launcher.spawn(run, ws, resume=True)
+        except Exception as exc:  # noqa: BLE001
+            return f"⚠️ {exc}", gr.update()
+        return t("train.resumed", lang, run=run.id), gr.update(
+            choices=run_choices(ws), value=run.id
+        )
+
+    resume_btn.click(
+        do_resume, inputs=[run_pick, ctx.lang], outputs=[message, run_pick], api_name=API_RESUME
+    )
+
+    def refresh(run_id, weight, lang):
+        run = selected(run_id)
+        if run is None:
+            return t("train.no_run", lang), curves.frame({}), ""
+        records = run.metrics()
+        return (
+            render_status(run, lang),
+            curves.frame({run.id: records}, smoothing=weight or 0.0),
+            run.log_tail(12),
+        )
+
+    refresh_outputs = [status, plot, log]
+    timer.tick(
+        refresh,
+        inputs=[run_pick, smoothing, ctx.lang],
+        outputs=refresh_outputs,
+        api_visibility="private",
+        show_progress="hidden",
+    )
+    run_pick.change(
+        refresh,
+        inputs=[run_pick, smoothing, ctx.lang],
+        outputs=refresh_outputs,
+        api_name=API_STATUS,
+    )
+    run_pick.focus(
+        lambda current: gr.update(choices=run_choices(ws), value=current),
+        inputs=run_pick,
+        outputs=run_pick,
+        api_visibility="private",
+    )
+
+
+def _matching(choices: list[str], spec: str) -> str | None:
+    if spec in choices:
+        return spec
+    same = [c for c in choices if c.split("/")[0] == spec.split("/")[0]]
+    return same[-1] if same else (choices[0] if choices else None)
