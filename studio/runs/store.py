@@ -58,8 +58,15 @@ class Run:
     stop_path = property(lambda self: self.root / "stop")
 
     # --- status -------------------------------------------------------------------------
+    def _read(self, path: Path) -> dict | None:
+        try:
+            data = read_json(path, default=None)
+        except (OSError, ValueError):
+            return None  # damaged: the caller decides what that means
+        return data if isinstance(data, dict) else None
+
     def status(self) -> dict:
-        data = read_json(self.status_path, default=None)
+        data = self._read(self.status_path)
         if not isinstance(data, dict) or data.get("state") not in STATES:
             # A damaged status file must not hide the run: say so and keep everything else.
             return {
@@ -72,9 +79,7 @@ class Run:
     def set_status(self, state: str, **fields) -> dict:
         if state not in STATES:
             raise ValueError(f"unknown run state {state!r}")
-        current = read_json(self.status_path, default={}) or {}
-        if not isinstance(current, dict):
-            current = {}
+        current = self._read(self.status_path) or {}
         current.update(fields, state=state, updated=time.time())
         atomic_write_json(self.status_path, current)
         return current
@@ -84,7 +89,7 @@ class Run:
         return self.status()["state"]
 
     def info(self) -> dict:
-        return read_json(self.info_path, default={}) or {}
+        return self._read(self.info_path) or {}
 
     def update_info(self, **fields) -> dict:
         data = self.info()

@@ -226,7 +226,7 @@ def _choice(name: str, value, allowed) -> None:
 
 def _build(cls, data: dict, prefix: str):
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'} must be a mapping of fields")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping of fields")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
@@ -404,4 +404,3 @@ def read_config_file(path: str | Path) -> dict:
     data.pop("preset", None)  # presets describe themselves; the run config does not need it
     data.pop("description", None)
     return data
-
