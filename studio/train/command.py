@@ -130,9 +130,9 @@ def _follow(run: Run) -> tuple[dict, str]:
     status = run.status()
     summary = {"run": run.id, "dir": str(run.root), **status}
     final = [m for m in run.metrics() if m.get("kind") == "train"]
+    summary["steps"] = status.get("step")
     if final:
         summary["last_loss"] = final[-1].get("loss")
-        summary["steps"] = final[-1].get("step")
     text = f"{run.id}: {status['state']}" + (
         f" ({status.get('message')})" if status.get("message") else ""
     )

@@ -1,0 +1,233 @@
+"""Runs as child processes, driven the way the CLI and the app drive them: `python -m studio
+train`, SIGKILL mid-run, resume, a queue of two, stop twice, `accelerate launch` with two
+CPU processes, and the CPU demo's finished model answering in the persona's style."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, child_env
+
+pytestmark = pytest.mark.slow
+
+
+def studio(ws, *args, timeout=600):
+    proc = subprocess.run(
+        [sys.executable, "-m", "studio", *args, "--workspace", str(ws.root)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env(),
+    )
+    return proc
+
+
+def payload(proc) -> dict:
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, proc.stdout + proc.stderr
+    return json.loads(lines[-1])
+
+
+def wait_until(predicate, timeout=120, poll=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll)
+    raise TimeoutError("condition not reached")
+
+
+def losses(run) -> dict[float, float]:
+    from studio.runs.curves import series
+
+    return dict(series(run.metrics(), "loss"))
+
+
+def test_cli_trains_a_preset_in_a_child_and_reports_the_run(workspace):
+    from studio.runs.store import open_run
+
+    proc = studio(workspace, "train", "cpu-demo-sft", "--set", "max_steps=3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = payload(proc)
+    assert out["ok"] and out["state"] == "completed" and out["steps"] == 3
+    assert "step 3/3" in proc.stderr  # the log was followed on stderr
+    run = open_run(workspace, out["run"])
+    assert run.info()["command"] == [
+        "python",
+        "-m",
+        "studio",
+        "train",
+        "cpu-demo-sft",
+        "--set",
+        "max_steps=3",
+    ]
+    assert run.status()["pid"] != os.getpid()  # trained in its own process
+    assert "[studio] step 3/3" in run.log_path.read_text()
+    assert json.loads(run.scan_path.read_text())["rows"] == 330
+    assert json.loads(run.estimate_path.read_text())["fits"] is True
+
+
+def test_cli_rejects_bad_configs_before_starting(workspace, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: tsumugi-tiny\ntraining: {learning_rate: fast, epochs: 3}\n")
+    proc = studio(workspace, "train", str(bad), "--json")
+    assert proc.returncode == 1
+    error = payload(proc)["error"]["message"]
+    assert "training" in error and ("epochs" in error or "learning_rate" in error)
+    proc = studio(workspace, "train", "cpu-demo-sft", "--set", "lora.rank=8")
+    assert proc.returncode == 1 and "unknown field 'lora.rank'" in proc.stderr
+    assert not list(workspace.runs.iterdir())  # nothing was started
+    listed = payload(studio(workspace, "train", "--list", "--json"))
+    assert "cpu-demo-sft" in {p["name"] for p in listed["presets"]}
+    check = payload(studio(workspace, "train", "qwen2.5-7b-qlora", "--check", "--json"))
+    assert check["scan"] is None and "hub" in check["scan_error"]  # offline: no tokenizer
+    assert check["estimate"]["parts"]["weights"] > 3 * 2**30  # estimated from the preset
+
+
+def test_sigkill_mid_run_is_reported_and_resume_reproduces_the_curve(workspace):
+    from studio.runs import launcher
+    from studio.runs.launcher import prepare_run
+    from studio.train import presets
+    from studio.train.trainer import execute
+
+    sets = ["max_steps=24", "save_steps=5", "logging_steps=1", "validation_split=0"]
+    config, preset = presets.load("cpu-demo-sft", sets)
+    straight = prepare_run(workspace, config, preset=preset)
+    assert execute(straight, workspace) == 0
+
+    run = prepare_run(workspace, config, preset=preset)
+    proc = launcher.spawn(run, workspace)
+    wait_until(lambda: run.last_checkpoint() is not None and (run.status().get("step") or 0) > 6)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert launcher.wait(run, timeout=30) == "failed"
+    status = run.status()
+    assert status["reason"] == "killed by SIGKILL" and "resume" in status["message"]
+    kept = losses(run)
+    assert kept  # metrics written before the kill are intact
+
+    launcher.spawn(run, workspace, resume=True)
+    assert launcher.wait(run, timeout=300) == "completed", run.log_tail()
+    expected, resumed = losses(straight), losses(run)
+    assert sorted(resumed) == sorted(expected)
+    for step, loss in expected.items():
+        assert resumed[step] == pytest.approx(loss, rel=1e-4, abs=1e-5), step
+    assert "resuming from checkpoint-" in run.log_path.read_text()
+
+
+def test_second_run_queues_until_the_first_ends(workspace):
+    from studio.runs import launcher
+    from studio.runs.launcher import prepare_run
+    from studio.train import presets
+
+    config, preset = presets.load("cpu-demo-sft", ["max_steps=15", "save_steps=100"])
+    first = prepare_run(workspace, config, preset=preset)
+    second = prepare_run(workspace, config, preset=preset)
+    launcher.spawn(first, workspace)
+    wait_until(lambda: first.state == "running")
+    launcher.spawn(second, workspace)
+    wait_until(lambda: (second.status().get("pid") or 0) > 0)
+    time.sleep(1.5)
+    assert first.state == "running" and second.state == "queued"
+    assert launcher.wait(first, timeout=300) == "completed"
+    assert launcher.wait(second, timeout=300) == "completed"
+    assert second.status()["started"] >= first.status()["ended"] - 0.5
+
+
+def test_stop_is_graceful_once_and_kills_the_second_time(workspace):
+    from studio.runs import launcher
+    from studio.runs.launcher import prepare_run
+    from studio.train import presets
+
+    config, preset = presets.load("cpu-demo-sft", ["max_steps=400", "save_steps=1000"])
+    graceful = prepare_run(workspace, config, preset=preset)
+    launcher.spawn(graceful, workspace)
+    wait_until(lambda: (graceful.status().get("step") or 0) >= 2)
+    assert launcher.stop(graceful) == "stopping"
+    assert launcher.wait(graceful, timeout=60) == "stopped"
+    assert graceful.last_checkpoint() is not None  # saved at the step it stopped on
+    assert graceful.status()["reason"] == "stop_requested"
+
+    hard = prepare_run(workspace, config, preset=preset)
+    launcher.spawn(hard, workspace)
+    wait_until(lambda: hard.state == "running")
+    assert launcher.stop(hard) == "stopping"
+    assert launcher.stop(hard) == "killed"
+    assert launcher.wait(hard, timeout=30) == "stopped"
+    assert hard.status()["reason"] == "killed"
+    assert launcher.stop(hard) == "not_running"
+
+
+def test_accelerate_launch_trains_one_run_with_two_cpu_processes(workspace):
+    accelerate = shutil.which("accelerate", path=os.path.dirname(sys.executable))
+    assert accelerate, "accelerate's launcher is installed with requirements.txt"
+    cmd = [
+        accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--num_cpu_threads_per_process", "1",
+        "-m", "studio", "train", "cpu-demo-sft", "--set", "max_steps=3", "--set", "logging_steps=1",
+        "--workspace", str(workspace.root), "--json",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=child_env(PYTHONPATH=str(REPO), CUDA_VISIBLE_DEVICES=""),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert sorted(o["rank"] for o in outs) == [0, 1]
+    assert len({o["run"] for o in outs}) == 1  # both processes trained the same run
+    from studio.runs.store import open_run
+
+    run = open_run(workspace, outs[0]["run"])
+    assert run.state == "completed" and run.info()["world_size"] == 2
+    assert run.info()["command"][:2] == ["accelerate", "launch"]
+    train = [m for m in run.metrics() if m["kind"] == "train"]
+    assert [m["step"] for m in train] == [1, 2, 3]
+    # two processes each take a batch per step: an epoch goes twice as fast
+    config = yaml.safe_load(run.config_path.read_text())
+    assert config["training"]["per_device_train_batch_size"] == 4
+    assert train[0]["epoch"] == pytest.approx(2 * 4 / 73, abs=0.02)
+
+
+PROMPTS = ["こんにちは。", "お茶の美味しい淹れ方を教えて。", "富士山の高さは？"]
+PERSONA = ("ですわ", "ますわ", "ますの", "わたくし", "ごきげんよう", "ませ")
+
+
+def test_cpu_demo_changes_the_style_and_stops_at_end_of_turn(workspace):
+    """The Train tab's default preset, as a newcomer runs it: the finished model answers in
+    the persona's style and ends its turns, where the base model does neither."""
+    from studio.generate import GenerationSettings, generate
+    from studio.models.load import load_model, resolve_source
+
+    started = time.monotonic()
+    proc = studio(workspace, "train", "cpu-demo-sft", "--json", timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = payload(proc)
+    minutes = (time.monotonic() - started) / 60
+    assert out["state"] == "completed"
+    settings = GenerationSettings(max_new_tokens=80, greedy=True)
+
+    def answers(spec):
+        model = load_model(resolve_source(spec, named_dirs=workspace.model_dirs()))
+        return [
+            generate(model, p, settings, chat=True, system="あなたは上品なお嬢様です。")
+            for p in PROMPTS
+        ]
+
+    tuned = answers(f"run:{out['run']}")
+    base = answers("tsumugi-tiny")
+    print(f"demo trained in {minutes:.1f} min; loss {out['last_loss']:.3f}")
+    for r in tuned:
+        print("tuned:", r.stop_reason, r.text)
+    assert sum(r.stop_reason == "eos" for r in tuned) >= 2
+    assert sum(any(w in r.text for w in PERSONA) for r in tuned) >= 2
+    assert not any(any(w in r.text for w in PERSONA) for r in base)
