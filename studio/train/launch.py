@@ -69,21 +69,33 @@ def estimate_memory(config: RunConfig, architecture: dict | None):
     if not architecture:
         return None
     t = config.training
-    precision = t.precision if t.precision != "auto" else "bf16"
-    targets = config.lora.target_modules
+    precision = t.precision if t.precision != "auto" else "bf16"  # the GPU's choice
     return vram.estimate(
         vram.Architecture.from_config(architecture),
         method=config.method,
         precision=precision,
         batch_size=t.per_device_train_batch_size,
+        grad_accum=t.gradient_accumulation_steps,
         seq_len=config.encoding.max_length,
         gradient_checkpointing=t.gradient_checkpointing,
         lora_r=config.lora.r,
-        lora_targets=targets,
-        optimizer="adamw_8bit" if t.optim.endswith("8bit") else "adamw",
+        lora_targets=config.lora.target_modules,
+        lora_dropout=config.lora.lora_dropout,
+        double_quant=config.qlora.bnb_4bit_use_double_quant,
+        optimizer=_optimizer_family(t.optim),
         galore_rank=config.galore.rank,
+        galore_targets=config.galore.target_modules,
         gpu_gib=config.gpu_memory_gib,
     )
+
+
+def _optimizer_family(optim: str) -> str:
+    """transformers' optimizer names (paged_adamw_8bit, adamw_torch_fused, ...) -> the
+    families the estimate models."""
+    for key, family in (("8bit", "adamw_8bit"), ("adafactor", "adafactor"), ("sgd", "sgd")):
+        if key in optim:
+            return family
+    return "adamw_fused" if "fused" in optim else "adamw"
 
 
 def preflight(ws, config: RunConfig) -> Preflight:

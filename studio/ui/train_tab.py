@@ -30,6 +30,7 @@ API_STATUS = "train_status"
 DEFAULT_PRESET = "cpu-demo-sft"
 PRESET_PROFILE = "(preset)"
 REFRESH_S = 1.0
+CURVE_COLORS = {"loss (raw)": "#b6c2cf", "loss": "#0f766e", "eval_loss": "#dc2626"}
 
 # Form fields, in the order of the inputs list: (config path, component key).
 FIELDS = (
@@ -394,7 +395,10 @@ def build(ctx, loc) -> None:
             x="step",
             y="value",
             color="series",
-            height=300,
+            color_map=CURVE_COLORS,
+            x_title="step",
+            y_title="loss",
+            height=340,
             elem_id="train-curve",
             label="loss",
         )

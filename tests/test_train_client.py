@@ -1,0 +1,126 @@
+"""The Train tab through gradio_client, on `python app.py` as a user starts it; and the
+promise that the CLI and the UI produce the same run directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, child_env
+
+pytestmark = [pytest.mark.client, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def client(running_app):
+    from gradio_client import Client
+
+    return Client(running_app["url"], analytics_enabled=False, verbose=False)
+
+
+def form(**changes) -> list:
+    """The Train tab's inputs for the CPU demo preset, with some fields changed."""
+    from studio.train import presets
+    from studio.ui.train_tab import FIELDS, form_values
+
+    config, _ = presets.load("cpu-demo-sft")
+    values = dict(zip(FIELDS, form_values(config), strict=True)) | changes
+    head = ["cpu-demo-sft", "sample-chat-ojousama/v0001", "tsumugi-tiny", "(preset)"]
+    return head + [values[f] for f in FIELDS]
+
+
+def wait_state(client, run_id, states, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, _, _ = client.predict(run_id, 0.0, "en", api_name="/train_status")
+        for state in states:
+            if f'data-state="{state}"' in status:
+                return status
+        time.sleep(0.5)
+    raise TimeoutError(f"{run_id} never reached {states}")
+
+
+def test_check_shows_the_scan_the_estimate_and_the_command(client):
+    message, scan, estimate, command = client.predict(*form(), "en", api_name="/train_check")
+    assert message == ""
+    assert "330 rows" in scan and "No problems found" in scan
+    assert 'data-fits="true"' in estimate and "Expected peak" in estimate
+    assert command.startswith("python -m studio train --workspace ")
+    assert "cpu-demo-sft" in command
+    _, _, _, changed = client.predict(
+        *form(**{"training.learning_rate": 0.001, "lora.r": 8}), "en", api_name="/train_check"
+    )
+    assert "--set training.learning_rate=0.001" in changed and "--set lora.r=8" in changed
+    ja = client.predict(*form(), "ja", api_name="/train_check")
+    assert "行" in ja[1] and "GiB" in ja[2]
+
+
+def test_a_bad_value_is_reported_and_starts_nothing(client, running_app):
+    runs_before = set((running_app["workspace"] / "runs").glob("*"))
+    message, *_ = client.predict(
+        *form(**{"training.per_device_train_batch_size": 0}), "en", api_name="/train_start"
+    )
+    assert "per_device_train_batch_size must be greater than 0" in message
+    assert set((running_app["workspace"] / "runs").glob("*")) == runs_before
+
+
+def test_start_stop_resume_from_the_ui(client, running_app):
+    message, _, _, _, picked = client.predict(
+        *form(**{"training.max_steps": 300, "training.save_steps": 1000}),
+        "en",
+        api_name="/train_start",
+    )
+    assert message.startswith("Started run ")
+    run_id = picked if isinstance(picked, str) else picked["value"]
+    wait_state(client, run_id, ["running"])
+    status, _, log = client.predict(run_id, 0.0, "en", api_name="/train_status")
+    message = client.predict(run_id, "en", api_name="/train_stop")
+    assert message.startswith(f"Stopping {run_id}")
+    status = wait_state(client, run_id, ["stopped"], timeout=120)
+    assert "stopped" in status
+    message, _ = client.predict(run_id, "en", api_name="/train_resume")
+    assert message.startswith(f"Resumed run {run_id}")
+    wait_state(client, run_id, ["running"])
+    client.predict(run_id, "en", api_name="/train_stop")
+    status = wait_state(client, run_id, ["stopped"], timeout=120)
+    _, plot, log = client.predict(run_id, 0.0, "en", api_name="/train_status")
+    assert "resuming from checkpoint-" in log or "checkpoint saved" in log
+
+
+def test_cli_and_ui_produce_identical_run_directories(client, running_app):
+    from studio.runs.store import Run
+
+    ws = running_app["workspace"]
+    message, _, _, _, picked = client.predict(
+        *form(**{"training.max_steps": 3}),
+        "en",
+        api_name="/train_start",
+    )
+    ui_run = Run(ws / "runs" / (picked if isinstance(picked, str) else picked["value"]))
+    wait_state(client, ui_run.id, ["completed"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "studio", "train", "cpu-demo-sft", "--set", "max_steps=3",
+         "--workspace", str(ws), "--json"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=child_env(),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cli_run = Run(ws / "runs" / json.loads(proc.stdout)["run"])
+
+    def files(run):
+        return sorted(str(p.relative_to(run.root)) for p in run.root.rglob("*") if p.is_file())
+
+    assert files(ui_run) == files(cli_run)
+    assert ui_run.config_path.read_text() == cli_run.config_path.read_text()
+    assert yaml.safe_load(cli_run.config_path.read_text())["training"]["max_steps"] == 3
+    ui_losses = [m["loss"] for m in ui_run.metrics() if m["kind"] == "train"]
+    cli_losses = [m["loss"] for m in cli_run.metrics() if m["kind"] == "train"]
+    assert ui_losses == pytest.approx(cli_losses, rel=1e-5)
+    assert ui_run.info()["preset"] == cli_run.info()["preset"] == "cpu-demo-sft"
+    assert json.loads(ui_run.scan_path.read_text()) | {"seconds": 0} == json.loads(
+        cli_run.scan_path.read_text()
+    ) | {"seconds": 0}
