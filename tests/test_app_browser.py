@@ -1,6 +1,7 @@
 """Open the studio in headless Chromium (Debian's package) through Playwright."""
 
 import os
+import re
 import shutil
 import tempfile
 
@@ -136,4 +137,65 @@ def test_inspect_tab_flags_the_broken_chat_set_and_fixes_it(browser, running_app
     page.get_by_label("日本語").check()
     expect(page.get_by_role("tab", name="ラベル検査")).to_be_visible(timeout=10_000)
     expect(page.locator("#inspect-scan")).to_have_text("データセット全体を検査")
+    page.close()
+
+
+def test_train_tab_check_start_watch_stop_resume(browser, running_app, artifacts_dir):
+    """A newcomer's run: the demo preset, checked, started, watched live, stopped, resumed."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(running_app["url"])
+    page.get_by_role("tab", name="Train").click()
+    expect(page.locator("#train-preset input")).to_have_value("cpu-demo-sft", timeout=30_000)
+    page.locator("#train-check").click()
+    expect(page.locator("#train-estimate .vram")).to_have_attribute(
+        "data-fits", "true", timeout=60_000
+    )
+    expect(page.locator("#train-scan")).to_contain_text("330 rows")
+    expect(page.locator("#train-command textarea")).to_have_value(
+        re.compile(r"^python -m studio train .*cpu-demo-sft")
+    )
+    steps = page.locator("#train-max-steps input")
+    steps.fill("400")
+    steps.press("Tab")
+    page.wait_for_timeout(300)
+    page.locator("#train-start").click()
+    expect(page.locator("#train-message")).to_contain_text("Started run", timeout=60_000)
+    status = page.locator("#train-status .run-status")
+    expect(status).to_have_attribute("data-state", "running", timeout=60_000)
+    curve = page.locator("#train-curve svg .mark-line path").first
+    expect(curve).to_be_attached(timeout=30_000)
+
+    def step_now():
+        match = re.search(r"step (\d+)/400", status.inner_text())
+        return int(match.group(1)) if match else 0
+
+    first = step_now()
+    page.wait_for_timeout(4000)  # the curve grows without a click
+    assert step_now() > first
+    expect(status).to_contain_text("ETA")
+    page.screenshot(path=str(artifacts_dir / "train-running-en.png"), full_page=True)
+
+    page.locator("#train-stop").click()
+    expect(page.locator("#train-message")).to_contain_text("Stopping")
+    expect(status).to_have_attribute("data-state", "stopped", timeout=60_000)
+    stopped_at = step_now()
+    page.locator("#train-resume").click()
+    expect(page.locator("#train-message")).to_contain_text("Resumed", timeout=30_000)
+    expect(status).to_have_attribute("data-state", "running", timeout=60_000)
+    assert step_now() >= stopped_at  # it goes on from the checkpoint, not from zero
+    for _ in range(60):
+        if step_now() > stopped_at:
+            break
+        page.wait_for_timeout(500)
+    assert step_now() > stopped_at
+    page.locator("#train-stop").click()
+    expect(status).to_have_attribute("data-state", "stopped", timeout=60_000)
+
+    page.get_by_label("日本語").check()
+    expect(page.get_by_role("tab", name="学習")).to_be_visible(timeout=10_000)
+    expect(page.locator("#train-start")).to_have_text("学習開始")
+    expect(status).to_contain_text("停止")
+    page.screenshot(path=str(artifacts_dir / "train-stopped-ja.png"), full_page=True)
     page.close()

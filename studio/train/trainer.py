@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import signal
 import time
@@ -74,6 +75,9 @@ class _StoppedWhileQueued(Exception):
 
 def execute(run: Run, ws, *, resume: bool = False) -> int:
     """Train `run` to the end (or to a stop). Returns the process exit status."""
+    # bitsandbytes (imported by peft) warns on every CPU start about 4-bit kernels that a
+    # CPU run never uses; keep the run's log for what matters.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     main = is_main_process()
     stop = _Stop(run)
 

@@ -404,6 +404,7 @@ def build(ctx, loc) -> None:
         )
         log = loc.make(gr.Code, i18n={"label": "train.log"}, value="", lines=8, elem_id="train-log")
         timer = gr.Timer(REFRESH_S)
+        seen = gr.State(None)  # inside the Tab: a State directly in Tabs adds a tab button
 
     def on_preset(name, lang):
         config, _ = presets.load(name)
@@ -520,30 +521,37 @@ def build(ctx, loc) -> None:
         do_resume, inputs=[run_pick, ctx.lang], outputs=[message, run_pick], api_name=API_RESUME
     )
 
-    def refresh(run_id, weight, lang):
+    def refresh(run_id, weight, lang, seen=None):
+        """Status, curve and log of the run; the curve and log are only sent again when the
+        run wrote something new (a redrawn plot flickers)."""
         run = selected(run_id)
         if run is None:
-            return t("train.no_run", lang), curves.frame({}), ""
-        records = run.metrics()
+            return t("train.no_run", lang), curves.frame({}), "", None
+        key = [run.id, weight, _size(run.metrics_path), _size(run.log_path)]
+        if key == seen:
+            return render_status(run, lang), gr.skip(), gr.skip(), seen
         return (
             render_status(run, lang),
-            curves.frame({run.id: records}, smoothing=weight or 0.0),
+            curves.frame({run.id: run.metrics()}, smoothing=weight or 0.0),
             run.log_tail(12),
+            key,
         )
 
-    refresh_outputs = [status, plot, log]
     timer.tick(
         refresh,
-        inputs=[run_pick, smoothing, ctx.lang],
-        outputs=refresh_outputs,
+        inputs=[run_pick, smoothing, ctx.lang, seen],
+        outputs=[status, plot, log, seen],
         api_visibility="private",
         show_progress="hidden",
     )
     run_pick.change(
-        refresh,
+        lambda run_id, weight, lang: refresh(run_id, weight, lang)[:3],
         inputs=[run_pick, smoothing, ctx.lang],
-        outputs=refresh_outputs,
+        outputs=[status, plot, log],
         api_name=API_STATUS,
+    )
+    ctx.lang.change(
+        presets.describe, inputs=[preset, ctx.lang], outputs=description, api_visibility="private"
     )
     run_pick.focus(
         lambda current: gr.update(choices=run_choices(ws), value=current),
@@ -551,6 +559,13 @@ def build(ctx, loc) -> None:
         outputs=run_pick,
         api_visibility="private",
     )
+
+
+def _size(path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def _matching(choices: list[str], spec: str) -> str | None:
