@@ -60,7 +60,7 @@ def test_config_uses_transformers_names_and_reads_yaml_floats():
         ({"training": {"bogus": 1}}, ["in training", "bogus"]),
         ({"training": {"learning_rate": "fast"}}, ["training.learning_rate", "a number"]),
         ({"lora": {"r": 2.5}}, ["lora.r", "an integer"]),
-        ({"lora": {"use_dora": "yes"}}, ["lora.use_dora", "true/false"]),
+        ({"lora": {"use_dora": "sometimes"}}, ["lora.use_dora", "true/false"]),
         ({"method": "prefix"}, ["method must be one of"]),
         ({"encoding": {"packing": "tight"}}, ["encoding", "packing"]),
         ({"training": {"per_device_train_batch_size": 0}}, ["greater than 0"]),
@@ -91,6 +91,8 @@ def test_set_overrides_bare_and_dotted_names():
     assert config.lora.target_modules == ["q_proj", "v_proj"]
     with pytest.raises(ConfigError, match="unknown field 'learning'"):
         apply_sets({}, ["learning=1"])
+    assert apply_sets({}, ["packing=off"])["encoding"]["packing"] == "off"  # not YAML's False
+    assert RunConfig.from_dict(yaml.safe_load("encoding: {packing: off}")).encoding.packing == "off"
     with pytest.raises(ConfigError, match="did you mean lora.target_modules, galore"):
         apply_sets({}, ["target_modules=[q_proj]"])  # two sections have it: say which
     with pytest.raises(ConfigError, match="key=value"):

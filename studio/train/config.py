@@ -247,6 +247,8 @@ def _coerce(hint, value, name: str):
     if hint is EncodingSettings or (
         _union_args(hint) and EncodingSettings in _union_args(hint) and isinstance(value, dict)
     ):
+        if value.get("packing") is False:
+            value = {**value, "packing": "off"}  # `packing: off` in YAML 1.1 is a boolean
         try:
             return EncodingSettings.from_dict(value)
         except (TypeError, ValueError) as exc:
@@ -279,6 +281,9 @@ def _as(kind, value):
     if kind is bool:
         if isinstance(value, bool):
             return value
+        words = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+        if isinstance(value, str) and value.lower() in words:
+            return words[value.lower()]
         raise TypeError("not a boolean")
     if kind is int:
         if isinstance(value, bool):
@@ -376,6 +381,8 @@ def apply_sets(data: dict, assignments: list[str]) -> dict:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
+            value = raw.strip()  # YAML 1.1 reads off/on/yes/no as booleans: packing=off
         node = data
         parts = path.split(".")
         for part in parts[:-1]:

@@ -16,6 +16,8 @@ import time
 from studio.labels.encode import Collator
 from studio.runs.store import Run
 
+STATUS_INTERVAL_S = 1.0
+
 
 def _counting(collate: Collator):
     """The inspector's collator, plus the count of real (non-padding) tokens in the batch,
@@ -110,6 +112,7 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop):
             self.session_tokens0 = 0
             self.session_step0 = 0
             self.session = len({m.get("session", 0) for m in run.metrics()})
+            self.status_written = 0.0
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.session_start = time.perf_counter()
@@ -175,7 +178,15 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop):
             for key in ("loss", "eval_loss"):
                 if record.get(key) is not None:
                     progress[key] = record[key]
-            run.set_status("running", **progress)
+            # The status file is fsynced; once a second is enough for any reader (the UI
+            # polls at 1 Hz) and keeps a fast run's steps free of disk waits.
+            if (
+                now - self.status_written >= STATUS_INTERVAL_S
+                or steps_done == 0
+                or (state.global_step >= state.max_steps)
+            ):
+                run.set_status("running", **progress)
+                self.status_written = now
             print(_log_line(record, state.max_steps), flush=True)
 
         def on_save(self, args, state, control, **kwargs):
