@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from tests.conftest import REPO, child_env
+from tests.conftest import REPO, child_env, generate_args
 
 pytestmark = [pytest.mark.client, pytest.mark.slow]
 
@@ -124,3 +124,9 @@ def test_cli_and_ui_produce_identical_run_directories(client, running_app):
     assert json.loads(ui_run.scan_path.read_text()) | {"seconds": 0} == json.loads(
         cli_run.scan_path.read_text()
     ) | {"seconds": 0}
+    # What the run trained is a model every tab can use: the Model tab generates with it.
+    kwargs = generate_args(
+        model=f"run:{ui_run.id}", prompt="こんにちは", chat=True, max_new_tokens=8, greedy=True
+    )
+    text, stats = client.predict(**kwargs, api_name="/generate")
+    assert text and "tokens" in stats

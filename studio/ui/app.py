@@ -40,6 +40,16 @@ class StudioContext:
         embedded = t("model.embedded_choice", lang, name=EMBEDDED_MODEL_NAME)
         return [(embedded, EMBEDDED_MODEL_NAME)] + [(n, n) for n in self.workspace_models()]
 
+    def keep_models_current(self, picker) -> None:
+        """A model picker lists models saved, and runs finished, since the page was built:
+        its choices are read again whenever it is opened."""
+        picker.focus(
+            lambda lang, current: gr.update(choices=self.model_choices(lang), value=current),
+            inputs=[self.lang, picker],
+            outputs=picker,
+            api_visibility="private",
+        )
+
     def load(self, spec: str, *, trust_remote_code: bool = False) -> LoadedModel:
         source = resolve_source(
             spec, named_dirs=self.workspace.model_dirs(), local_roots=self.local_roots

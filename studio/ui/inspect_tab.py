@@ -207,6 +207,7 @@ def build(ctx, loc) -> None:
                     filterable=True,
                     elem_id="inspect-model",
                 )
+                ctx.keep_models_current(model)
                 profile = loc.make(
                     gr.Dropdown,
                     i18n={"label": "inspect.profile", "info": "inspect.profile_info"},

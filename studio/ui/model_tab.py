@@ -339,3 +339,4 @@ def build(ctx, loc) -> None:
         show, inputs=[info_state, ctx.lang], outputs=info_outputs, api_visibility="private"
     )
     ctx.on_ready.append((load_model, [source, trust, ctx.lang], [info_state, *info_outputs]))
+    ctx.keep_models_current(source)

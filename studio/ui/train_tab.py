@@ -242,6 +242,7 @@ def build(ctx, loc) -> None:
                 elem_id="train-model",
                 scale=2,
             )
+            ctx.keep_models_current(model)
             profile = loc.make(
                 gr.Dropdown,
                 i18n={"label": "train.profile", "info": "train.profile_info"},
