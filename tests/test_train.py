@@ -397,11 +397,13 @@ def test_damaged_status_and_dead_processes_are_reported_not_hidden(workspace):
     run.status_path.write_text("{not json")
     assert run.status()["state"] == "interrupted"
     assert run.status()["reason"] == "status_unreadable"
+    fresh = prepare_run(workspace, config)  # prepared, its launcher about to start it
+    assert fresh.id not in reconcile(workspace) and fresh.state == "queued"
     other = prepare_run(workspace, config)
     other.set_status("running", pid=2**22 + 12345, pid_started=1.0)
     assert other.id in reconcile(workspace)
     assert other.state == "interrupted" and "resume" in other.status()["message"]
-    assert {r.id for r in list_runs(workspace)} == {run.id, other.id}
+    assert {r.id for r in list_runs(workspace)} == {run.id, fresh.id, other.id}
 
 
 def test_metrics_reader_skips_a_torn_line_and_latest_session_wins(tmp_path):

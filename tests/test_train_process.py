@@ -231,3 +231,43 @@ def test_cpu_demo_changes_the_style_and_stops_at_end_of_turn(workspace):
     assert sum(r.stop_reason == "eos" for r in tuned) >= 2
     assert sum(any(w in r.text for w in PERSONA) for r in tuned) >= 2
     assert not any(any(w in r.text for w in PERSONA) for r in base)
+
+
+def test_a_new_app_reattaches_to_a_live_run_and_marks_a_dead_one(workspace):
+    """The run was started by another process (a detached CLI, or the app before a
+    restart): this process is not its parent, yet it sees it live, stops it, and notices
+    when a run's process is gone."""
+    from studio.runs import launcher
+    from studio.runs.store import open_run, reconcile
+
+    out = payload(
+        studio(
+            workspace,
+            "train",
+            "cpu-demo-sft",
+            "--set",
+            "max_steps=400",
+            "--set",
+            "save_steps=1000",
+            "--detach",
+            "--json",
+        )
+    )
+    run = open_run(workspace, out["run"])
+    wait_until(lambda: run.state == "running" and (run.status().get("step") or 0) >= 1)
+    assert reconcile(workspace) == []  # alive: left alone, re-attached from disk
+    step = run.status()["step"]
+    wait_until(lambda: run.status()["step"] > step, timeout=60)  # and it keeps training
+    assert launcher.stop(run) == "stopping"  # not our child: SIGTERM by pid + the stop file
+    wait_until(lambda: run.state == "stopped", timeout=60)
+    assert run.last_checkpoint() is not None
+
+    launcher.spawn(run, workspace, resume=True)
+    wait_until(lambda: run.state == "running")
+    os.killpg(run.status()["pgid"], signal.SIGKILL)
+    wait_until(lambda: run.state != "running", timeout=30)
+    # our watcher saw the signal; a process that was not the parent finds the run dead
+    assert run.status()["reason"] == "killed by SIGKILL"
+    run.set_status("running")  # as if the app had been down when it died
+    assert reconcile(workspace) == [run.id]
+    assert run.state == "interrupted" and "resume" in run.status()["message"]

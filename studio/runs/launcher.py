@@ -18,7 +18,7 @@ import time
 
 from studio.fsutil import atomic_write_json, atomic_write_text
 from studio.paths import REPO_ROOT
-from studio.runs.store import ACTIVE, Run, RunError, new_run_id, process_alive
+from studio.runs.store import ACTIVE, Run, RunError, new_run_id
 from studio.train.config import ConfigError, RunConfig
 
 _WATCHERS: dict[str, subprocess.Popen] = {}
@@ -89,9 +89,7 @@ def train_command(run: Run, ws, *, resume: bool = False) -> list[str]:
 
 def spawn(run: Run, ws, *, resume: bool = False, env: dict | None = None) -> subprocess.Popen:
     """Start the training process for a prepared run and watch it."""
-    if run.state in ACTIVE and process_alive(
-        run.status().get("pid"), run.status().get("pid_started")
-    ):
+    if run.state in ACTIVE and (run.alive() or _child_alive(run)):
         raise RunError(f"{run.id} is already {run.state}")
     if resume:
         run.clear_stop()
@@ -111,6 +109,7 @@ def spawn(run: Run, ws, *, resume: bool = False, env: dict | None = None) -> sub
             env=child_env,
             start_new_session=True,  # its own process group: a second stop kills the tree
         )
+    atomic_write_json(run.process_path, {"pid": proc.pid, "started": _start_time(proc.pid)})
     with _LOCK:
         _WATCHERS[run.id] = proc
     threading.Thread(target=_watch, args=(run, proc), daemon=True, name=f"watch-{run.id}").start()
@@ -148,9 +147,8 @@ def stop(run: Run) -> str:
     status = run.status()
     if status["state"] not in ACTIVE:
         return "not_running"
-    pid = status.get("pid")
-    alive = process_alive(pid, status.get("pid_started")) or _child_alive(run)
-    if not alive:
+    pid = status.get("pid") or (run.json_of(run.process_path) or {}).get("pid")
+    if not (run.alive() or _child_alive(run)):
         run.set_status("interrupted", reason="process_gone", ended=time.time())
         return "gone"
     if run.stop_requested or status.get("stop_requested"):
@@ -168,6 +166,15 @@ def stop(run: Run) -> str:
     with contextlib.suppress(ProcessLookupError, PermissionError, TypeError, ValueError):
         os.kill(int(pid), signal.SIGTERM)  # the stop file alone is enough if this fails
     return "stopping"
+
+
+def _start_time(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
 
 
 def _child_alive(run: Run) -> bool:

@@ -32,6 +32,7 @@ ACTIVE = ("queued", "running")
 FINISHED = ("completed", "stopped", "failed", "interrupted")
 STATES = ACTIVE + FINISHED
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+PREPARED_GRACE_S = 60.0
 
 
 class RunError(RuntimeError):
@@ -56,9 +57,10 @@ class Run:
     checkpoints_dir = property(lambda self: self.root / "checkpoints")
     final_dir = property(lambda self: self.root / "final")
     stop_path = property(lambda self: self.root / "stop")
+    process_path = property(lambda self: self.root / "process.json")
 
     # --- status -------------------------------------------------------------------------
-    def _read(self, path: Path) -> dict | None:
+    def json_of(self, path: Path) -> dict | None:
         try:
             data = read_json(path, default=None)
         except (OSError, ValueError):
@@ -66,7 +68,7 @@ class Run:
         return data if isinstance(data, dict) else None
 
     def status(self) -> dict:
-        data = self._read(self.status_path)
+        data = self.json_of(self.status_path)
         if not isinstance(data, dict) or data.get("state") not in STATES:
             # A damaged status file must not hide the run: say so and keep everything else.
             return {
@@ -79,7 +81,7 @@ class Run:
     def set_status(self, state: str, **fields) -> dict:
         if state not in STATES:
             raise ValueError(f"unknown run state {state!r}")
-        current = self._read(self.status_path) or {}
+        current = self.json_of(self.status_path) or {}
         current.update(fields, state=state, updated=time.time())
         atomic_write_json(self.status_path, current)
         return current
@@ -88,8 +90,18 @@ class Run:
     def state(self) -> str:
         return self.status()["state"]
 
+    def alive(self) -> bool:
+        """Whether the process training this run is still there: the pid the training
+        process wrote into its status, or the one its launcher recorded at spawn (the child
+        needs a few seconds of imports before it writes its own)."""
+        status = self.status()
+        if process_alive(status.get("pid"), status.get("pid_started")):
+            return True
+        spawned = self.json_of(self.process_path) or {}
+        return process_alive(spawned.get("pid"), spawned.get("started"))
+
     def info(self) -> dict:
-        return self._read(self.info_path) or {}
+        return self.json_of(self.info_path) or {}
 
     def update_info(self, **fields) -> dict:
         data = self.info()
@@ -201,16 +213,24 @@ def reconcile(ws) -> list[str]:
     foreground run). Runs still alive are left alone, so the app re-attaches to them."""
     changed = []
     for run in list_runs(ws):
-        status = run.status()
-        if status["state"] in ACTIVE and not process_alive(
-            status.get("pid"), status.get("pid_started")
-        ):
-            run.set_status(
-                "interrupted",
-                reason="process_gone",
-                message="the training process ended without saying why (restart or kill); "
-                "resume continues from the last checkpoint",
-                ended=time.time(),
-            )
+        if reconcile_run(run):
             changed.append(run.id)
     return changed
+
+
+def reconcile_run(run: Run) -> bool:
+    """Mark one run interrupted if it claims to be active but no process trains it."""
+    if run.state not in ACTIVE or run.alive():
+        return False
+    never_started = not run.process_path.exists() and not run.status().get("pid")
+    recent = time.time() - (run.status().get("updated") or 0) < PREPARED_GRACE_S
+    if never_started and recent:
+        return False  # prepared, and its launcher may be about to start it
+    run.set_status(
+        "interrupted",
+        reason="process_gone",
+        message="the training process ended without saying why (restart or kill); "
+        "resume continues from the last checkpoint",
+        ended=time.time(),
+    )
+    return True

@@ -16,7 +16,7 @@ import gradio as gr
 from studio.i18n import t
 from studio.labels.profiles import list_profiles, load_profile
 from studio.runs import curves, launcher
-from studio.runs.store import ACTIVE, list_runs, open_run, reconcile
+from studio.runs.store import ACTIVE, list_runs, open_run, reconcile, reconcile_run
 from studio.train import presets
 from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig
 from studio.train.launch import Blocked, equivalent_command, preflight, start
@@ -528,6 +528,7 @@ def build(ctx, loc) -> None:
         run = selected(run_id)
         if run is None:
             return t("train.no_run", lang), curves.frame({}), "", None
+        reconcile_run(run)  # a run whose process died while this app was not its parent
         key = [run.id, weight, _size(run.metrics_path), _size(run.log_path)]
         if key == seen:
             return render_status(run, lang), gr.skip(), gr.skip(), seen
