@@ -87,6 +87,10 @@ def test_cli_rejects_bad_configs_before_starting(workspace, tmp_path):
     proc = studio(workspace, "train", "cpu-demo-sft", "--set", "lora.rank=8")
     assert proc.returncode == 1 and "unknown field 'lora.rank'" in proc.stderr
     assert not list(workspace.runs.iterdir())  # nothing was started
+    proc = studio(workspace, "train", "cpu-demo-sft", "--set", "stage=pretrain")
+    assert proc.returncode == 1
+    assert "line 1: a messages row cannot be used for continued pre-training" in proc.stderr
+    assert not list(workspace.runs.iterdir())  # refused before a run directory was made
     listed = payload(studio(workspace, "train", "--list", "--json"))
     assert "cpu-demo-sft" in {p["name"] for p in listed["presets"]}
     check = payload(studio(workspace, "train", "qwen2.5-7b-qlora", "--check", "--json"))

@@ -104,9 +104,13 @@ def preflight(ws, config: RunConfig) -> Preflight:
     from studio.hardware import pick_device
     from studio.labels.inspect import examples_of, load_target, scan
     from studio.models.load import ModelLoadError, resolve_source
-    from studio.train.data import resolve_versions
+    from studio.train.data import read_rows, resolve_versions
 
     config = resolve_config(ws, config)
+    # Rows the stage cannot use are refused here, before a process starts (DataError).
+    read_rows(ws, config.datasets, config.encoding.stage, config.encoding)
+    if config.eval_dataset:
+        read_rows(ws, [config.eval_dataset], config.encoding.stage)
     report, error = None, None
     try:
         source = resolve_source(config.model, named_dirs=ws.model_dirs())
