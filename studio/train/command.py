@@ -99,20 +99,17 @@ def _resume(args, ws) -> tuple[dict, str]:
         run = resumable[0]
     if run.state == "completed":
         raise CliError(f"{run.id} has completed; start a new run instead")
+    logged = run.log_path.stat().st_size if run.log_path.exists() else 0
     launcher.spawn(run, ws, resume=True)
     if args.detach:
         return {"run": run.id, "dir": str(run.root), "state": run.state}, f"{run.id} resumed"
-    return _follow(run)
+    return _follow(run, offset=logged)  # the earlier sessions' log is not repeated
 
 
-def _follow(run: Run) -> tuple[dict, str]:
+def _follow(run: Run, offset: int = 0) -> tuple[dict, str]:
     """Copy the run's log to stderr until it ends; Ctrl-C asks it to stop (twice: kill)."""
-    offset = 0
-    interrupts = 0
 
     def on_interrupt(signum, frame):
-        nonlocal interrupts
-        interrupts += 1
         outcome = launcher.stop(run)
         print(f"\n[studio] {outcome} (Ctrl-C again to kill)", file=sys.stderr, flush=True)
 

@@ -555,12 +555,19 @@ def build(ctx, loc) -> None:
     ctx.lang.change(
         presets.describe, inputs=[preset, ctx.lang], outputs=description, api_visibility="private"
     )
-    run_pick.focus(
-        lambda current: gr.update(choices=run_choices(ws), value=current),
-        inputs=run_pick,
-        outputs=run_pick,
-        api_visibility="private",
-    )
+    # Pickers re-read the workspace when opened: datasets uploaded and profiles saved in
+    # the Inspect tab, runs started from the CLI.
+    for picker, choices in (
+        (run_pick, lambda: run_choices(ws)),
+        (dataset, lambda: dataset_choices(ws)),
+        (profile, lambda: [PRESET_PROFILE, *list_profiles(ws)]),
+    ):
+        picker.focus(
+            lambda current, choices=choices: gr.update(choices=choices(), value=current),
+            inputs=picker,
+            outputs=picker,
+            api_visibility="private",
+        )
 
 
 def _size(path) -> int:
