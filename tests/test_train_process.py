@@ -94,8 +94,11 @@ def test_cli_rejects_bad_configs_before_starting(workspace, tmp_path):
     listed = payload(studio(workspace, "train", "--list", "--json"))
     assert "cpu-demo-sft" in {p["name"] for p in listed["presets"]}
     check = payload(studio(workspace, "train", "qwen2.5-7b-qlora", "--check", "--json"))
-    assert check["scan"] is None and "hub" in check["scan_error"]  # offline: no tokenizer
+    assert check["scan"] is None and "not downloaded yet" in check["scan_error"]
     assert check["estimate"]["parts"]["weights"] > 3 * 2**30  # estimated from the preset
+    proc = studio(workspace, "train", "qwen2.5-7b-qlora", "--json")  # starting fetches: offline
+    assert proc.returncode == 1 and "hub" in payload(proc)["error"]["message"]
+    assert not list(workspace.runs.iterdir())
 
 
 def test_sigkill_mid_run_is_reported_and_resume_reproduces_the_curve(workspace):

@@ -13,6 +13,11 @@ from studio.runs.launcher import prepare_run, resolve_config, spawn
 from studio.runs.store import Run
 from studio.train.config import RunConfig
 
+NOT_DOWNLOADED = (
+    "{model} is not downloaded yet, so its tokenizer cannot check the data; starting the run "
+    "downloads it (with network) and checks the data first"
+)
+
 
 class Blocked(RuntimeError):
     """The inspector found an error-level problem and the config does not allow it."""
@@ -30,10 +35,11 @@ class Blocked(RuntimeError):
 class Preflight:
     config: RunConfig  # resolved
     scan: object | None  # studio.labels.inspect.ScanReport; None when no tokenizer is at hand
-    scan_error: str | None  # why there is no scan (a hub model that is not downloaded yet)
+    scan_error: str | None  # why there is no scan
     estimate: object | None  # studio.train.vram.Estimate
     architecture: dict | None
     device: str
+    not_downloaded: bool = False  # no scan because the hub model is not in the local cache
 
     @property
     def blocked(self) -> bool:
@@ -98,8 +104,17 @@ def _optimizer_family(optim: str) -> str:
     return "adamw_fused" if "fused" in optim else "adamw"
 
 
-def preflight(ws, config: RunConfig) -> Preflight:
-    """Scan the training data exactly as it will be encoded, and estimate memory."""
+def _hub_tokenizer_cached(ref: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(ref, "tokenizer_config.json"), str)
+
+
+def preflight(ws, config: RunConfig, *, fetch: bool = False) -> Preflight:
+    """Scan the training data exactly as it will be encoded, and estimate memory.
+
+    A hub model whose tokenizer is not in the local cache is only fetched with `fetch`
+    (starting a run): a check must answer at once, also on a machine without network."""
     from studio.data.records import dataset_file
     from studio.hardware import pick_device
     from studio.labels.inspect import examples_of, load_target, scan
@@ -111,9 +126,12 @@ def preflight(ws, config: RunConfig) -> Preflight:
     read_rows(ws, config.datasets, config.encoding.stage, config.encoding)
     if config.eval_dataset:
         read_rows(ws, [config.eval_dataset], config.encoding.stage)
-    report, error = None, None
+    report, error, missing = None, None, False
     try:
         source = resolve_source(config.model, named_dirs=ws.model_dirs())
+        missing = source.kind == "hub" and not fetch and not _hub_tokenizer_cached(source.ref)
+        if missing:
+            raise ModelLoadError(NOT_DOWNLOADED.format(model=source.ref))
         target = load_target(source, trust_remote_code=config.trust_remote_code)
     except ModelLoadError as exc:
         error = str(exc)  # the memory estimate still works from the preset's architecture
@@ -126,6 +144,7 @@ def preflight(ws, config: RunConfig) -> Preflight:
         config=config,
         scan=report,
         scan_error=error,
+        not_downloaded=missing,
         estimate=estimate_memory(config, architecture),
         architecture=architecture,
         device=pick_device(config.device),
@@ -142,7 +161,9 @@ def start(
 ) -> Run:
     """Check, write the run directory and start the training process (it queues itself
     when the device is busy)."""
-    checked = checked or preflight(ws, config)
+    checked = checked or preflight(ws, config, fetch=True)
+    if checked.scan is None:
+        checked = preflight(ws, config, fetch=True)  # the tokenizer, from the hub if need be
     if checked.scan is None:
         from studio.models.load import ModelLoadError
 

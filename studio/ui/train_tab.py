@@ -117,9 +117,14 @@ def form_values(config: RunConfig) -> list:
 def render_check(checked, lang: str) -> str:
     parts = []
     if checked.scan is None:
+        why = (
+            t("train.not_downloaded", lang, model=checked.config.model)
+            if checked.not_downloaded
+            else checked.scan_error or ""
+        )
         parts.append(
             f'<div class="diag diag-warning">{html.escape(t("train.no_scan", lang))}: '
-            f"{html.escape(checked.scan_error or '')}</div>"
+            f"{html.escape(why)}</div>"
         )
     else:
         d = checked.scan.to_dict()
