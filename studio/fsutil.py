@@ -66,5 +66,13 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
         return default
 
 
+def file_size(path: str | os.PathLike) -> int:
+    """Bytes in a file; -1 when it does not exist (yet) or cannot be read."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
+
+
 def dir_size(path: str | os.PathLike) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())

@@ -69,6 +69,22 @@ def test_a_bad_value_is_reported_and_starts_nothing(client, running_app):
     assert set((running_app["workspace"] / "runs").glob("*")) == runs_before
 
 
+def test_a_run_the_inspector_finds_broken_is_refused_unless_allowed(client, running_app):
+    runs = running_app["workspace"] / "runs"
+    before = set(runs.glob("*"))
+    broken = form(**{"training.max_steps": 2})
+    broken[1], broken[3] = "teaching-chat-broken/v0001", "seed-004-broken"
+    message, scan, *_ = client.predict(*broken, "en", api_name="/train_start")
+    assert "label inspector found problems" in message and "eos_masked" in message
+    assert 'data-code="eos_masked"' in scan
+    assert set(runs.glob("*")) == before
+    allowed = form(**{"training.max_steps": 2, "allow_blocked": True})
+    allowed[1], allowed[3] = broken[1], broken[3]
+    message, *_, picked = client.predict(*allowed, "en", api_name="/train_start")
+    assert message.startswith("Started run ")
+    wait_state(client, picked if isinstance(picked, str) else picked["value"], ["completed"])
+
+
 def test_start_stop_resume_from_the_ui(client, running_app):
     message, _, _, _, picked = client.predict(
         *form(**{"training.max_steps": 300, "training.save_steps": 1000}),

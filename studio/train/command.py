@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from studio.cli import CliError
+from studio.fsutil import file_size
 from studio.runs import launcher
 from studio.runs.store import ACTIVE, Run, RunError, list_runs, open_run
 from studio.train.config import ConfigError
@@ -99,7 +100,7 @@ def _resume(args, ws) -> tuple[dict, str]:
         run = resumable[0]
     if run.state == "completed":
         raise CliError(f"{run.id} has completed; start a new run instead")
-    logged = run.log_path.stat().st_size if run.log_path.exists() else 0
+    logged = max(0, file_size(run.log_path))
     launcher.spawn(run, ws, resume=True)
     if args.detach:
         return {"run": run.id, "dir": str(run.root), "state": run.state}, f"{run.id} resumed"

@@ -8,11 +8,12 @@ reload or an app restart loses nothing.
 
 from __future__ import annotations
 
-import copy
 import html
+import shlex
 
 import gradio as gr
 
+from studio.fsutil import file_size
 from studio.i18n import t
 from studio.labels.profiles import list_profiles, load_profile
 from studio.runs import curves, launcher
@@ -100,7 +101,6 @@ def config_from_form(ws, preset: str, dataset: str, model: str, profile: str, va
         if path in INTEGER_FIELDS:
             value = int(value)
         overrides.append((path, value))
-    data = copy.deepcopy(data)
     for path, value in overrides:
         node = data
         *parents, leaf = path.split(".")
@@ -455,6 +455,7 @@ def build(ctx, loc) -> None:
 
     def do_start(*args):
         *form, lang = args
+        checked = None
         try:
             config, preset_name = form_config(form)
             checked = preflight(ws, config)
@@ -463,13 +464,13 @@ def build(ctx, loc) -> None:
                 ws,
                 config,
                 preset=preset_name,
-                command=command_line.split(" "),
+                command=shlex.split(command_line),
                 checked=checked,
             )
         except Blocked as exc:
             return (
                 f"⚠️ {exc}",
-                render_check(preflight(ws, form_config(form)[0]), lang),
+                render_check(checked, lang),
                 gr.update(),
                 gr.update(),
                 gr.update(),
@@ -534,7 +535,7 @@ def build(ctx, loc) -> None:
         if run is None:
             return t("train.no_run", lang), curves.frame({}), "", None
         reconcile_run(run)  # a run whose process died while this app was not its parent
-        key = [run.id, weight, _size(run.metrics_path), _size(run.log_path)]
+        key = [run.id, weight, file_size(run.metrics_path), file_size(run.log_path)]
         if key == seen:
             return render_status(run, lang), gr.skip(), gr.skip(), seen
         return (
@@ -573,13 +574,6 @@ def build(ctx, loc) -> None:
             outputs=picker,
             api_visibility="private",
         )
-
-
-def _size(path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1
 
 
 def _matching(choices: list[str], spec: str) -> str | None:
