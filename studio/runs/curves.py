@@ -55,25 +55,49 @@ def smooth(values: list[float], weight: float) -> list[float]:
     return out
 
 
-def frame(runs: dict[str, list[dict]], metrics=("loss", "eval_loss"), x="step", smoothing=0.0):
-    """A long-format DataFrame (x, value, series) for `gr.LinePlot`, with one series per run
-    and metric; the training loss is smoothed when asked (its raw values stay as well)."""
+def frame(
+    runs: dict[str, list[dict]],
+    metrics=("loss", "eval_loss"),
+    x: str = "step",
+    smoothing: float = 0.0,
+    *,
+    log: bool = False,
+    keep_raw: bool = True,
+    always_label_runs: bool = False,
+):
+    """A long-format DataFrame (x, value, series) for `gr.LinePlot`: one series per run and
+    metric. The training loss is smoothed when asked (with its raw values as their own series
+    unless `keep_raw` is off). With `log`, values are log10 (the plot's axis says so), since
+    the line plot has no log axis of its own."""
     import pandas as pd
 
+    label_runs = always_label_runs or len(runs) > 1
     rows = []
     for name, records in runs.items():
         for metric in metrics:
             points = series(records, metric, x)
+            if log:
+                points = [(a, math.log10(b)) for a, b in points if b > 0]
             if not points:
                 continue
-            label = f"{name} · {metric}" if len(runs) > 1 else metric
-            xs, ys = zip(*points, strict=True)
+            label = _label(name, metric, label_runs, len(metrics))
             if metric == "loss" and 0 < smoothing < 1:
-                rows += [(a, b, f"{label} (raw)") for a, b in points]
-                rows += [
-                    (a, b, label) for a, b in zip(xs, smooth(list(ys), smoothing), strict=True)
-                ]
+                xs, ys = zip(*points, strict=True)
+                if log:  # smooth the loss itself, then take the log
+                    ys = [10**y for y in ys]
+                smoothed = smooth(list(ys), smoothing)
+                if log:
+                    smoothed = [math.log10(v) for v in smoothed]
+                if keep_raw:
+                    rows += [(a, b, f"{label} (raw)") for a, b in points]
+                rows += [(a, b, label) for a, b in zip(xs, smoothed, strict=True)]
             else:
                 rows += [(a, b, label) for a, b in points]
     table = pd.DataFrame(rows, columns=[x, "value", "series"])
     return table.astype({x: "float64", "value": "float64", "series": "string"})
+
+
+def _label(run: str, metric: str, label_runs: bool, n_metrics: int) -> str:
+    if not label_runs:
+        return metric
+    return run if n_metrics == 1 else f"{run} · {metric}"
