@@ -39,11 +39,30 @@ def artifacts_dir() -> Path:
     return ARTIFACTS
 
 
+def kill_training(runs_dir: Path) -> None:
+    """Training processes a test started run in their own session and outlive the test when
+    it fails: kill whatever still trains in this workspace, so it cannot slow later tests."""
+    import signal
+
+    from studio.runs.store import Run
+
+    if not runs_dir.is_dir():
+        return
+    for root in runs_dir.iterdir():
+        run = Run(root)
+        pids = {run.status().get("pgid"), (run.json_of(run.process_path) or {}).get("pid")}
+        for pid in pids - {None}:
+            with contextlib.suppress(OSError, TypeError, ValueError):
+                os.killpg(int(pid), signal.SIGKILL)
+
+
 @pytest.fixture
 def workspace(tmp_path):
     from studio.workspace import open_workspace
 
-    return open_workspace(tmp_path / "ws")
+    ws = open_workspace(tmp_path / "ws")
+    yield ws
+    kill_training(ws.runs)
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +143,7 @@ def running_app(tmp_path_factory):
         proc.kill()
         raise RuntimeError(log_path.read_text(errors="replace")) from None
     yield {"url": url, "workspace": ws, "startup_seconds": startup, "log": log_path}
+    kill_training(ws / "runs")
     proc.terminate()
     try:
         proc.wait(timeout=15)

@@ -1,5 +1,6 @@
 """Open the studio in headless Chromium (Debian's package) through Playwright."""
 
+import json
 import os
 import re
 import shutil
@@ -164,8 +165,10 @@ def test_train_tab_check_start_watch_stop_resume(browser, running_app, artifacts
     expect(page.locator("#train-message")).to_contain_text("Started run", timeout=60_000)
     status = page.locator("#train-status .run-status")
     expect(status).to_have_attribute("data-state", "running", timeout=60_000)
-    curve = page.locator("#train-curve svg .mark-line path").first
-    expect(curve).to_be_attached(timeout=30_000)
+    curve = page.locator(
+        '#train-curve svg .mark-line path[stroke][aria-label]:not([aria-label*="value: null"])'
+    ).first
+    expect(curve).to_be_attached(timeout=60_000)  # the first logged step is drawn
 
     def step_now():
         match = re.search(r"step (\d+)/400", status.inner_text())
@@ -198,4 +201,104 @@ def test_train_tab_check_start_watch_stop_resume(browser, running_app, artifacts
     expect(page.locator("#train-start")).to_have_text("学習開始")
     expect(status).to_contain_text("停止")
     page.screenshot(path=str(artifacts_dir / "train-stopped-ja.png"), full_page=True)
+    page.close()
+
+
+def test_runs_tab_compares_methods_and_follows_a_live_run(browser, running_app, artifacts_dir):
+    """The seed's comparison on the CPU demo: LoRA and full fine-tuning on one dataset, their
+    curves overlaid, figures and config diff in one view, while one of them still trains."""
+    import subprocess
+    import sys
+
+    from playwright.sync_api import expect
+
+    from tests.conftest import REPO, child_env
+
+    def train(*sets, detach=False):
+        args = [
+            sys.executable,
+            "-m",
+            "studio",
+            "train",
+            "cpu-demo-sft",
+            "--json",
+            "--workspace",
+            str(running_app["workspace"]),
+        ]
+        args += [part for s in sets for part in ("--set", s)] + (["--detach"] if detach else [])
+        proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300,
+                              env=child_env())  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout)["run"]
+
+    lora = train("max_steps=10", "logging_steps=1")
+    full = train(
+        "method=full",
+        "learning_rate=1e-3",
+        "max_steps=400",
+        "logging_steps=1",
+        "save_steps=1000",
+        detach=True,
+    )
+    page = browser.new_page()
+    page.goto(running_app["url"])
+    page.get_by_role("tab", name="Runs").click()
+    table = page.locator("#runs-table")
+    expect(table).to_contain_text(lora, timeout=30_000)
+    expect(table).to_contain_text(full)
+    picker = page.locator("#runs-select input")
+    for run_id in (lora, full):
+        picker.click()
+        picker.fill(run_id)
+        page.get_by_role("option", name=run_id).click()
+        page.wait_for_timeout(500)
+    page.keyboard.press("Escape")
+    summary = page.locator("#runs-summary")
+    expect(summary).to_contain_text(lora, timeout=30_000)
+    expect(summary).to_contain_text(full)
+    expect(page.locator("#runs-diff")).to_contain_text("method")
+    expect(page.locator("#runs-diff")).to_contain_text("training.learning_rate")
+    # lines with a colour and data (every slot has an empty placeholder line: see ui/plots.py)
+    lines = page.locator(
+        '#runs-curve svg .mark-line path[stroke][aria-label]:not([aria-label*="value: null"])'
+    )
+    expect(lines).to_have_count(2, timeout=30_000)
+
+    def points_of_live_run():
+        paths = [lines.nth(i).get_attribute("d") or "" for i in range(lines.count())]
+        return max(p.count("L") for p in paths) if paths else 0
+
+    before = points_of_live_run()
+    for _ in range(40):  # the live run's line grows without a click
+        page.wait_for_timeout(500)
+        if points_of_live_run() > before:
+            break
+    assert points_of_live_run() > before
+    page.screenshot(path=str(artifacts_dir / "runs-compare-en.png"), full_page=True)
+
+    page.locator("#runs-scale").get_by_text("log").click()
+    expect(page.locator("#runs-caption")).to_contain_text("log10", timeout=10_000)
+    page.locator("#runs-png").click()
+    expect(page.locator("#runs-export a").first).to_have_attribute(
+        "href", re.compile(r"compare-loss\.png$"), timeout=30_000
+    )
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "studio",
+            "train",
+            "--stop",
+            full,
+            "--workspace",
+            str(running_app["workspace"]),
+        ],
+        cwd=REPO,
+        env=child_env(),
+        timeout=60,
+    )
+    page.get_by_label("日本語").check()
+    expect(page.get_by_role("tab", name="実行履歴")).to_be_visible(timeout=10_000)
+    page.screenshot(path=str(artifacts_dir / "runs-compare-ja.png"), full_page=True)
     page.close()

@@ -146,3 +146,24 @@ def test_cli_and_ui_produce_identical_run_directories(client, running_app):
     )
     text, stats = client.predict(**kwargs, api_name="/generate")
     assert text and "tokens" in stats
+
+
+def test_runs_history_and_comparison_through_the_client(client, running_app):
+    from studio.runs.store import list_runs
+    from studio.workspace import open_workspace
+
+    ws = open_workspace(running_app["workspace"])
+    ids = [r.id for r in list_runs(ws)][:2]
+    assert len(ids) == 2
+    history_table = client.predict("", [], "created", "en", api_name="/runs_history")
+    assert {row[0] for row in history_table["data"]} >= set(ids)
+    caption, plot, summary, diff = client.predict(
+        ids, "loss", "tokens", "log", 0.0, "ja", api_name="/runs_compare"
+    )
+    assert "log10" in caption and "トークン数" in caption
+    assert [row[0] for row in summary["data"]] == ["#1", "#2"]
+    assert summary["headers"][1] == "実行 ID"
+    assert diff["headers"][1:] == ids
+    png = client.predict(ids, "loss", "step", "linear", 0.5, api_name="/runs_export_png")
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

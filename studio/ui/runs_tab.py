@@ -16,6 +16,7 @@ from studio.fsutil import file_size
 from studio.i18n import t
 from studio.runs import curves, history
 from studio.runs.store import ACTIVE, STATES, RunError, list_runs, open_run
+from studio.ui.plots import with_every_series
 
 API_HISTORY = "runs_history"
 API_COMPARE = "runs_compare"
@@ -29,7 +30,7 @@ PALETTE = (
     "#0f766e", "#dc2626", "#2563eb", "#d97706", "#7c3aed",
     "#059669", "#db2777", "#4b5563", "#0891b2", "#65a30d",
 )  # fmt: skip
-SLOT_COLORS = {f"#{i + 1}": color for i, color in enumerate(PALETTE * 2)}  # up to 20 runs
+SLOT_COLORS = {f"#{i + 1}": color for i, color in enumerate(PALETTE * 2)}  # 20 runs at once
 METRIC_CHOICES = ("loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_s")
 TABLE_COLUMNS = (
     "run",
@@ -140,6 +141,7 @@ def build(ctx, loc) -> None:
                 choices=run_choices(ws),
                 value=[],
                 multiselect=True,
+                allow_custom_value=True,  # runs made after the page was built; ids are checked
                 scale=4,
                 elem_id="runs-select",
             )
@@ -193,8 +195,8 @@ def build(ctx, loc) -> None:
             y="value",
             color="series",
             color_map=SLOT_COLORS,
-            x_title=" ",  # the caption above says what the axes are; it follows the choices
-            y_title=" ",
+            value=with_every_series(curves.frame({}, x="x"), SLOT_COLORS, "x"),
+            colors_in_legend=[],
             height=360,
             elem_id="runs-curve",
             label="",
@@ -221,6 +223,7 @@ def build(ctx, loc) -> None:
                     i18n={"label": "runs.target"},
                     choices=run_choices(ws),
                     value=None,
+                    allow_custom_value=True,
                     scale=3,
                     elem_id="runs-target",
                 )
@@ -307,10 +310,11 @@ def build(ctx, loc) -> None:
             row["line"] = f"#{i + 1}"
         # Only the value changes: updating the plot's other properties (x, titles) rebuilds
         # its chart without the colour encoding. The x column always has the same name.
-        frame = frame.rename(columns={x: "x"})
+        shown = [slot for slot in slots.values() if slot in set(frame["series"])]
+        frame = with_every_series(frame.rename(columns={x: "x"}), SLOT_COLORS, "x")
         return (
             f"**{caption}**" if runs else "",
-            frame,
+            gr.update(value=frame, colors_in_legend=shown),
             table(summaries, SUMMARY_COLUMNS, lang),
             diff_table(runs, lang),
         )
@@ -429,3 +433,10 @@ def build(ctx, loc) -> None:
             api_visibility="private",
         )
     ctx.on_ready.append((show_history, history_inputs, [history_table]))
+    # Tables and the caption are rendered text: draw them again in the new language.
+    ctx.lang.change(
+        show_history, inputs=history_inputs, outputs=history_table, api_visibility="private"
+    )
+    ctx.lang.change(
+        compare, inputs=compare_inputs, outputs=compare_outputs, api_visibility="private"
+    )

@@ -22,6 +22,7 @@ from studio.train import presets
 from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig
 from studio.train.launch import Blocked, equivalent_command, preflight, start
 from studio.ui.inspect_tab import dataset_choices, render_diagnostics
+from studio.ui.plots import with_every_series
 
 API_CHECK = "train_check"
 API_START = "train_start"
@@ -32,6 +33,11 @@ DEFAULT_PRESET = "cpu-demo-sft"
 PRESET_PROFILE = "(preset)"
 REFRESH_S = 1.0
 CURVE_COLORS = {"loss (raw)": "#b6c2cf", "loss": "#0f766e", "eval_loss": "#dc2626"}
+
+
+def empty_curve():
+    return with_every_series(curves.frame({}), CURVE_COLORS, "step")
+
 
 # Form fields, in the order of the inputs list: (config path, component key).
 FIELDS = (
@@ -383,6 +389,7 @@ def build(ctx, loc) -> None:
                 i18n={"label": "train.run"},
                 choices=run_choices(ws),
                 value=None,
+                allow_custom_value=True,  # runs made after the page was built; ids are checked
                 elem_id="train-run",
                 scale=4,
             )
@@ -402,6 +409,8 @@ def build(ctx, loc) -> None:
             y="value",
             color="series",
             color_map=CURVE_COLORS,
+            colors_in_legend=list(CURVE_COLORS),
+            value=empty_curve(),
             x_title="step",
             y_title="loss",
             height=340,
@@ -533,14 +542,18 @@ def build(ctx, loc) -> None:
         run wrote something new (a redrawn plot flickers)."""
         run = selected(run_id)
         if run is None:
-            return t("train.no_run", lang), curves.frame({}), "", None
+            return t("train.no_run", lang), empty_curve(), "", None
         reconcile_run(run)  # a run whose process died while this app was not its parent
         key = [run.id, weight, file_size(run.metrics_path), file_size(run.log_path)]
         if key == seen:
             return render_status(run, lang), gr.skip(), gr.skip(), seen
         return (
             render_status(run, lang),
-            curves.frame({run.id: run.metrics()}, smoothing=weight or 0.0),
+            with_every_series(
+                curves.frame({run.id: run.metrics()}, smoothing=weight or 0.0),
+                CURVE_COLORS,
+                "step",
+            ),
             run.log_tail(12),
             key,
         )

@@ -1,0 +1,24 @@
+"""What Gradio's line plot needs beyond the curve data itself.
+
+`gr.LinePlot` builds its colour scale from the series present in the data when the chart is
+first drawn (its domain is not recomputed when only the value changes): a series that
+appears later (the eval loss after the first evaluation, a run added to a comparison) is
+drawn without a stroke, i.e. invisibly. Every frame we send therefore names every series the
+plot may ever show, the absent ones with a single empty row that the chart does not draw.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+
+def with_every_series(table: pd.DataFrame, names, x: str) -> pd.DataFrame:
+    present = set(table["series"].tolist()) if len(table) else set()
+    missing = [n for n in names if n not in present]
+    if not missing:
+        return table
+    pad = pd.DataFrame({x: [math.nan] * len(missing), "value": math.nan, "series": missing})
+    both = pd.concat([table, pad], ignore_index=True) if len(table) else pad
+    return both.astype({x: "float64", "value": "float64", "series": "string"})
