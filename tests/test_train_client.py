@@ -37,7 +37,9 @@ def form(**changes) -> list:
 def wait_state(client, run_id, states, timeout=300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status, _, _ = client.predict(run_id, 0.0, "en", api_name="/train_status")
+        status, _, _ = client.predict(
+            run_id, 0.0, "loss", "step", "linear", "en", api_name="/train_status"
+        )
         for state in states:
             if f'data-state="{state}"' in status:
                 return status
@@ -94,7 +96,9 @@ def test_start_stop_resume_from_the_ui(client, running_app):
     assert message.startswith("Started run ")
     run_id = picked if isinstance(picked, str) else picked["value"]
     wait_state(client, run_id, ["running"])
-    status, _, log = client.predict(run_id, 0.0, "en", api_name="/train_status")
+    status, _, log = client.predict(
+        run_id, 0.0, "loss", "step", "linear", "en", api_name="/train_status"
+    )
     message = client.predict(run_id, "en", api_name="/train_stop")
     assert message.startswith(f"Stopping {run_id}")
     status = wait_state(client, run_id, ["stopped"], timeout=120)
@@ -104,7 +108,9 @@ def test_start_stop_resume_from_the_ui(client, running_app):
     wait_state(client, run_id, ["running"])
     client.predict(run_id, "en", api_name="/train_stop")
     status = wait_state(client, run_id, ["stopped"], timeout=120)
-    _, plot, log = client.predict(run_id, 0.0, "en", api_name="/train_status")
+    _, plot, log = client.predict(
+        run_id, 0.0, "loss", "step", "linear", "en", api_name="/train_status"
+    )
     assert "resuming from checkpoint-" in log or "checkpoint saved" in log
 
 
@@ -140,6 +146,13 @@ def test_cli_and_ui_produce_identical_run_directories(client, running_app):
     assert json.loads(ui_run.scan_path.read_text()) | {"seconds": 0} == json.loads(
         cli_run.scan_path.read_text()
     ) | {"seconds": 0}
+    # The live curve's other views: learning rate against tokens seen.
+    _, plot, _ = client.predict(
+        ui_run.id, 0.0, "learning_rate", "tokens", "linear", "en", api_name="/train_status"
+    )
+    rows = [r for r in plot["value"]["data"] if r[1] is not None]
+    assert {r[2] for r in rows} == {"learning_rate"}
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows) and rows[-1][0] > 1000
     # What the run trained is a model every tab can use: the Model tab generates with it.
     kwargs = generate_args(
         model=f"run:{ui_run.id}", prompt="こんにちは", chat=True, max_new_tokens=8, greedy=True

@@ -32,11 +32,38 @@ API_STATUS = "train_status"
 DEFAULT_PRESET = "cpu-demo-sft"
 PRESET_PROFILE = "(preset)"
 REFRESH_S = 1.0
-CURVE_COLORS = {"loss (raw)": "#b6c2cf", "loss": "#0f766e", "eval_loss": "#dc2626"}
+CURVE_COLORS = {
+    "loss (raw)": "#b6c2cf",
+    "loss": "#0f766e",
+    "eval_loss": "#dc2626",
+    "learning_rate": "#2563eb",
+    "grad_norm": "#d97706",
+    "tokens_per_s": "#7c3aed",
+}
+# What the live curve can show: the losses together (train raw + smoothed, eval on the same
+# axes), or one of the other logged figures.
+VIEWS = {
+    "loss": ("loss", "eval_loss"),
+    "learning_rate": ("learning_rate",),
+    "grad_norm": ("grad_norm",),
+    "tokens_per_s": ("tokens_per_s",),
+}
 
 
 def empty_curve():
-    return with_every_series(curves.frame({}), CURVE_COLORS, "step")
+    return with_every_series(curves.frame({}, x="x"), CURVE_COLORS, "x")
+
+
+def live_curve(records: list[dict], view: str, x: str, scale: str, smoothing: float):
+    """One run's curve for the Train tab: `curves.frame`, the dashboard's plotting path."""
+    table = curves.frame(
+        {"run": records},
+        metrics=VIEWS.get(view, VIEWS["loss"]),
+        x=x if x in curves.X_AXES else "step",
+        smoothing=smoothing or 0.0,
+        log=scale == "log",
+    )
+    return with_every_series(table.rename(columns={table.columns[0]: "x"}), CURVE_COLORS, "x")
 
 
 # Form fields, in the order of the inputs list: (config path, component key).
@@ -404,18 +431,46 @@ def build(ctx, loc) -> None:
                 scale=2,
             )
         status = gr.HTML(elem_id="train-status")
+        with gr.Row():
+            view = loc.make(
+                gr.Dropdown,
+                i18n={
+                    "label": "train.view",
+                    "choices": lambda lang: [(t(f"train.view_{v}", lang), v) for v in VIEWS],
+                },
+                value="loss",
+                elem_id="train-view",
+            )
+            x_axis = loc.make(
+                gr.Radio,
+                i18n={
+                    "label": "runs.x",
+                    "choices": lambda lang: [(t(f"runs.x_{x}", lang), x) for x in curves.X_AXES],
+                },
+                value="step",
+                elem_id="train-x",
+            )
+            scale = loc.make(
+                gr.Radio,
+                i18n={
+                    "label": "runs.scale",
+                    "choices": lambda lang: [
+                        (t(f"runs.scale_{s}", lang), s) for s in ("linear", "log")
+                    ],
+                },
+                value="linear",
+                elem_id="train-scale",
+            )
         plot = gr.LinePlot(
-            x="step",
+            x="x",
             y="value",
             color="series",
             color_map=CURVE_COLORS,
-            colors_in_legend=list(CURVE_COLORS),
+            colors_in_legend=["loss (raw)", "loss", "eval_loss"],
             value=empty_curve(),
-            x_title="step",
-            y_title="loss",
             height=340,
             elem_id="train-curve",
-            label="loss",
+            label="",
         )
         log = loc.make(gr.Code, i18n={"label": "train.log"}, value="", lines=8, elem_id="train-log")
         timer = gr.Timer(REFRESH_S)
@@ -537,40 +592,51 @@ def build(ctx, loc) -> None:
         do_resume, inputs=[run_pick, ctx.lang], outputs=[message, run_pick], api_name=API_RESUME
     )
 
-    def refresh(run_id, weight, lang, seen=None):
+    def refresh(run_id, weight, view_name, x, scale_name, lang, seen=None):
         """Status, curve and log of the run; the curve and log are only sent again when the
-        run wrote something new (a redrawn plot flickers)."""
+        run wrote something new or the view changed (a redrawn plot flickers)."""
         run = selected(run_id)
         if run is None:
             return t("train.no_run", lang), empty_curve(), "", None
         reconcile_run(run)  # a run whose process died while this app was not its parent
-        key = [run.id, weight, file_size(run.metrics_path), file_size(run.log_path)]
+        key = [run.id, weight, view_name, x, scale_name]
+        key += [file_size(run.metrics_path), file_size(run.log_path)]
         if key == seen:
             return render_status(run, lang), gr.skip(), gr.skip(), seen
+        shown = list(VIEWS.get(view_name, VIEWS["loss"]))
+        if view_name == "loss" and weight:
+            shown.insert(0, "loss (raw)")
         return (
             render_status(run, lang),
-            with_every_series(
-                curves.frame({run.id: run.metrics()}, smoothing=weight or 0.0),
-                CURVE_COLORS,
-                "step",
+            gr.update(
+                value=live_curve(run.metrics(), view_name, x, scale_name, weight),
+                colors_in_legend=shown,
             ),
             run.log_tail(12),
             key,
         )
 
+    curve_inputs = [run_pick, smoothing, view, x_axis, scale, ctx.lang]
     timer.tick(
         refresh,
-        inputs=[run_pick, smoothing, ctx.lang, seen],
+        inputs=[*curve_inputs, seen],
         outputs=[status, plot, log, seen],
         api_visibility="private",
         show_progress="hidden",
     )
     run_pick.change(
-        lambda run_id, weight, lang: refresh(run_id, weight, lang)[:3],
-        inputs=[run_pick, smoothing, ctx.lang],
+        lambda *args: refresh(*args)[:3],
+        inputs=curve_inputs,
         outputs=[status, plot, log],
         api_name=API_STATUS,
     )
+    for control in (view, x_axis, scale, smoothing):
+        control.change(
+            lambda *args: refresh(*args)[:3],
+            inputs=curve_inputs,
+            outputs=[status, plot, log],
+            api_visibility="private",
+        )
     ctx.lang.change(
         presets.describe, inputs=[preset, ctx.lang], outputs=description, api_visibility="private"
     )
