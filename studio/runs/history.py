@@ -19,25 +19,6 @@ from studio.runs import curves
 from studio.runs.store import ACTIVE, Run, RunError, list_runs, reconcile
 
 SORT_KEYS = ("created", "best_eval_loss", "final_loss", "tokens", "duration_s", "peak_memory_mb")
-# Keys of the summary table, in display order.
-COLUMNS = (
-    "run",
-    "title",
-    "state",
-    "base_model",
-    "method",
-    "params",
-    "dataset",
-    "final_loss",
-    "final_eval_loss",
-    "best_eval_loss",
-    "steps",
-    "tokens",
-    "duration_s",
-    "peak_memory_mb",
-    "backend",
-    "note",
-)
 
 
 def config_of(run: Run) -> dict:
