@@ -48,12 +48,13 @@ def kill_training(runs_dir: Path) -> None:
 
     if not runs_dir.is_dir():
         return
+    ours = os.getpgid(0)  # runs trained inside this process record our own group: spare it
     for root in runs_dir.iterdir():
         run = Run(root)
-        pids = {run.status().get("pgid"), (run.json_of(run.process_path) or {}).get("pid")}
-        for pid in pids - {None}:
+        groups = {run.status().get("pgid"), (run.json_of(run.process_path) or {}).get("pid")}
+        for group in groups - {None, ours}:
             with contextlib.suppress(OSError, TypeError, ValueError):
-                os.killpg(int(pid), signal.SIGKILL)
+                os.killpg(int(group), signal.SIGKILL)
 
 
 @pytest.fixture

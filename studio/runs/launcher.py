@@ -184,7 +184,11 @@ def _child_alive(run: Run) -> bool:
 
 
 def _kill_tree(pgid) -> None:
+    """Kill a run's process group; never our own (a run trained inside this process, as
+    under `accelerate launch` or in tests, records the group it shares with us)."""
     with contextlib.suppress(ProcessLookupError, PermissionError, TypeError, ValueError):
+        if int(pgid) == os.getpgid(0):
+            raise ValueError("our own process group")
         os.killpg(int(pgid), signal.SIGKILL)
 
 
