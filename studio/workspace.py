@@ -59,10 +59,15 @@ class Workspace:
         return meta
 
     def model_dirs(self) -> dict[str, Path]:
-        """Models saved in the workspace (a folder with config.json), by folder name, then
+        """Models saved in the workspace (a model, or an adapter over its base), by folder name, then
         what finished runs trained (`run:<run id>`: a full model, or an adapter that loads
         over its base)."""
-        found = (p for p in sorted(self.models.glob("*")) if (p / "config.json").is_file())
+        found = (
+            p
+            for p in sorted(self.models.glob("*"))
+            if not p.name.startswith(".")  # an export or merge still being written
+            and any((p / f).is_file() for f in ("config.json", "adapter_config.json"))
+        )
         dirs = {p.name: p for p in found}
         for final in sorted(self.runs.glob("*/final"), reverse=True):
             if any((final / f).is_file() for f in ("config.json", "adapter_config.json")):

@@ -1,0 +1,1 @@
+"""Export runs as adapters or merged models, and merge several fine-tunes."""
