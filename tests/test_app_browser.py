@@ -302,3 +302,57 @@ def test_runs_tab_compares_methods_and_follows_a_live_run(browser, running_app, 
     expect(page.get_by_role("tab", name="実行履歴")).to_be_visible(timeout=10_000)
     page.screenshot(path=str(artifacts_dir / "runs-compare-ja.png"), full_page=True)
     page.close()
+
+
+def test_export_tab_exports_a_run_and_merges_two(browser, running_app, artifacts_dir):
+    import subprocess
+    import sys
+
+    from playwright.sync_api import expect
+
+    from studio.workspace import open_workspace
+    from tests.conftest import REPO, child_env
+
+    def train(seed):
+        proc = subprocess.run(
+            [sys.executable, "-m", "studio", "train", "cpu-demo-sft", "--json", "--set",
+             "max_steps=2", "--set", f"seed={seed}", "--workspace",
+             str(running_app["workspace"])],
+            cwd=REPO, capture_output=True, text=True, timeout=300, env=child_env(),
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout)["run"]
+
+    first, second = train(11), train(12)
+    page = browser.new_page()
+    page.goto(running_app["url"])
+    page.get_by_role("tab", name="Export & merge").click()
+    run_input = page.locator("#export-run input")
+    run_input.click()
+    run_input.fill(first)
+    page.get_by_role("option", name=first).click()
+    page.locator("#export-name textarea, #export-name input").first.fill("demo-merged")
+    page.locator("#export-do").click()
+    status = page.locator("#export-status")
+    expect(status).to_contain_text("Exported demo-merged", timeout=60_000)
+    expect(status).to_contain_text("2, 5")  # stops on </s> and <|im_end|>
+    ws = open_workspace(running_app["workspace"])
+    assert (ws.models / "demo-merged" / "model.safetensors").is_file()
+
+    picker = page.locator("#merge-sources input")
+    for run_id in (first, second):
+        picker.click()
+        picker.fill(run_id)
+        page.get_by_role("option", name=f"run:{run_id}").click()
+        page.wait_for_timeout(300)
+    page.keyboard.press("Escape")
+    page.locator("#merge-weights textarea, #merge-weights input").first.fill("0.7, 0.3")
+    page.locator("#merge-name textarea, #merge-name input").first.fill("demo-mix")
+    page.locator("#merge-do").click()
+    expect(page.locator("#merge-status")).to_contain_text("Made demo-mix", timeout=120_000)
+    expect(page.locator("#merge-recipe")).to_contain_text("weight: 0.7")
+    assert "demo-mix" in ws.model_dirs()
+    page.screenshot(path=str(artifacts_dir / "export-merge-en.png"), full_page=True)
+    page.get_by_label("日本語").check()
+    expect(page.get_by_role("tab", name="書き出し・マージ")).to_be_visible(timeout=10_000)
+    page.close()

@@ -12,7 +12,7 @@ from studio.hardware import device_report
 from studio.i18n import pick_language, t
 from studio.models.load import LoadedModel, ModelCache, resolve_source
 from studio.paths import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR, ICON_PATH
-from studio.ui import inspect_tab, model_tab, runs_tab, train_tab
+from studio.ui import export_tab, inspect_tab, model_tab, runs_tab, train_tab
 from studio.ui.localize import Localizer
 from studio.ui.theme import CSS, theme
 from studio.workspace import Workspace
@@ -100,6 +100,7 @@ def build_app(ctx: StudioContext) -> gr.Blocks:
             inspect_tab.build(ctx, loc)
             train_tab.build(ctx, loc)
             runs_tab.build(ctx, loc)
+            export_tab.build(ctx, loc)
 
         ctx.lang.change(
             loc.updates, inputs=ctx.lang, outputs=loc.components, api_visibility="private"

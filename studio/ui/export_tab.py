@@ -1,0 +1,228 @@
+"""The Export tab: a finished run as a merged model or an adapter, and merges of several
+fine-tunes. The work is `studio.export`; results land in `workspace/models/` and appear in
+every model picker."""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+from studio.export.export import DTYPES, MODES, ExportError, export_run
+from studio.export.merge import merge
+from studio.export.recipe import ADAPTER_METHODS, KINDS, MODEL_METHODS, MergeRecipe, RecipeError
+from studio.i18n import t
+from studio.runs.store import RunError, list_runs, open_run
+
+API_EXPORT = "export_run"
+API_MERGE = "merge_models"
+
+
+def finished_runs(ws) -> list[str]:
+    return [r.id for r in list_runs(ws) if (r.final_dir / "studio_run.json").is_file()]
+
+
+def parse_weights(text: str, n: int) -> list[float]:
+    parts = [p for p in (text or "").replace("、", ",").split(",") if p.strip()]
+    if not parts:
+        return [round(1 / n, 4)] * n
+    try:
+        weights = [float(p) for p in parts]
+    except ValueError as exc:
+        raise RecipeError(f"weights must be numbers separated by commas, got {text!r}") from exc
+    if len(weights) != n:
+        raise RecipeError(f"{n} sources need {n} weights, got {len(weights)}")
+    return weights
+
+
+def build(ctx, loc) -> None:
+    ws = ctx.workspace
+    runs = finished_runs(ws)
+    with loc.make(gr.Tab, i18n={"label": "export.tab"}, id="export"):
+        loc.make(gr.Markdown, i18n={"value": "export.intro"})
+        loc.make(gr.Markdown, i18n={"value": lambda lang: f"### {t('export.export', lang)}"})
+        with gr.Row():
+            run_pick = loc.make(
+                gr.Dropdown,
+                i18n={"label": "export.run"},
+                choices=runs,
+                value=runs[0] if runs else None,
+                allow_custom_value=True,  # runs finished after the page was built
+                scale=4,
+                elem_id="export-run",
+            )
+            mode = loc.make(
+                gr.Radio,
+                i18n={
+                    "label": "export.mode",
+                    "choices": lambda lang: [(t(f"export.mode_{m}", lang), m) for m in MODES],
+                },
+                value="merged",
+                scale=3,
+                elem_id="export-mode",
+            )
+            dtype = loc.make(
+                gr.Dropdown,
+                i18n={"label": "export.dtype"},
+                choices=list(DTYPES),
+                value="float32",
+                scale=2,
+                elem_id="export-dtype",
+            )
+            name = loc.make(
+                gr.Textbox, i18n={"label": "export.name"}, scale=3, elem_id="export-name"
+            )
+        export_btn = loc.make(
+            gr.Button, i18n={"value": "export.do_export"}, variant="primary", elem_id="export-do"
+        )
+        export_status = gr.Markdown(elem_id="export-status")
+
+        loc.make(gr.Markdown, i18n={"value": lambda lang: f"### {t('export.merge', lang)}"})
+        with gr.Row():
+            kind = loc.make(
+                gr.Radio,
+                i18n={
+                    "label": "export.kind",
+                    "choices": lambda lang: [(t(f"export.kind_{k}", lang), k) for k in KINDS],
+                },
+                value="adapters",
+                scale=3,
+                elem_id="merge-kind",
+            )
+            method = loc.make(
+                gr.Dropdown,
+                i18n={"label": "export.method", "info": "export.method_info"},
+                choices=list(ADAPTER_METHODS),
+                value="linear",
+                scale=2,
+                elem_id="merge-method",
+            )
+            merge_dtype = loc.make(
+                gr.Dropdown,
+                i18n={"label": "export.dtype"},
+                choices=list(DTYPES),
+                value="float32",
+                scale=2,
+                elem_id="merge-dtype",
+            )
+        with gr.Row():
+            sources = loc.make(
+                gr.Dropdown,
+                i18n={"label": "export.sources", "choices": ctx.model_choices},
+                value=[],
+                multiselect=True,
+                allow_custom_value=True,
+                scale=5,
+                elem_id="merge-sources",
+            )
+            weights = loc.make(
+                gr.Textbox,
+                i18n={"label": "export.weights", "placeholder": "export.weights_hint"},
+                scale=2,
+                elem_id="merge-weights",
+            )
+        with gr.Row():
+            base = loc.make(
+                gr.Dropdown,
+                i18n={
+                    "label": "export.base",
+                    "info": "export.base_info",
+                    "choices": ctx.model_choices,
+                },
+                value=None,
+                allow_custom_value=True,
+                scale=4,
+                elem_id="merge-base",
+            )
+            density = loc.make(
+                gr.Slider,
+                i18n={"label": "export.density"},
+                minimum=0.05,
+                maximum=1.0,
+                step=0.05,
+                value=0.5,
+                scale=2,
+                elem_id="merge-density",
+            )
+            merge_name = loc.make(
+                gr.Textbox, i18n={"label": "export.name"}, value="merged", scale=3,
+                elem_id="merge-name",
+            )  # fmt: skip
+        merge_btn = loc.make(
+            gr.Button, i18n={"value": "export.do_merge"}, variant="primary", elem_id="merge-do"
+        )
+        merge_status = gr.Markdown(elem_id="merge-status")
+        recipe_view = loc.make(
+            gr.Code, i18n={"label": "export.recipe"}, language="yaml", lines=8,
+            elem_id="merge-recipe",
+        )  # fmt: skip
+
+    def do_export(run_id, mode_name, dtype_name, wanted, lang):
+        if not run_id:
+            return t("export.pick_run", lang)
+        try:
+            done = export_run(ws, open_run(ws, run_id), mode=mode_name, dtype=dtype_name,
+                              name=(wanted or "").strip() or None)  # fmt: skip
+        except (ExportError, RunError, ValueError, OSError) as exc:
+            return f"⚠️ {html.escape(str(exc))}"
+        return t(
+            "export.exported",
+            lang,
+            name=done.name,
+            path=done.path,
+            size=f"{done.bytes / 2**20:.1f}",
+            eos=", ".join(map(str, done.eos_token_ids)),
+            seconds=done.seconds,
+            memory=done.peak_rss_mb,
+        )
+
+    export_btn.click(
+        do_export, inputs=[run_pick, mode, dtype, name, ctx.lang], outputs=export_status,
+        api_name=API_EXPORT,
+    )  # fmt: skip
+    run_pick.focus(
+        lambda current: gr.update(choices=finished_runs(ws), value=current),
+        inputs=run_pick, outputs=run_pick, api_visibility="private",
+    )  # fmt: skip
+    kind.change(
+        lambda k: gr.update(
+            choices=list(ADAPTER_METHODS if k == "adapters" else MODEL_METHODS), value="linear"
+        ),
+        inputs=kind, outputs=method, api_visibility="private",
+    )  # fmt: skip
+
+    def do_merge(kind_name, method_name, dtype_name, chosen, weight_text, base_name,
+                 density_value, wanted, lang):  # fmt: skip
+        try:
+            chosen = list(chosen or [])
+            values = parse_weights(weight_text, max(1, len(chosen)))
+            recipe = MergeRecipe.from_dict(
+                {
+                    "name": (wanted or "").strip() or "merged",
+                    "kind": kind_name,
+                    "method": method_name,
+                    "base": base_name or None,
+                    "sources": [
+                        {"source": s, "weight": w} for s, w in zip(chosen, values, strict=True)
+                    ],
+                    "density": density_value,
+                    "dtype": dtype_name,
+                }
+            )
+            report = merge(ws, recipe)
+        except (RecipeError, RuntimeError, ValueError, OSError) as exc:
+            return f"⚠️ {html.escape(str(exc))}", ""
+        return (
+            t("export.merged", lang, name=report["name"], path=report["path"],
+              seconds=report["seconds"], memory=report["peak_rss_mb"]),
+            recipe.to_yaml(),
+        )  # fmt: skip
+
+    merge_btn.click(
+        do_merge,
+        inputs=[kind, method, merge_dtype, sources, weights, base, density, merge_name, ctx.lang],
+        outputs=[merge_status, recipe_view],
+        api_name=API_MERGE,
+    )
+    ctx.keep_models_current(sources)
+    ctx.keep_models_current(base)
