@@ -195,3 +195,30 @@ def test_cli_export_and_merge(ws, runs, tmp_path):
     assert out["ok"] and out["name"] == "cli-merge" and out["peak_rss_mb"] > 0
     bad = studio("export", "no-such-run")
     assert bad.returncode == 1 and "no run named" in json.loads(bad.stdout)["error"]["message"]
+
+
+def test_full_models_merge_through_mergekit_from_workspace_models(ws, runs):
+    """Two exported fine-tunes (full models now) merged by mergekit with task arithmetic over
+    the embedded base: a new workspace model that loads and computes."""
+    a = export_run(ws, runs[0], mode="merged", name="full-a")
+    b = export_run(ws, runs[1], mode="merged", name="full-b")
+    recipe = MergeRecipe.from_dict(
+        {
+            "name": "task-mix",
+            "kind": "models",
+            "method": "task_arithmetic",
+            "base": "tsumugi-tiny",
+            "sources": [{"source": a.name, "weight": 1.0}, {"source": b.name, "weight": 0.0}],
+        }
+    )
+    report = merge(ws, recipe)
+    assert report["name"] == "task-mix" and report["peak_rss_mb"] > 0
+    ids = [1, 4, 200, 300, 5]
+    assert torch.allclose(logits_of(ws.models / "task-mix", ids), logits_of(a.path, ids),
+                          atol=1e-4)  # fmt: skip
+    assert (ws.models / "task-mix" / "merge_recipe.yaml").is_file()
+    adapters_as_models = MergeRecipe.from_dict({**recipe.to_dict(), "name": "wrong", "sources": [
+        {"source": f"run:{runs[0].id}"}, {"source": f"run:{runs[1].id}"}]})  # fmt: skip
+    with pytest.raises(RecipeError, match="is a LoRA adapter"):
+        merge(ws, adapters_as_models)
+    assert not (ws.models / "wrong").exists()
