@@ -9,7 +9,6 @@ an interrupted export never leaves a half model that the pickers would offer.
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from studio.fsutil import atomic_write_text, dir_size
+from studio.hardware import peak_rss_mb
 from studio.runs.store import Run
 from studio.safety import safe_name
 
@@ -202,7 +202,6 @@ def export_run(
             "adapter to export; export it merged"
         )
     started = time.perf_counter()
-    rss_before = rss_mb()
     final = name or f"{run.id}-{mode}"
     target_name = free_name(ws, final)
     ws.models.mkdir(parents=True, exist_ok=True)
@@ -234,7 +233,7 @@ def export_run(
         eos_token_ids=eos_ids,
         seconds=round(time.perf_counter() - started, 2),
         bytes=dir_size(target),
-        peak_rss_mb=round(max(rss_mb(), rss_before), 1),
+        peak_rss_mb=round(peak_rss_mb(), 1),
     )
 
 
@@ -284,8 +283,3 @@ def _write(ws, run: Run, info: dict, out: Path, *, mode: str, dtype: str):
         encoding="utf-8",
     )
     return tokenizer, eos_ids
-
-
-def rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -18,12 +18,12 @@ from pathlib import Path
 from studio.export.export import (
     copy_tokenizer,
     free_name,
-    rss_mb,
     stop_ids,
     write_generation_config,
 )
 from studio.export.recipe import MergeRecipe, RecipeError
 from studio.fsutil import atomic_write_text, dir_size
+from studio.hardware import peak_rss_mb
 
 
 class MergeFailed(RuntimeError):
@@ -58,7 +58,7 @@ def merge(ws, recipe: MergeRecipe) -> dict:
     name = free_name(ws, recipe.name)
     ws.models.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ws.models))
-    started, rss_before = time.perf_counter(), rss_mb()
+    started = time.perf_counter()
     try:
         if recipe.kind == "adapters":
             report = merge_adapters(recipe, folders, work)
@@ -86,7 +86,7 @@ def merge(ws, recipe: MergeRecipe) -> dict:
         "path": str(target),
         "seconds": round(time.perf_counter() - started, 2),
         "bytes": dir_size(target),
-        "peak_rss_mb": round(max(rss_mb(), rss_before), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
     }
 
 

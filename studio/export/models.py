@@ -26,15 +26,14 @@ import contextlib
 import json
 import os
 import random
-import resource
 import shutil
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from studio.export.recipe import MergeRecipe, RecipeError
+from studio.hardware import peak_rss_mb
 
 MERGEKIT_METHODS = {
     "linear": "linear",
@@ -115,7 +114,7 @@ def merge_models(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.merging-", dir=out_dir.parent))
     rss = _RssSampler()
-    maxrss_before = _maxrss_mb()
+    maxrss_before = peak_rss_mb()
     try:
         with rss, _preserved_rng():
             _run(config, work, sources)
@@ -131,7 +130,7 @@ def merge_models(
             os.replace(item, out_dir / item.name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    maxrss_after = _maxrss_mb()
+    maxrss_after = peak_rss_mb()
 
     files = sorted(p.name for p in out_dir.iterdir() if p.is_file())
     return {
@@ -395,11 +394,6 @@ def _tokenizer_donor(first: Path, base: Path | None) -> Path | None:
 
 
 # -- measurement -----------------------------------------------------------------------------
-
-
-def _maxrss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
 
 
 def _current_rss_mb() -> dict[str, float] | None:

@@ -9,10 +9,9 @@ loss needs triton, which CPU installs lack.
 from __future__ import annotations
 
 import math
-import resource
-import sys
 import time
 
+from studio.hardware import peak_rss_mb
 from studio.labels.encode import Collator
 from studio.runs.store import Run
 
@@ -37,8 +36,7 @@ def peak_memory_mb(device: str) -> tuple[float, str]:
         import torch
 
         return torch.cuda.max_memory_allocated() / 2**20, "cuda"
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss_kb / 1024 if sys.platform != "darwin" else rss_kb / 2**20, "rss"
+    return peak_rss_mb(), "rss"
 
 
 def training_arguments(run: Run, config, prepared, has_eval: bool):
