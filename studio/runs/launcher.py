@@ -18,7 +18,7 @@ import time
 
 from studio.fsutil import atomic_write_json, atomic_write_text
 from studio.paths import REPO_ROOT
-from studio.runs.store import ACTIVE, Run, RunError, new_run_id
+from studio.runs.store import ACTIVE, Run, RunError, new_run_id, start_time
 from studio.train.config import ConfigError, RunConfig
 
 _WATCHERS: dict[str, subprocess.Popen] = {}
@@ -109,7 +109,7 @@ def spawn(run: Run, ws, *, resume: bool = False, env: dict | None = None) -> sub
             env=child_env,
             start_new_session=True,  # its own process group: a second stop kills the tree
         )
-    atomic_write_json(run.process_path, {"pid": proc.pid, "started": _start_time(proc.pid)})
+    atomic_write_json(run.process_path, {"pid": proc.pid, "started": start_time(proc.pid)})
     with _LOCK:
         _WATCHERS[run.id] = proc
     threading.Thread(target=_watch, args=(run, proc), daemon=True, name=f"watch-{run.id}").start()
@@ -166,15 +166,6 @@ def stop(run: Run) -> str:
     with contextlib.suppress(ProcessLookupError, PermissionError, TypeError, ValueError):
         os.kill(int(pid), signal.SIGTERM)  # the stop file alone is enough if this fails
     return "stopping"
-
-
-def _start_time(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
 
 
 def _child_alive(run: Run) -> bool:

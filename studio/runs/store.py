@@ -193,6 +193,17 @@ def list_runs(ws) -> list[Run]:
     return sorted(found, key=lambda r: r.id, reverse=True)
 
 
+def start_time(pid: int | None = None) -> float | None:
+    """When a process (default: this one) started, to tell it from a later one that reuses
+    its pid; None when it cannot be read."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, ValueError):
+        return None
+
+
 def process_alive(pid: int | None, started: float | None) -> bool:
     """Whether `pid` is still the process that was recorded (not a reused pid)."""
     if not pid:

@@ -20,7 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
-from studio.runs.store import Run
+from studio.runs.store import Run, start_time
 from studio.train.config import ConfigError, RunConfig, read_config_file
 
 QUEUE_POLL_S = 1.0
@@ -87,12 +87,7 @@ def execute(run: Run, ws, *, resume: bool = False) -> int:
 
     with contextlib.suppress(ValueError):  # not the main thread (tests): no signal handler
         signal.signal(signal.SIGTERM, on_term)
-    try:
-        import psutil
-
-        pid_started = psutil.Process().create_time()
-    except Exception:  # noqa: BLE001 - the start time only guards against pid reuse
-        pid_started = None
+    pid_started = start_time()
     if main:
         run.clear_stop()
         run.set_status(
