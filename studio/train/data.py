@@ -7,6 +7,7 @@ its `Collator`, so what the inspector showed is exactly what trains.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from studio.data.records import RecordError, dataset_file, iter_records
@@ -60,12 +61,14 @@ def resolve_versions(ws, specs: list[str]) -> list:
         raise DataError(str(exc)) from exc
 
 
-def read_rows(ws, specs: list[str], stage: str, settings: EncodingSettings | None = None):
-    """All rows of the given dataset versions, checked against what the stage needs."""
-    rows: list[dict] = []
-    versions = resolve_versions(ws, specs)
+def stage_rows(
+    ws, specs: list[str], stage: str, settings: EncodingSettings | None = None
+) -> Iterator[tuple[int, dict]]:
+    """The rows of the given dataset versions as (row number, row), streamed, each checked
+    against what the stage needs: a row it cannot use raises DataError naming its line."""
     allowed = STAGE_FORMATS[stage]
-    for version in versions:
+    n, plain_text = 0, True
+    for version in resolve_versions(ws, specs):
         label = f"{version.name}/{version.version}"
         try:
             for record in iter_records(dataset_file(version)):
@@ -75,18 +78,25 @@ def read_rows(ws, specs: list[str], stage: str, settings: EncodingSettings | Non
                         f"{_stage_name(stage)}; it needs {_formats(allowed)} rows. Pick another "
                         "dataset or change the stage."
                     )
-                rows.append(record.data)
+                plain_text = plain_text and record.format == "text"
+                yield n, record.data
+                n += 1
         except RecordError as exc:
             raise DataError(f"{label}: {exc}") from exc
-    if not rows:
+    if not n:
         raise DataError(f"{', '.join(specs)} has no rows to train on")
-    plain_text = all("text" in r and "messages" not in r and "prompt" not in r for r in rows)
     if stage == "sft" and settings is not None and not settings.response_template and plain_text:
         raise DataError(
             "SFT on plain text rows trains on every token; set a response marker "
             "(encoding.response_template) or use the pretrain stage"
         )
-    return rows, [f"{v.name}/{v.version}" for v in versions]
+
+
+def read_rows(ws, specs: list[str], stage: str, settings: EncodingSettings | None = None):
+    """All rows of the given dataset versions, checked against what the stage needs, and the
+    exact versions (NAME/vNNNN) they came from."""
+    rows = [data for _, data in stage_rows(ws, specs, stage, settings)]
+    return rows, [f"{v.name}/{v.version}" for v in resolve_versions(ws, specs)]
 
 
 def _stage_name(stage: str) -> str:

@@ -4,7 +4,7 @@ estimate, then start it. The Train tab and `python -m studio train` both call `s
 
 from __future__ import annotations
 
-import itertools
+import collections
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,17 +115,18 @@ def preflight(ws, config: RunConfig, *, fetch: bool = False) -> Preflight:
 
     A hub model whose tokenizer is not in the local cache is only fetched with `fetch`
     (starting a run): a check must answer at once, also on a machine without network."""
-    from studio.data.records import dataset_file
     from studio.hardware import pick_device
-    from studio.labels.inspect import examples_of, load_target, scan
+    from studio.labels.inspect import load_target, scan
     from studio.models.load import ModelLoadError, resolve_source
-    from studio.train.data import read_rows, resolve_versions
+    from studio.train.data import stage_rows
 
     config = resolve_config(ws, config)
-    # Rows the stage cannot use are refused here, before a process starts (DataError).
-    read_rows(ws, config.datasets, config.encoding.stage, config.encoding)
+    settings = config.encoding
+    # One pass over the data: the scan reads the rows as the stage check streams them, so a
+    # row the stage cannot use is refused here, before any process starts (DataError).
+    rows = stage_rows(ws, config.datasets, settings.stage, settings)
     if config.eval_dataset:
-        read_rows(ws, [config.eval_dataset], config.encoding.stage)
+        collections.deque(stage_rows(ws, [config.eval_dataset], settings.stage), maxlen=0)
     report, error, missing = None, None, False
     try:
         source = resolve_source(config.model, named_dirs=ws.model_dirs())
@@ -135,10 +136,9 @@ def preflight(ws, config: RunConfig, *, fetch: bool = False) -> Preflight:
         target = load_target(source, trust_remote_code=config.trust_remote_code)
     except ModelLoadError as exc:
         error = str(exc)  # the memory estimate still works from the preset's architecture
+        collections.deque(rows, maxlen=0)  # the rows are still checked
     else:
-        files = [dataset_file(v) for v in resolve_versions(ws, config.datasets)]
-        rows = itertools.chain.from_iterable(examples_of(f) for f in files)
-        report = scan(rows, target, config.encoding)
+        report = scan(rows, target, settings)
     architecture = architecture_of(ws, config)
     return Preflight(
         config=config,
@@ -161,8 +161,7 @@ def start(
 ) -> Run:
     """Check, write the run directory and start the training process (it queues itself
     when the device is busy)."""
-    checked = checked or preflight(ws, config, fetch=True)
-    if checked.scan is None:
+    if checked is None or checked.scan is None:
         checked = preflight(ws, config, fetch=True)  # the tokenizer, from the hub if need be
     if checked.scan is None:
         from studio.models.load import ModelLoadError
