@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import math
 
+import gradio as gr
 import pandas as pd
+
+from studio.i18n import t
+from studio.runs.curves import X_AXES
+
+SCALES = ("linear", "log")
 
 
 def with_every_series(table: pd.DataFrame, names, x: str) -> pd.DataFrame:
@@ -22,3 +28,31 @@ def with_every_series(table: pd.DataFrame, names, x: str) -> pd.DataFrame:
     pad = pd.DataFrame({x: [math.nan] * len(missing), "value": math.nan, "series": missing})
     both = pd.concat([table, pad], ignore_index=True) if len(table) else pad
     return both.astype({x: "float64", "value": "float64", "series": "string"})
+
+
+def x_axis_picker(loc, elem_id: str, **kwargs):
+    """Step, tokens seen or seconds: the x axis of a curve (Train and Runs tabs)."""
+    return loc.make(
+        gr.Radio,
+        i18n={
+            "label": "runs.x",
+            "choices": lambda lang: [(t(f"runs.x_{x}", lang), x) for x in X_AXES],
+        },
+        value="step",
+        elem_id=elem_id,
+        **kwargs,
+    )
+
+
+def scale_picker(loc, elem_id: str, **kwargs):
+    """Linear or log (log10 values: the line plot has no log axis)."""
+    return loc.make(
+        gr.Radio,
+        i18n={
+            "label": "runs.scale",
+            "choices": lambda lang: [(t(f"runs.scale_{s}", lang), s) for s in SCALES],
+        },
+        value="linear",
+        elem_id=elem_id,
+        **kwargs,
+    )

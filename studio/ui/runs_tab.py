@@ -16,7 +16,7 @@ from studio.fsutil import file_size
 from studio.i18n import t
 from studio.runs import curves, history
 from studio.runs.store import ACTIVE, STATES, RunError, list_runs, open_run
-from studio.ui.plots import with_every_series
+from studio.ui.plots import scale_picker, with_every_series, x_axis_picker
 
 API_HISTORY = "runs_history"
 API_COMPARE = "runs_compare"
@@ -157,28 +157,8 @@ def build(ctx, loc) -> None:
                 scale=2,
                 elem_id="runs-metric",
             )
-            x_axis = loc.make(
-                gr.Radio,
-                i18n={
-                    "label": "runs.x",
-                    "choices": lambda lang: [(t(f"runs.x_{x}", lang), x) for x in curves.X_AXES],
-                },
-                value="step",
-                scale=2,
-                elem_id="runs-x",
-            )
-            scale = loc.make(
-                gr.Radio,
-                i18n={
-                    "label": "runs.scale",
-                    "choices": lambda lang: [
-                        (t(f"runs.scale_{s}", lang), s) for s in ("linear", "log")
-                    ],
-                },
-                value="linear",
-                scale=2,
-                elem_id="runs-scale",
-            )
+            x_axis = x_axis_picker(loc, "runs-x", scale=2)
+            scale = scale_picker(loc, "runs-scale", scale=2)
             smoothing = loc.make(
                 gr.Slider,
                 i18n={"label": "runs.smoothing"},

@@ -22,7 +22,7 @@ from studio.train import presets
 from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig
 from studio.train.launch import Blocked, equivalent_command, preflight, start
 from studio.ui.inspect_tab import dataset_choices, render_diagnostics
-from studio.ui.plots import with_every_series
+from studio.ui.plots import scale_picker, with_every_series, x_axis_picker
 
 API_CHECK = "train_check"
 API_START = "train_start"
@@ -441,26 +441,8 @@ def build(ctx, loc) -> None:
                 value="loss",
                 elem_id="train-view",
             )
-            x_axis = loc.make(
-                gr.Radio,
-                i18n={
-                    "label": "runs.x",
-                    "choices": lambda lang: [(t(f"runs.x_{x}", lang), x) for x in curves.X_AXES],
-                },
-                value="step",
-                elem_id="train-x",
-            )
-            scale = loc.make(
-                gr.Radio,
-                i18n={
-                    "label": "runs.scale",
-                    "choices": lambda lang: [
-                        (t(f"runs.scale_{s}", lang), s) for s in ("linear", "log")
-                    ],
-                },
-                value="linear",
-                elem_id="train-scale",
-            )
+            x_axis = x_axis_picker(loc, "train-x")
+            scale = scale_picker(loc, "train-scale")
         plot = gr.LinePlot(
             x="x",
             y="value",
