@@ -75,6 +75,15 @@ def test_bad_configs_name_the_field(data, words):
         assert word in str(err.value)
 
 
+def test_integer_fields_follow_the_annotations():
+    from studio.train.config import is_integer_field
+
+    assert is_integer_field("training.max_steps") and is_integer_field("encoding.max_length")
+    assert is_integer_field("training.eval_steps")  # int | None
+    assert not is_integer_field("training.learning_rate")
+    assert not is_integer_field("lora.use_dora")  # a bool is not a number of things
+
+
 def test_set_overrides_bare_and_dotted_names():
     data = apply_sets(
         RunConfig().to_dict(),

@@ -336,6 +336,18 @@ def _describe(options) -> str:
     return " or ".join(parts)
 
 
+def is_integer_field(path: str) -> bool:
+    """Whether a dotted config field (`training.max_steps`, `encoding.max_length`) holds a
+    whole number, as its annotation says."""
+    cls = RunConfig
+    *parents, leaf = path.split(".")
+    for part in parents:
+        hint = typing.get_type_hints(cls)[part]
+        cls = next(a for a in _union_args(hint) or (hint,) if dataclasses.is_dataclass(a))
+    hint = typing.get_type_hints(cls)[leaf]
+    return int in (_union_args(hint) or (hint,))
+
+
 def _field_paths(cls=RunConfig, prefix: str = "") -> dict[str, str]:
     """Every settable field as `section.name` -> the same; bare names that are unique map to
     their dotted path too (`learning_rate` -> `training.learning_rate`)."""

@@ -19,7 +19,7 @@ from studio.labels.profiles import list_profiles, load_profile
 from studio.runs import curves, launcher
 from studio.runs.store import ACTIVE, list_runs, open_run, reconcile, reconcile_run
 from studio.train import presets
-from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig
+from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig, is_integer_field
 from studio.train.launch import Blocked, equivalent_command, preflight, start
 from studio.ui.inspect_tab import dataset_choices, render_diagnostics
 from studio.ui.plots import scale_picker, with_every_series, x_axis_picker
@@ -96,19 +96,8 @@ FIELDS = (
     "gpu_memory_gib",
     "allow_blocked",
 )
-INTEGER_FIELDS = {
-    "training.max_steps",
-    "training.per_device_train_batch_size",
-    "training.gradient_accumulation_steps",
-    "encoding.max_length",
-    "lora.r",
-    "lora.lora_alpha",
-    "galore.rank",
-    "galore.update_proj_gap",
-    "training.save_steps",
-    "training.eval_steps",
-    "training.seed",
-}
+# Whole-number fields (their inputs round to integers), as the config's annotations say.
+INTEGER_FIELDS = {path for path in FIELDS if is_integer_field(path)}
 
 
 def _get(config: RunConfig, path: str):
