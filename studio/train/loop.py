@@ -109,14 +109,18 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop):
             self.session_start = None
             self.session_tokens0 = 0
             self.session_step0 = 0
-            self.session = len({m.get("session", 0) for m in run.metrics()})
+            earlier = run.metrics()  # what previous sessions of this run logged (resume)
+            self.session = len({m.get("session", 0) for m in earlier})
+            self.earlier_elapsed = max(
+                (m.get("elapsed") or 0.0 for m in earlier if m.get("kind") == "train"), default=0.0
+            )
             self.status_written = 0.0
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.session_start = time.perf_counter()
             self.session_tokens0 = state.num_input_tokens_seen
             self.session_step0 = state.global_step
-            self.elapsed0 = _previous_elapsed(run) if state.global_step else 0.0
+            self.elapsed0 = self.earlier_elapsed if state.global_step else 0.0
             if state.is_world_process_zero:
                 run.set_status("running", step=state.global_step, max_steps=state.max_steps)
 
@@ -204,11 +208,6 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop):
     # Our callback prints one readable line per log; transformers' own printer would repeat it.
     trainer.remove_callback(transformers_names("PrinterCallback"))
     return trainer
-
-
-def _previous_elapsed(run: Run) -> float:
-    times = [m.get("elapsed", 0.0) for m in run.metrics() if m.get("kind") == "train"]
-    return max(times) if times else 0.0
 
 
 def _finite(value):
