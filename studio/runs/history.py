@@ -170,6 +170,11 @@ def run_label(run: Run) -> str:
     return f"{title} ({run.id})" if title else run.id
 
 
+def run_choices(ws) -> list[tuple[str, str]]:
+    """(label, run id) for a run picker, newest first, titled runs under their title."""
+    return [(run_label(r), r.id) for r in list_runs(ws)]
+
+
 def to_csv(runs: list[Run]) -> str:
     """Every logged record of the runs, one row each, with the run id first."""
     buffer = io.StringIO()

@@ -15,7 +15,7 @@ import pandas as pd
 from studio.fsutil import file_size
 from studio.i18n import t
 from studio.runs import curves, history
-from studio.runs.store import ACTIVE, STATES, RunError, list_runs, open_run
+from studio.runs.store import ACTIVE, STATES, RunError, open_run
 from studio.ui.plots import scale_picker, with_every_series, x_axis_picker
 
 API_HISTORY = "runs_history"
@@ -91,14 +91,6 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
-def run_choices(ws) -> list[tuple[str, str]]:
-    choices = []
-    for run in list_runs(ws):
-        title = run.info().get("title")
-        choices.append((f"{title} ({run.id})" if title else run.id, run.id))
-    return choices
-
-
 def build(ctx, loc) -> None:
     ws = ctx.workspace
     with loc.make(gr.Tab, i18n={"label": "runs.tab"}, id="runs"):
@@ -138,7 +130,7 @@ def build(ctx, loc) -> None:
             selected = loc.make(
                 gr.Dropdown,
                 i18n={"label": "runs.select"},
-                choices=run_choices(ws),
+                choices=history.run_choices(ws),
                 value=[],
                 multiselect=True,
                 allow_custom_value=True,  # runs made after the page was built; ids are checked
@@ -201,7 +193,7 @@ def build(ctx, loc) -> None:
                 target = loc.make(
                     gr.Dropdown,
                     i18n={"label": "runs.target"},
-                    choices=run_choices(ws),
+                    choices=history.run_choices(ws),
                     value=None,
                     allow_custom_value=True,
                     scale=3,
@@ -374,7 +366,7 @@ def build(ctx, loc) -> None:
                     done = t("runs.deleted", lang, run=run_id)
             except RunError as exc:
                 return f"⚠️ {exc}", gr.update(), gr.update(), gr.update()
-            choices = run_choices(ws)
+            choices = history.run_choices(ws)
             kept = [c for c in (rest[0] if rest else []) or [] if c != run_id or action != "delete"]
             return (
                 done,
@@ -407,7 +399,7 @@ def build(ctx, loc) -> None:
 
     for picker in (selected, target):
         picker.focus(
-            lambda current: gr.update(choices=run_choices(ws), value=current),
+            lambda current: gr.update(choices=history.run_choices(ws), value=current),
             inputs=picker,
             outputs=picker,
             api_visibility="private",

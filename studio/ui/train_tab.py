@@ -16,7 +16,7 @@ import gradio as gr
 from studio.fsutil import file_size
 from studio.i18n import t
 from studio.labels.profiles import list_profiles, load_profile
-from studio.runs import curves, launcher
+from studio.runs import curves, history, launcher
 from studio.runs.store import ACTIVE, list_runs, open_run, reconcile, reconcile_run
 from studio.train import presets
 from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig, is_integer_field
@@ -184,10 +184,6 @@ def render_estimate(estimate, lang: str) -> str:
         + "<br>".join(html.escape(line) for line in lines)
         + "</div>"
     )
-
-
-def run_choices(ws) -> list[tuple[str, str]]:
-    return [(r.id, r.id) for r in list_runs(ws)]
 
 
 def render_status(run, lang: str) -> str:
@@ -403,7 +399,7 @@ def build(ctx, loc) -> None:
             run_pick = loc.make(
                 gr.Dropdown,
                 i18n={"label": "train.run"},
-                choices=run_choices(ws),
+                choices=history.run_choices(ws),
                 value=None,
                 allow_custom_value=True,  # runs made after the page was built; ids are checked
                 elem_id="train-run",
@@ -517,7 +513,7 @@ def build(ctx, loc) -> None:
             render_check(checked, lang),
             render_estimate(checked.estimate, lang),
             command_line,
-            gr.update(choices=run_choices(ws), value=run.id),
+            gr.update(choices=history.run_choices(ws), value=run.id),
         )
 
     start_btn.click(
@@ -556,7 +552,7 @@ def build(ctx, loc) -> None:
         except Exception as exc:  # noqa: BLE001
             return f"⚠️ {exc}", gr.update()
         return t("train.resumed", lang, run=run.id), gr.update(
-            choices=run_choices(ws), value=run.id
+            choices=history.run_choices(ws), value=run.id
         )
 
     resume_btn.click(
@@ -614,7 +610,7 @@ def build(ctx, loc) -> None:
     # Pickers re-read the workspace when opened: datasets uploaded and profiles saved in
     # the Inspect tab, runs started from the CLI.
     for picker, choices in (
-        (run_pick, lambda: run_choices(ws)),
+        (run_pick, lambda: history.run_choices(ws)),
         (dataset, lambda: dataset_choices(ws)),
         (profile, lambda: [PRESET_PROFILE, *list_profiles(ws)]),
     ):
