@@ -74,8 +74,34 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(info)
     info.set_defaults(func=cmd_model_info)
 
-    gen = verbs.add_parser("generate", parents=[common], help="generate text from a model")
-    _model_args(gen)
+    gen = verbs.add_parser(
+        "generate",
+        parents=[common],
+        help="generate text from a model, or from several side by side",
+        description="Generate replies to one prompt or a list of prompts. With several "
+        "--model/--adapter the same prompts, settings and seed go to every model and the "
+        "result is a grid (prompts x models) with how each reply ended and a repetition "
+        "score; adapters over one base share it.",
+    )
+    gen.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="embedded model name (default), a workspace model, run:<id>, run:<id>@<step>, a "
+        "local folder or a hub id; repeat it to compare models",
+    )
+    gen.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        help="a LoRA adapter folder or run to load over --model; repeatable",
+    )
+    gen.add_argument(
+        "--with-base", action="store_true", help="with --adapter: also answer with the base"
+    )
+    gen.add_argument("--trust-remote-code", action="store_true", help="run code shipped with it")
+    gen.add_argument("--allow-pickle", action="store_true", help="allow *.bin pickle weights")
+    gen.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     src = gen.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="one prompt")
     src.add_argument("--prompts", type=Path, help="file: one prompt per line, or JSONL 'prompt'")
@@ -89,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--repetition-penalty", type=float, default=defaults.repetition_penalty)
     gen.add_argument("--seed", type=int, default=defaults.seed)
     gen.add_argument("--greedy", action="store_true", help="no sampling")
+    gen.add_argument("--csv", type=Path, help="also write the grid as CSV here")
+    gen.add_argument("--markdown", type=Path, help="also write the grid as a Markdown table")
     gen.set_defaults(func=cmd_generate)
 
     ins = verbs.add_parser(
@@ -293,31 +321,18 @@ def cmd_model_info(args) -> tuple[dict, str]:
     return info, "\n".join(lines)
 
 
-def read_prompts(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"cannot read prompts from {path}: {exc}") from exc
-    prompts = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        if path.suffix == ".jsonl":
-            try:
-                prompts.append(str(json.loads(line)["prompt"]))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise CliError(f"{path}:{n}: expected a JSON object with 'prompt'") from exc
-        else:
-            prompts.append(line)
-    if not prompts:
-        raise CliError(f"{path} holds no prompts")
-    return prompts
-
-
 def cmd_generate(args) -> tuple[dict, str]:
-    from studio.generate import GenerationSettings, generate
+    from studio.compare import PromptsError, compare, read_prompts
+    from studio.fsutil import atomic_write_text
+    from studio.generate import GenerationSettings
+    from studio.models.load import ModelLoadError, resolve_source
+    from studio.models.pool import ModelPool
+    from studio.paths import EMBEDDED_MODEL_NAME
 
-    prompts = [args.prompt] if args.prompt is not None else read_prompts(args.prompts)
+    try:
+        prompts = [args.prompt] if args.prompt is not None else read_prompts(args.prompts)
+    except PromptsError as exc:
+        raise CliError(str(exc)) from exc
     settings = GenerationSettings(
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
@@ -331,18 +346,49 @@ def cmd_generate(args) -> tuple[dict, str]:
         settings.validate()
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    loaded = _load(args)
-    results = []
-    for prompt in prompts:
-        try:
-            results.append(generate(loaded, prompt, settings, chat=args.chat, system=args.system))
-        except ValueError as exc:
-            raise CliError(str(exc)) from exc
+    ws = _workspace(args)
+    if len(args.model) > 1 and args.adapter:
+        raise CliError("give one --model as the base of --adapter, or several --model alone")
+    models = [m or EMBEDDED_MODEL_NAME for m in args.model] or [EMBEDDED_MODEL_NAME]
+    columns = ([*models] if args.with_base else []) + args.adapter if args.adapter else models
+    pool = ModelPool(device=None if args.device == "auto" else args.device)
+    named = ws.model_dirs()
+    names: dict[str, str] = {}
+
+    def open_model(column: str):
+        source = resolve_source(column, named_dirs=named)
+        base = resolve_source(models[0], named_dirs=named) if column in args.adapter else None
+        names[column] = source.name
+        return pool.use(source, base=base, trust_remote_code=args.trust_remote_code)
+
+    try:
+        result = compare(
+            open_model,
+            columns,
+            prompts,
+            settings,
+            chat=args.chat,
+            system=args.system,
+            keep_going=False,
+        )
+    except (ModelLoadError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    for path, text in ((args.csv, result.to_csv()), (args.markdown, result.to_markdown())):
+        if path is not None:
+            atomic_write_text(path, text)
+    payload = result.to_dict()
+    if len(columns) == 1:  # one model: its replies as a plain list
+        payload["model"] = names.get(columns[0], columns[0])
+        payload["results"] = payload["cells"]
     text = "\n\n".join(
-        f"### {r.prompt}\n{r.text}\n[{r.new_tokens} tokens, stop: {r.stop_reason}, {r.seconds}s]"
-        for r in results
+        f"### {c.prompt}"
+        + (f"  [{c.model}]" if len(columns) > 1 else "")
+        + f"\n{c.text}\n[{c.new_tokens} tokens, stop: {c.stop_reason}"
+        + (", repetitive" if c.repetitive else "")
+        + f", {c.seconds}s]"
+        for c in result.cells
     )
-    return {"model": loaded.source.name, "results": [r.to_dict() for r in results]}, text
+    return payload, text
 
 
 def _inspect_settings(args):

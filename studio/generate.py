@@ -3,8 +3,11 @@ fine-tune (how many tokens, whether it stopped on EOS/end-of-turn or ran into th
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 
 from studio.models.info import end_of_turn_ids, generation_eos_ids
 
@@ -42,6 +45,8 @@ class GenerationResult:
     stop_token: str | None
     seconds: float
     settings: dict
+    warnings: list[str] = field(default_factory=list)
+    first_token_seconds: float | None = None
 
     @property
     def tokens_per_second(self) -> float:
@@ -58,40 +63,51 @@ def stop_ids(model, tokenizer) -> list[int]:
     return list(dict.fromkeys(i for i in ids if i is not None))
 
 
-def build_prompt(tokenizer, prompt: str, *, chat: bool, system: str | None = None) -> list[int]:
-    if chat:
+# End-of-turn strings that should never appear as *text* in a reply: when they do, the model
+# learned to spell the marker out of ordinary tokens instead of emitting the special token
+# (the field reports' `</s>` symptom: a template rendered to text and tokenized again).
+LITERAL_END_MARKERS = ("</s>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>")
+
+
+def reply_warnings(tokenizer, text: str, stop_reason: str) -> list[str]:
+    """What is wrong with a reply, as codes the UI explains: `length_no_eos` (it ran into the
+    token limit instead of ending its turn), `literal_eos` (it typed an end marker as text)."""
+    found = []
+    if stop_reason == "length":
+        found.append("length_no_eos")
+    markers = set(LITERAL_END_MARKERS)
+    markers.update(t for t in [getattr(tokenizer, "eos_token", None)] if t)
+    markers.update(tokenizer.convert_ids_to_tokens(end_of_turn_ids(tokenizer)))
+    if any(m in text for m in markers):  # special tokens were skipped: this is literal text
+        found.append("literal_eos")
+    return found
+
+
+def build_prompt(
+    tokenizer,
+    prompt: str = "",
+    *,
+    chat: bool,
+    system: str | None = None,
+    messages: list[dict] | None = None,
+) -> list[int]:
+    """Token ids of a prompt: plain text, or (chat) the template applied to `messages` (or to
+    one user turn holding `prompt`) with the assistant's turn opened."""
+    if chat or messages:
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("This tokenizer has no chat template; turn chat mode off.")
-        messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": prompt}
-        ]
+        turns = list(messages) if messages else [{"role": "user", "content": prompt}]
+        if system and not any(m.get("role") == "system" for m in turns):
+            turns.insert(0, {"role": "system", "content": system})
         out = tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=True
+            turns, add_generation_prompt=True, tokenize=True, return_dict=True
         )
         return list(out["input_ids"])
     return list(tokenizer(prompt)["input_ids"])
 
 
-def generate(
-    loaded,
-    prompt: str,
-    settings: GenerationSettings | None = None,
-    *,
-    chat: bool = False,
-    system: str | None = None,
-) -> GenerationResult:
-    import torch
-
-    from studio.models.load import transformers_names
-
-    set_seed = transformers_names("set_seed")
-
-    settings = (settings or GenerationSettings()).validate()
-    model, tok = loaded.model, loaded.tokenizer
-    input_ids = build_prompt(tok, prompt, chat=chat, system=system)
-    if not input_ids:
-        raise ValueError("The prompt is empty after tokenization; type something first.")
-    eos = stop_ids(model, tok)
+def _generate_kwargs(loaded, settings: GenerationSettings, eos: list[int]) -> dict:
+    tok = loaded.tokenizer
     kwargs = dict(
         max_new_tokens=int(settings.max_new_tokens),
         do_sample=not settings.greedy,
@@ -107,6 +123,37 @@ def generate(
         )
     else:
         kwargs.update(temperature=None, top_p=None, top_k=None)
+    return kwargs
+
+
+def generate(
+    loaded,
+    prompt: str = "",
+    settings: GenerationSettings | None = None,
+    *,
+    chat: bool = False,
+    system: str | None = None,
+    messages: list[dict] | None = None,
+    streamer=None,
+) -> GenerationResult:
+    """Generate one reply. With `messages` (a conversation ending in a user turn) the chat
+    template renders the whole conversation; `streamer` receives tokens as they come."""
+    import torch
+
+    from studio.models.load import transformers_names
+
+    set_seed = transformers_names("set_seed")
+
+    settings = (settings or GenerationSettings()).validate()
+    model, tok = loaded.model, loaded.tokenizer
+    input_ids = build_prompt(tok, prompt, chat=chat, system=system, messages=messages)
+    if not input_ids:
+        raise ValueError("The prompt is empty after tokenization; type something first.")
+    eos = stop_ids(model, tok)
+    kwargs = _generate_kwargs(loaded, settings, eos)
+    first: list[float] = []
+    if streamer is not None:
+        kwargs["streamer"] = _FirstTokenTimer(streamer, first)
     ids = torch.tensor([input_ids], device=loaded.device)
     set_seed(int(settings.seed))
     started = time.perf_counter()
@@ -115,14 +162,104 @@ def generate(
     seconds = time.perf_counter() - started
     new = out[0, len(input_ids) :].tolist()
     stopped = bool(new) and new[-1] in eos
+    text = tok.decode(new, skip_special_tokens=True)
+    reason = "eos" if stopped else "length"
     return GenerationResult(
-        prompt=prompt,
-        text=tok.decode(new, skip_special_tokens=True),
+        prompt=prompt if not messages else str(messages[-1].get("content", "")),
+        text=text,
         raw_text=tok.decode(new, skip_special_tokens=False),
         prompt_tokens=len(input_ids),
         new_tokens=len(new),
-        stop_reason="eos" if stopped else "length",
+        stop_reason=reason,
         stop_token=tok.convert_ids_to_tokens(new[-1]) if stopped else None,
         seconds=round(seconds, 3),
         settings=asdict(settings),
+        warnings=reply_warnings(tok, text, reason),
+        first_token_seconds=round(first[0] - started, 3) if first else None,
     )
+
+
+class _FirstTokenTimer:
+    """Passes tokens on to a streamer and notes when the first generated one arrived."""
+
+    def __init__(self, streamer, first: list[float]) -> None:
+        self.streamer, self.first, self.prompt_seen = streamer, first, False
+
+    def put(self, value) -> None:
+        if self.prompt_seen and not self.first:
+            self.first.append(time.perf_counter())
+        self.prompt_seen = True  # generate() hands the prompt over first
+        self.streamer.put(value)
+
+    def end(self) -> None:
+        self.streamer.end()
+
+
+class TextStream:
+    """A streamer for `model.generate` whose iterator yields the reply decoded so far each
+    time it grows by whole characters. (transformers' TextIteratorStreamer holds text back
+    until a space or a CJK ideograph, so Japanese kana arrive a sentence at a time.)"""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.queue: queue.Queue = queue.Queue()
+        self.prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:  # generate() hands the prompt over first
+            self.prompt_seen = True
+            return
+        self.ids.extend(value.reshape(-1).tolist())
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if not text.endswith("\ufffd"):  # not in the middle of a multi-byte character
+            self.queue.put(text)
+
+    def end(self) -> None:
+        self.queue.put(None)
+
+    def __iter__(self) -> Iterator[str]:
+        while (text := self.queue.get()) is not None:
+            yield text
+
+
+def stream(
+    loaded,
+    prompt: str = "",
+    settings: GenerationSettings | None = None,
+    *,
+    chat: bool = False,
+    system: str | None = None,
+    messages: list[dict] | None = None,
+) -> Iterator[str | GenerationResult]:
+    """Generate one reply, yielding the text so far as it grows, then the finished
+    `GenerationResult`. The caller holds the model (`with pool.use(...)`) while iterating."""
+    streamer = TextStream(loaded.tokenizer)
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = generate(
+                loaded,
+                prompt,
+                settings,
+                chat=chat,
+                system=system,
+                messages=messages,
+                streamer=streamer,
+            )
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+            streamer.end()
+
+    worker = threading.Thread(target=work, name="studio-generate", daemon=True)
+    worker.start()
+    shown = ""
+    for text in streamer:
+        if text != shown:
+            shown = text
+            yield text
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    yield outcome["result"]

@@ -58,21 +58,36 @@ class Workspace:
         atomic_write_json(self.marker, meta)
         return meta
 
-    def model_dirs(self) -> dict[str, Path]:
+    def model_dirs(self, *, checkpoints: bool = True) -> dict[str, Path]:
         """Models saved in the workspace (a model, or an adapter over its base), by folder name, then
         what finished runs trained (`run:<run id>`: a full model, or an adapter that loads
-        over its base)."""
+        over its base), then, unless `checkpoints` is off, every complete intermediate
+        checkpoint of every run (`run:<run id>@<step>`)."""
         found = (
             p
             for p in sorted(self.models.glob("*"))
             if not p.name.startswith(".")  # an export or merge still being written
-            and any((p / f).is_file() for f in ("config.json", "adapter_config.json"))
+            and _is_model_dir(p)
         )
         dirs = {p.name: p for p in found}
         for final in sorted(self.runs.glob("*/final"), reverse=True):
-            if any((final / f).is_file() for f in ("config.json", "adapter_config.json")):
+            if _is_model_dir(final):
                 dirs[f"run:{final.parent.name}"] = final
+        if checkpoints:
+            dirs.update(self.checkpoint_dirs())
         return dirs
+
+    def checkpoint_dirs(self, run_id: str | None = None) -> dict[str, Path]:
+        """Complete intermediate checkpoints (`run:<run id>@<step>`), newest run first and
+        in step order within a run; only `run_id`'s when given."""
+        pattern = f"{run_id}/checkpoints/checkpoint-*" if run_id else "*/checkpoints/checkpoint-*"
+        found = []
+        for ckpt in self.runs.glob(pattern):
+            step = ckpt.name.removeprefix("checkpoint-")
+            if step.isdigit() and (ckpt / "trainer_state.json").is_file() and _is_model_dir(ckpt):
+                found.append((ckpt.parent.parent.name, int(step), ckpt))
+        found.sort(key=lambda f: (f[0], -f[1]), reverse=True)
+        return {f"run:{run}@{step}": ckpt for run, step, ckpt in found}
 
     def summary(self) -> dict:
         from studio.data.registry import list_datasets
@@ -83,6 +98,10 @@ class Workspace:
             "datasets": [d.to_dict() for d in list_datasets(self)],
             "meta": self.meta(),
         }
+
+
+def _is_model_dir(folder: Path) -> bool:
+    return any((folder / f).is_file() for f in ("config.json", "adapter_config.json"))
 
 
 class WorkspaceError(RuntimeError):

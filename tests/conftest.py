@@ -150,3 +150,20 @@ def running_app(tmp_path_factory):
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def make_adapter(folder: Path, seed: int, r: int = 4) -> Path:
+    """A LoRA adapter over the embedded model with random (non-zero) weights, saved with the
+    tokenizer the way a run's checkpoint is: a distinct model in seconds, without training."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from studio.models.load import load_model, resolve_source
+
+    base = load_model(resolve_source(""))  # a fresh copy: peft changes the model in place
+    torch.manual_seed(seed)
+    config = LoraConfig(r=r, lora_alpha=2 * r, target_modules="all-linear", init_lora_weights=False)
+    model = get_peft_model(base.model, config)
+    model.save_pretrained(folder)
+    base.tokenizer.save_pretrained(folder)
+    return folder

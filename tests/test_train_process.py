@@ -238,6 +238,83 @@ def test_cpu_demo_changes_the_style_and_stops_at_end_of_turn(workspace):
     assert sum(r.stop_reason == "eos" for r in tuned) >= 2
     assert sum(any(w in r.text for w in PERSONA) for r in tuned) >= 2
     assert not any(any(w in r.text for w in PERSONA) for r in base)
+    # the chat's warning stays quiet on the persona model where it ends its turns
+    assert sum("length_no_eos" in r.warnings for r in tuned) <= 1
+    assert not any("literal_eos" in r.warnings for r in tuned)
+
+    # what the Compare tab shows a newcomer: base and fine-tune side by side
+    from studio.compare import compare
+    from studio.models.pool import ModelPool
+
+    pool = ModelPool()
+    named = workspace.model_dirs()
+    grid = compare(
+        lambda spec: pool.use(resolve_source(spec, named_dirs=named)),
+        ["tsumugi-tiny", f"run:{out['run']}"],
+        PROMPTS,
+        settings,
+        chat=True,
+        system="あなたは上品なお嬢様です。",
+    )
+    base_row, tuned_row = grid.summary()
+    assert tuned_row["eos"] >= 2 and tuned_row["eos"] > base_row["eos"]
+    assert [c.text for c in grid.cells if c.model != "tsumugi-tiny"] == [r.text for r in tuned]
+    assert len(pool.loaded()) == 1  # the run is an adapter: one base serves both columns
+
+
+# The embedded model's template with <|im_end|> moved outside the {% generation %} block:
+# the end of each assistant turn is masked away, so the model never learns to stop.
+EOS_MASKED_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] }}"
+    "{% endgeneration %}{{ '<|im_end|>' + '\\n' }}{% else %}"
+    "{{ message['content'] + '<|im_end|>' + '\\n' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def test_a_model_trained_without_eos_gets_the_chat_warning(workspace, tmp_path):
+    """The mistake the inspector blocks, trained anyway: replies run into the limit, the
+    chat says so, and adapter switching over its checkpoints gives what each checkpoint
+    gives when loaded alone."""
+    from studio.chat import reply
+    from studio.generate import GenerationSettings, generate
+    from studio.models.load import load_model, resolve_source
+    from studio.models.pool import ModelPool
+
+    config = yaml.safe_load((REPO / "presets" / "cpu-demo-sft.yaml").read_text())
+    config.pop("description")
+    config["encoding"]["chat_template"] = EOS_MASKED_TEMPLATE
+    config["training"].update(num_train_epochs=3, eval_strategy="no", save_steps=25)
+    config["validation_split"] = 0.0
+    path = tmp_path / "no-eos.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    check = payload(studio(workspace, "train", str(path), "--check", "--json"))
+    assert check["blocked"]  # the inspector sees the masked end of turn
+    proc = studio(workspace, "train", str(path), "--set", "allow_blocked=true", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_id = payload(proc)["run"]
+
+    settings = GenerationSettings(max_new_tokens=60, greedy=True)
+    pool = ModelPool()
+    named = workspace.model_dirs()
+    with pool.use(resolve_source(f"run:{run_id}", named_dirs=named)) as loaded:
+        results = [
+            list(reply(loaded, [], p, settings, system="あなたは上品なお嬢様です。"))[-1]
+            for p in PROMPTS
+        ]
+    for r in results:
+        print("no-eos:", r.stop_reason, r.warnings, r.text[:60])
+    assert all("length_no_eos" in r.warnings for r in results)
+
+    checkpoints = list(workspace.checkpoint_dirs(run_id))
+    assert len(checkpoints) >= 2
+    for spec in [*checkpoints, checkpoints[0]]:
+        with pool.use(resolve_source(spec, named_dirs=named)) as loaded:
+            shared = generate(loaded, PROMPTS[1], settings, chat=True).text
+        alone = load_model(resolve_source(spec, named_dirs=named))
+        assert shared == generate(alone, PROMPTS[1], settings, chat=True).text
+    assert len(pool.loaded()) == 1
 
 
 def test_a_new_app_reattaches_to_a_live_run_and_marks_a_dead_one(workspace):
