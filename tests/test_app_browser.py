@@ -356,3 +356,61 @@ def test_export_tab_exports_a_run_and_merges_two(browser, running_app, artifacts
     page.get_by_label("日本語").check()
     expect(page.get_by_role("tab", name="書き出し・マージ")).to_be_visible(timeout=10_000)
     page.close()
+
+
+def pick(page, elem_id: str, option: str) -> None:
+    """Choose `option` in the dropdown `elem_id` by typing it and clicking the match."""
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    box.fill(option)
+    page.get_by_role("option", name=option).first.click()
+    page.wait_for_timeout(300)
+
+
+def test_compare_and_chat_tabs(browser, running_app, artifacts_dir):
+    from playwright.sync_api import expect
+
+    from studio.workspace import open_workspace
+    from tests.conftest import make_adapter
+
+    ws = open_workspace(running_app["workspace"])
+    make_adapter(ws.models / "demo-adapter", seed=5)
+    page = browser.new_page()
+    page.goto(running_app["url"])
+    page.get_by_role("tab", name="Compare").click()
+    pick(page, "compare-models", "demo-adapter")
+    page.keyboard.press("Escape")
+    page.locator("#compare-prompts textarea").fill("富士山の高さは？\nお茶の淹れ方は？")
+    page.locator("#compare-max-new input").fill("12")
+    page.locator("#compare-run").click()
+    expect(page.locator("#compare-status")).to_contain_text("Done: ", timeout=90_000)
+    grid = page.locator("#compare-grid table")
+    expect(grid.locator("thead th")).to_contain_text(["Prompt", "tsumugi-tiny"])
+    expect(grid.locator("thead th").last).to_have_text("demo-adapter")
+    expect(grid.locator("tbody tr")).to_have_count(2)
+    expect(grid.locator(".cmp-badge").first).to_be_visible()
+    expect(page.locator("#compare-csv a")).to_have_attribute("href", re.compile(r"compare\.csv$"))
+    expect(page.locator("#compare-md a")).to_have_attribute("href", re.compile(r"compare\.md$"))
+    expect(page.locator("#compare-pool")).to_contain_text("demo-adapter")  # shares the base
+    page.screenshot(path=str(artifacts_dir / "compare-en.png"), full_page=True)
+
+    page.get_by_role("tab", name="Chat").click()
+    pick(page, "chat-model", "demo-adapter")
+    pick(page, "chat-model-b", "tsumugi-tiny")
+    expect(page.locator("#chat-b")).to_be_visible()
+    page.locator("#chat-message textarea").fill("こんにちは。")
+    page.locator("#chat-send").click()
+    expect(page.locator("#chat-warn-a")).to_contain_text("tokens", timeout=60_000)
+    expect(page.locator("#chat-warn-b")).to_contain_text("tokens", timeout=60_000)
+    expect(page.locator("#chat-a")).to_contain_text("こんにちは。")
+    expect(page.locator("#chat-b")).to_contain_text("こんにちは。")
+    page.locator("#chat-export").click()
+    expect(page.locator("#chat-file a")).to_have_attribute(
+        "href", re.compile(r"chat-[\d-]+\.jsonl$"), timeout=10_000
+    )
+    page.locator("#chat-save-ds").click()
+    expect(page.locator("#chat-status")).to_contain_text("Saved as dataset chats/v", timeout=10_000)
+    page.screenshot(path=str(artifacts_dir / "chat-en.png"), full_page=True)
+    page.get_by_role("radio", name="日本語").check()
+    expect(page.get_by_role("tab", name="チャット")).to_be_visible(timeout=10_000)
+    page.close()

@@ -183,26 +183,3 @@ def load_model(
         load_seconds=time.perf_counter() - started,
         trust_remote_code=trust_remote_code,
     )
-
-
-class ModelCache:
-    """Keeps the most recently used model loaded so that the UI does not reload it for every
-    click. One model at a time for now; a multi-model LRU belongs to the compare tab."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: tuple | None = None
-        self._loaded: LoadedModel | None = None
-
-    def get(self, source: ModelSource, **kwargs) -> LoadedModel:
-        key = (source.kind, source.ref, kwargs.get("trust_remote_code", False))
-        with self._lock:
-            if self._key != key or self._loaded is None:
-                self._loaded = None  # drop the old model before loading the next
-                self._loaded = load_model(source, **kwargs)
-                self._key = key
-            return self._loaded
-
-    def clear(self) -> None:
-        with self._lock:
-            self._key, self._loaded = None, None

@@ -10,9 +10,18 @@ import gradio as gr
 from studio import APP_NAME
 from studio.hardware import device_report
 from studio.i18n import pick_language, t
-from studio.models.load import LoadedModel, ModelCache, resolve_source
+from studio.models.load import LoadedModel, ModelSource, resolve_source
+from studio.models.pool import ModelPool, training_guard
 from studio.paths import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR, ICON_PATH
-from studio.ui import export_tab, inspect_tab, model_tab, runs_tab, train_tab
+from studio.ui import (
+    chat_tab,
+    compare_tab,
+    export_tab,
+    inspect_tab,
+    model_tab,
+    runs_tab,
+    train_tab,
+)
 from studio.ui.localize import Localizer
 from studio.ui.theme import CSS, theme
 from studio.workspace import Workspace
@@ -25,36 +34,55 @@ class StudioContext:
     """What every tab shares: the workspace, the loaded model, the language control."""
 
     workspace: Workspace
-    cache: ModelCache = field(default_factory=ModelCache)
+    pool: ModelPool | None = None
     # None: any local model folder may be loaded (loopback use). A list: only folders
     # inside these roots (the app is reachable from other machines).
     local_roots: list[Path] | None = None
     lang: gr.Radio | None = None
+    tabs: gr.Tabs | None = None  # for a button that opens another tab
     on_ready: list = field(default_factory=list)
 
-    def workspace_models(self) -> list[str]:
-        return list(self.workspace.model_dirs())
+    def workspace_models(self, *, checkpoints: bool = False) -> list[str]:
+        return list(self.workspace.model_dirs(checkpoints=checkpoints))
 
-    def model_choices(self, lang: str) -> list[tuple[str, str]]:
-        """The model picker's choices: the embedded model, then the workspace's models."""
+    def model_choices(self, lang: str, *, checkpoints: bool = False) -> list[tuple[str, str]]:
+        """The model picker's choices: the embedded model, then the workspace's models (and
+        every run's intermediate checkpoints, `run:<id>@<step>`, when asked)."""
         embedded = t("model.embedded_choice", lang, name=EMBEDDED_MODEL_NAME)
-        return [(embedded, EMBEDDED_MODEL_NAME)] + [(n, n) for n in self.workspace_models()]
+        names = self.workspace_models(checkpoints=checkpoints)
+        return [(embedded, EMBEDDED_MODEL_NAME)] + [(n, n) for n in names]
 
-    def keep_models_current(self, picker) -> None:
+    def keep_models_current(self, picker, *, checkpoints: bool = False) -> None:
         """A model picker lists models saved, and runs finished, since the page was built:
         its choices are read again whenever it is opened."""
         picker.focus(
-            lambda lang, current: gr.update(choices=self.model_choices(lang), value=current),
+            lambda lang, current: gr.update(
+                choices=self.model_choices(lang, checkpoints=checkpoints), value=current
+            ),
             inputs=[self.lang, picker],
             outputs=picker,
             api_visibility="private",
         )
 
-    def load(self, spec: str, *, trust_remote_code: bool = False) -> LoadedModel:
-        source = resolve_source(
+    def __post_init__(self) -> None:
+        if self.pool is None:
+            self.pool = ModelPool(guard=training_guard(self.workspace))
+
+    def resolve(self, spec: str) -> ModelSource:
+        """A model picker's value (or a typed folder / hub id) as a source; confined to the
+        workspace when the app is reachable from other machines."""
+        return resolve_source(
             spec, named_dirs=self.workspace.model_dirs(), local_roots=self.local_roots
         )
-        return self.cache.get(source, trust_remote_code=trust_remote_code)
+
+    def use(self, spec: str, *, trust_remote_code: bool = False):
+        """`with ctx.use(spec) as loaded:` the model, from the shared pool, for the block."""
+        return self.pool.use(self.resolve(spec), trust_remote_code=trust_remote_code)
+
+    def load(self, spec: str, *, trust_remote_code: bool = False) -> LoadedModel:
+        """Load (or find loaded) a model, for reading what it is; generate inside `use`."""
+        with self.use(spec, trust_remote_code=trust_remote_code) as loaded:
+            return loaded
 
 
 def confined_roots(workspace: Workspace) -> list[Path]:
@@ -95,11 +123,13 @@ def build_app(ctx: StudioContext) -> gr.Blocks:
                     },
                     elem_id="studio-status",
                 )
-        with gr.Tabs(elem_id="studio-tabs"):
+        with gr.Tabs(elem_id="studio-tabs") as ctx.tabs:
             model_tab.build(ctx, loc)
             inspect_tab.build(ctx, loc)
             train_tab.build(ctx, loc)
             runs_tab.build(ctx, loc)
+            compare_tab.build(ctx, loc)
+            chat_tab.build(ctx, loc)
             export_tab.build(ctx, loc)
 
         ctx.lang.change(

@@ -300,8 +300,8 @@ def build(ctx, loc) -> None:
             greedy=bool(greedy),
         )
         try:
-            loaded = ctx.load(model, trust_remote_code=trust_remote_code)
-            result = generate(loaded, prompt, settings, chat=chat, system=system or None)
+            with ctx.use(model, trust_remote_code=trust_remote_code) as loaded:
+                result = generate(loaded, prompt, settings, chat=chat, system=system or None)
         except (ModelLoadError, ValueError) as exc:
             raise gr.Error(t("model.generate_failed", lang, error=exc)) from None
         return result.text, render_generation(result, lang)

@@ -60,6 +60,21 @@ CSS = """
 .run-progress > div { height: 100%; background: #14b8a6; transition: width 0.5s; }
 .run-message { color: #b91c1c; }
 .train-blocked { color: #d33; }
+.cmp-scroll { overflow-x: auto; }
+.cmp-grid { border-collapse: collapse; width: 100%; font-size: 13px; }
+.cmp-grid th, .cmp-grid td { border: 1px solid var(--border-color-primary); padding: 6px 8px;
+  vertical-align: top; text-align: left; min-width: 180px; }
+.cmp-grid thead th { background: var(--background-fill-secondary); font-weight: 600; }
+.cmp-grid .cmp-prompt { font-weight: 500; max-width: 220px; }
+.cmp-text { white-space: pre-wrap; word-break: break-word; }
+.cmp-meta { margin-top: 6px; font-size: 11px; color: var(--body-text-color-subdued); }
+.cmp-badge { display: inline-block; padding: 0 6px; margin-right: 4px; border-radius: 9px;
+  font-weight: 700; font-size: 11px; }
+.cmp-eos { background: #c9f0df; color: #0b3d2c; } .cmp-len { background: #fde8b0; color: #6b4a00; }
+.cmp-rep, .cmp-lit { background: #fbd0d0; color: #7a1111; }
+.cmp-error { color: #b91c1c; } .cmp-pending { color: var(--body-text-color-subdued); }
+.cmp-empty { color: var(--body-text-color-subdued); padding: 8px 0; }
+.chat-ok { font-size: 12px; color: var(--body-text-color-subdued); }
 """
 
 
