@@ -72,10 +72,13 @@ def check_exposure(host: str, share: bool, auth, insecure: bool) -> list[str]:
 
 
 def warm_up(ctx) -> None:
+    """Load the embedded model and generate one token, so that the first request (a chat's
+    first streamed token) does not pay for loading and for generation's lazy imports."""
+    from studio.generate import GenerationSettings, generate
     from studio.models.load import ModelLoadError
 
-    with contextlib.suppress(ModelLoadError, OSError):
-        ctx.load("")
+    with contextlib.suppress(ModelLoadError, OSError, ValueError), ctx.use("") as loaded:
+        generate(loaded, "", GenerationSettings(max_new_tokens=1, greedy=True))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,8 @@
 """Start `python app.py` as a user would and drive it through gradio_client."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import generate_args
@@ -90,3 +93,34 @@ def test_workspace_models_are_loadable_by_name(client, running_app):
         model="my-copy", trust_remote_code=False, lang="en", api_name="/load_model"
     )
     assert "my-copy" in status and "LlamaForCausalLM" in overview
+
+
+def test_compare_and_chat_through_the_api(client):
+    grid, summary, status, csv_path, md_path, pool = client.predict(
+        ["tsumugi-tiny"],
+        "富士山は\n抹茶は",
+        False,
+        "",
+        8,
+        True,
+        0.8,
+        0.95,
+        1.0,
+        0,
+        "en",
+        api_name="/compare_models",
+    )
+    assert "Done: 2 replies (0 failed)" in status
+    assert grid.count("<tr>") == 3  # header and two prompts
+    assert summary["data"][0][0] == "tsumugi-tiny"
+    assert Path(md_path).read_text(encoding="utf-8").startswith("| prompt | tsumugi-tiny |")
+    assert "tsumugi-tiny" in pool
+
+    args = ["tsumugi-tiny", None, "こんにちは", [], [], "丁寧に", 6, True, 0.7, 0.9, 0, 1.0, 0]
+    hist_a, hist_b, warn_a, warn_b, message, *_ = client.predict(*args, "en", api_name="/chat")
+    assert [m["role"] for m in hist_a] == ["user", "assistant"] and hist_b == []
+    assert "6 tokens" in warn_a and "limit" in warn_a and message == ""
+    path = client.predict(hist_a, hist_b, "丁寧に", "en", api_name="/chat_export")
+    path = path["value"] if isinstance(path, dict) else path
+    first = json.loads(Path(path).read_text(encoding="utf-8").splitlines()[0])
+    assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]

@@ -19,7 +19,7 @@ from studio.i18n import t
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.runs.store import list_runs
 
-API_COMPARE = "compare"
+API_COMPARE = "compare_models"
 DEMO_PROMPTS = "こんにちは。\nお茶の美味しい淹れ方を教えて。\n富士山の高さは？"
 DEMO_SYSTEM = next(iter(DEFAULT_PERSONAS.values()))
 
