@@ -69,6 +69,9 @@ def iter_records(path: Path, *, limit: int | None = None) -> Iterator[Record]:
     if path.suffix == ".json":
         yield from _iter_json_list(path, limit)
         return
+    if path.suffix == ".parquet":
+        yield from _iter_parquet(path, limit)
+        return
     index = 0
     try:
         fh = open(path, encoding="utf-8-sig")  # noqa: SIM115 (closed by the with below)
@@ -111,6 +114,27 @@ def _iter_json_list(path: Path, limit: int | None) -> Iterator[Record]:
         except RecordError as exc:
             raise RecordError(f"{path.name}, row {index + 1}: {exc}") from exc
         yield Record(index, index + 1, item, fmt)
+
+
+def _iter_parquet(path: Path, limit: int | None) -> Iterator[Record]:
+    """Rows of a Parquet file (what the data tab writes), a batch at a time."""
+    import pyarrow.parquet as pq
+
+    try:
+        reader = pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
+        raise RecordError(f"cannot read {path.name} as Parquet: {exc}") from exc
+    index = 0
+    for batch in reader.iter_batches(batch_size=1024):
+        for item in batch.to_pylist():
+            if limit is not None and index >= limit:
+                return
+            try:
+                fmt = detect_format(item)
+            except RecordError as exc:
+                raise RecordError(f"{path.name}, row {index + 1}: {exc}") from exc
+            yield Record(index, index + 1, item, fmt)
+            index += 1
 
 
 def read_records(path: Path, *, limit: int | None = None) -> list[Record]:

@@ -36,6 +36,13 @@ class DatasetVersion:
     created: str = ""
     settings: dict = field(default_factory=dict)
     source: str | None = None
+    counts: dict = field(default_factory=dict)  # rows in/out, removed per step, ...
+    seconds: float | None = None  # how long the operation took
+
+    @property
+    def spec(self) -> str:
+        """`name/vNNNN`: how pickers, configs and the CLI name this version."""
+        return f"{self.name}/{self.version}"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -49,7 +56,11 @@ class DatasetVersion:
         return cls(path=path, **{k: v for k, v in m.items() if k in known})
 
 
-def _count_lines(path: Path) -> int:
+def _count_rows(path: Path) -> int:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
     with open(path, "rb") as fh:
         return sum(1 for line in fh if line.strip())
 
@@ -77,8 +88,13 @@ def add_version(
     parent: str | None = None,
     settings: dict | None = None,
     source: str | None = None,
+    counts: dict | None = None,
+    seconds: float | None = None,
+    move: bool = False,
 ) -> DatasetVersion:
-    """Copy `files` (destination name -> source path) into a new version of dataset `name`.
+    """Copy `files` (destination name -> source path) into a new version of dataset `name`;
+    with `move`, rename them in instead (files written inside the dataset's folder, so a
+    large result is not copied twice).
 
     The first file named is the primary one whose rows are counted.
     """
@@ -88,7 +104,10 @@ def add_version(
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=dataset_dir))
     try:
         for dest_name, src in files.items():
-            atomic_copy(src, tmp / safe_name(dest_name))
+            if move:
+                os.replace(src, tmp / safe_name(dest_name))
+            else:
+                atomic_copy(src, tmp / safe_name(dest_name))
         primary = tmp / next(iter(files))
         version = _next_version(dataset_dir)
         manifest = {
@@ -98,12 +117,14 @@ def add_version(
             "operation": operation,
             "settings": settings or {},
             "format": format,
-            "rows": _count_lines(primary),
+            "rows": _count_rows(primary),
             "bytes": sum(p.stat().st_size for p in tmp.iterdir()),
             "files": list(files),
             "sha256": {n: _sha256(tmp / n) for n in files},
             "source": source,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "counts": counts or {},
+            "seconds": None if seconds is None else round(seconds, 3),
         }
         atomic_write_json(tmp / MANIFEST, manifest)
         final = dataset_dir / version

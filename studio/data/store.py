@@ -1,0 +1,148 @@
+"""Dataset versions as Arrow datasets, for the data tab's operations.
+
+`open_version` gives a version's rows as a `datasets.Dataset` (memory-mapped Arrow: a 2 GB
+corpus is never loaded whole); `write_version` stores an operation's result as the next
+version of a dataset, in Parquet with a manifest naming its parent, the operation, its
+settings, its counts and how long it took. Versions are never changed afterwards: every
+cleaning, deduplication, filter or split writes a new one, and the uploaded original is
+never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from studio.data.records import FORMATS, RecordError, dataset_file
+from studio.data.registry import DatasetVersion, add_version, find_version, list_datasets
+from studio.safety import safe_name
+
+
+class DataError(ValueError):
+    """A data operation that cannot be done; the message says why and what to do."""
+
+
+def cache_dir(ws) -> Path:
+    """Where `datasets` keeps its Arrow files for this workspace (hidden, disposable)."""
+    path = ws.root / ".cache" / "datasets"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def resolve(ws, spec) -> DatasetVersion:
+    """A version from `name`, `name/v0002` or a `DatasetVersion`."""
+    if isinstance(spec, DatasetVersion):
+        return spec
+    try:
+        return find_version(ws, str(spec or ""))
+    except LookupError as exc:
+        raise DataError(str(exc)) from exc
+
+
+def open_version(ws, spec):
+    """The rows of a dataset version as a memory-mapped `datasets.Dataset`."""
+    import datasets
+
+    version = resolve(ws, spec)
+    try:
+        path = dataset_file(version)
+    except RecordError as exc:
+        raise DataError(str(exc)) from exc
+    if not path.is_file():
+        raise DataError(f"{version.spec}: its data file {path.name} is missing")
+    kwargs = {"cache_dir": str(cache_dir(ws))}
+    try:
+        if path.suffix == ".parquet":
+            return datasets.Dataset.from_parquet(str(path), **kwargs)
+        return datasets.Dataset.from_json(str(path), **kwargs)
+    except Exception as exc:  # noqa: BLE001 (pyarrow and datasets raise many kinds)
+        raise DataError(f"cannot read {version.spec} ({path.name}): {exc}") from exc
+
+
+def write_version(
+    ws,
+    name: str,
+    data,
+    *,
+    format: str,
+    operation: str,
+    parent: DatasetVersion | str | None = None,
+    settings: dict | None = None,
+    counts: dict | None = None,
+    seconds: float | None = None,
+    source: str | None = None,
+) -> DatasetVersion:
+    """Store `data` (a `datasets.Dataset`) as the next version of dataset `name`, in Parquet.
+
+    The file is written inside the dataset's folder under a hidden name and moved into the
+    new version, which appears only when complete; a failure (a full disk) leaves the
+    earlier versions as they were and removes the partial file."""
+    if format not in FORMATS:
+        raise DataError(f"unknown row form {format!r}; expected one of {', '.join(FORMATS)}")
+    if len(data) == 0:
+        raise DataError(f"{operation} left no rows; nothing was saved (loosen the settings)")
+    folder = ws.datasets / safe_name(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".write-{uuid.uuid4().hex}.parquet"
+    parent_spec = parent.spec if isinstance(parent, DatasetVersion) else parent
+    try:
+        data.to_parquet(str(partial))
+        return add_version(
+            ws.datasets,
+            name,
+            {"data.parquet": partial},
+            format=format,
+            operation=operation,
+            parent=parent_spec,
+            settings=settings,
+            counts=counts,
+            seconds=seconds,
+            source=source,
+            move=True,
+        )
+    except OSError as exc:
+        raise DataError(
+            f"could not write the new version of {name}: {exc.strerror or exc}. Free some "
+            "disk space and run it again; the earlier versions are unchanged."
+        ) from exc
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def delete_version(ws, spec) -> DatasetVersion:
+    """Remove one version. It is renamed away first, so it disappears at once and a crash
+    midway leaves a hidden folder instead of a half-deleted version."""
+    version = resolve(ws, spec)
+    doomed = version.path.parent / f".deleting-{version.version}-{int(time.time())}"
+    os.rename(version.path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+    if not any(version.path.parent.glob("v[0-9]*")):
+        shutil.rmtree(version.path.parent, ignore_errors=True)
+    return version
+
+
+def lineage(ws, spec) -> list[DatasetVersion]:
+    """The version and its ancestors, newest first (stops at a parent that was deleted)."""
+    by_spec = {v.spec: v for v in list_datasets(ws)}
+    chain, seen = [], set()
+    current = resolve(ws, spec)
+    while current is not None and current.spec not in seen:
+        chain.append(current)
+        seen.add(current.spec)
+        current = by_spec.get(current.parent or "")
+    return chain
+
+
+def document_text(row: dict, format: str) -> str:
+    """The text a filter, deduplication or classifier looks at, for any row form: the text;
+    prompt and completion; or the contents of every message."""
+    if format == "text":
+        return str(row.get("text") or "")
+    if format == "prompt_completion":
+        return f"{row.get('prompt') or ''}\n{row.get('completion') or ''}"
+    if format == "messages":
+        return "\n".join(str(m.get("content") or "") for m in row.get("messages") or [])
+    raise DataError(f"unknown row form {format!r}")
