@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mg.add_argument("recipe", type=Path, help="merge recipe (see studio/export/recipe.py)")
     mg.set_defaults(func=cmd_merge)
+    from studio.evaluate.command import add_parser as add_eval_parser
+
+    add_eval_parser(verbs, common)
     return parser
 
 

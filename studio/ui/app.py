@@ -16,6 +16,7 @@ from studio.paths import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR, ICON_PATH
 from studio.ui import (
     chat_tab,
     compare_tab,
+    eval_tab,
     export_tab,
     inspect_tab,
     model_tab,
@@ -131,6 +132,7 @@ def build_app(ctx: StudioContext) -> gr.Blocks:
             compare_tab.build(ctx, loc)
             chat_tab.build(ctx, loc)
             export_tab.build(ctx, loc)
+            eval_tab.build(ctx, loc)
 
         ctx.lang.change(
             loc.updates, inputs=ctx.lang, outputs=loc.components, api_visibility="private"
