@@ -14,6 +14,7 @@ import pandas as pd
 
 from studio.chat import DEFAULT_PERSONAS
 from studio.compare import Comparison, PromptsError, compare_iter, parse_prompts, read_prompts
+from studio.evaluate import EvalError
 from studio.generate import GenerationSettings
 from studio.i18n import t
 from studio.paths import EMBEDDED_MODEL_NAME
@@ -31,15 +32,11 @@ def default_models(ws) -> list[str]:
 
 
 def run_with_checkpoints(ws, run_id: str) -> list[str]:
-    """A run's base model, its intermediate checkpoints in step order and its final model."""
-    from studio.runs.store import open_run
+    """A run's base model, its intermediate checkpoints in step order and its final model
+    (the same list the Evaluate tab's checkpoint sweep scores)."""
+    from studio.evaluate.runner import sweep_models
 
-    run = open_run(ws, run_id)
-    base = str(run.info().get("base_model") or EMBEDDED_MODEL_NAME)
-    names = [base] + list(ws.checkpoint_dirs(run.id))
-    if f"run:{run.id}" in ws.model_dirs(checkpoints=False):
-        names.append(f"run:{run.id}")
-    return names
+    return [entry.spec for entry in sweep_models(ws, run_id)]
 
 
 def summary_frame(result: Comparison | None, lang: str) -> pd.DataFrame:
@@ -262,7 +259,7 @@ def build(ctx, loc) -> None:
             return gr.update()
         try:
             names = run_with_checkpoints(ws, run_id)
-        except Exception as exc:  # noqa: BLE001 (RunError and a damaged run folder alike)
+        except EvalError as exc:  # no such run
             raise gr.Error(t("compare.no_run", lang, run=run_id, error=exc)) from None
         merged = list(dict.fromkeys([*(current or []), *names]))
         return gr.update(choices=ctx.model_choices(lang, checkpoints=True), value=merged)
