@@ -236,8 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mg.add_argument("recipe", type=Path, help="merge recipe (see studio/export/recipe.py)")
     mg.set_defaults(func=cmd_merge)
+    from studio.data.command import add_parser as add_data_parser
     from studio.evaluate.command import add_parser as add_eval_parser
 
+    add_data_parser(verbs, common)
     add_eval_parser(verbs, common)
     return parser
 

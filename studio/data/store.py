@@ -25,6 +25,15 @@ class DataError(ValueError):
     """A data operation that cannot be done; the message says why and what to do."""
 
 
+def hf_datasets():
+    """The `datasets` module, with its progress bars off (they would flood logs and the
+    CLI's stderr; the studio reports progress itself)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    return datasets
+
+
 def cache_dir(ws) -> Path:
     """Where `datasets` keeps its Arrow files for this workspace (hidden, disposable)."""
     path = ws.root / ".cache" / "datasets"
@@ -44,7 +53,7 @@ def resolve(ws, spec) -> DatasetVersion:
 
 def open_version(ws, spec):
     """The rows of a dataset version as a memory-mapped `datasets.Dataset`."""
-    import datasets
+    datasets = hf_datasets()
 
     version = resolve(ws, spec)
     try:
@@ -88,6 +97,7 @@ def write_version(
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".write-{uuid.uuid4().hex}.parquet"
     parent_spec = parent.spec if isinstance(parent, DatasetVersion) else parent
+    hf_datasets()
     try:
         data.to_parquet(str(partial))
         return add_version(
@@ -134,6 +144,63 @@ def lineage(ws, spec) -> list[DatasetVersion]:
         seen.add(current.spec)
         current = by_spec.get(current.parent or "")
     return chain
+
+
+def split_version(ws, spec, *, validation: float = 0.05, seed: int = 42):
+    """Split a version into `<name>-train` and `<name>-validation` (new datasets whose
+    parent is the version), shuffled with `seed`; returns both versions."""
+    version = resolve(ws, spec)
+    data = open_version(ws, version)
+    if not 0 < validation < 1:
+        raise DataError("the validation share must be between 0 and 1 (e.g. 0.05)")
+    held = max(1, round(len(data) * validation))
+    if held >= len(data):
+        raise DataError(f"{version.spec} has {len(data)} rows: too few to split")
+    started = time.monotonic()
+    parts = data.train_test_split(test_size=held, seed=seed, shuffle=True)
+    settings = {"validation": validation, "seed": seed}
+    made = []
+    for suffix, part in (("train", parts["train"]), ("validation", parts["test"])):
+        made.append(
+            write_version(
+                ws,
+                f"{version.name}-{suffix}"[:80],
+                part,
+                format=version.format,
+                operation="split",
+                parent=version,
+                settings=settings | {"part": suffix},
+                counts={"in": len(data), "out": len(part)},
+                seconds=time.monotonic() - started,
+            )
+        )
+    return made[0], made[1]
+
+
+EXPORT_FORMATS = ("jsonl", "parquet")
+
+
+def export_version(ws, spec, fmt: str, dest: Path) -> Path:
+    """Write a version as JSON Lines or Parquet to `dest` (a folder or a file path)."""
+    if fmt not in EXPORT_FORMATS:
+        raise DataError(f"export as one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
+    version = resolve(ws, spec)
+    dest = Path(dest)
+    if dest.is_dir():
+        dest = dest / f"{version.name}-{version.version}.{fmt}"
+    data = open_version(ws, version)
+    partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.partial")
+    try:
+        if fmt == "parquet":
+            data.to_parquet(str(partial))
+        else:
+            data.to_json(str(partial), lines=True, force_ascii=False)
+        os.replace(partial, dest)
+    except OSError as exc:
+        raise DataError(f"could not write {dest}: {exc.strerror or exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    return dest
 
 
 def document_text(row: dict, format: str) -> str:

@@ -1,0 +1,532 @@
+"""Bring a file into the workspace as a dataset version in one of the canonical row forms.
+
+Reads `.jsonl`, `.json`, `.csv`, `.tsv`, `.parquet` and `.txt` (one document per line, or
+documents separated by blank lines), streaming: rows go one at a time into an Arrow dataset
+on disk (`datasets.Dataset.from_generator`), so a file of several GB is never held in memory.
+Text files may be UTF-8 (with or without BOM), CP932/Shift_JIS or EUC-JP; the encoding is
+detected from the first megabyte. Malformed rows are reported with their line numbers; the
+import either stops at the first one or skips them and says which were skipped.
+
+The row layout is detected (raw text, prompt/completion, Alpaca instruction/input/output,
+OpenAI-style messages, ShareGPT from/value) and can be overridden by a column mapping; rows
+are converted to the forms the trainer reads: text, prompt/completion or messages. The file
+the user brought is only read, never changed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from studio.data.store import DataError, cache_dir, hf_datasets, write_version
+from studio.safety import safe_name
+
+SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt")
+TEXT_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".txt")
+ENCODINGS = ("utf-8", "utf-8-sig", "cp932", "euc-jp")
+SAMPLE_BYTES = 1 << 20
+MAX_JSON_LIST_BYTES = 512 << 20  # a .json list is parsed whole; bigger files must be JSONL
+MAX_REPORTED = 50  # malformed rows listed in a report
+
+# Layouts and the columns each needs (canonical name -> default source column).
+LAYOUTS = {
+    "text": {"text": "text"},
+    "prompt_completion": {"prompt": "prompt", "completion": "completion"},
+    "alpaca": {"instruction": "instruction", "input": "input", "output": "output"},
+    "messages": {"messages": "messages"},
+    "sharegpt": {"conversations": "conversations"},
+}
+FORM_OF_LAYOUT = {
+    "text": "text",
+    "prompt_completion": "prompt_completion",
+    "alpaca": "prompt_completion",
+    "messages": "messages",
+    "sharegpt": "messages",
+}
+TEXT_ALIASES = ("text", "content", "body", "document", "article", "sentence")
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "model": "assistant",
+    "system": "system",
+}
+
+
+class IngestError(DataError):
+    """A file that cannot be imported; the message names the file (and line)."""
+
+
+@dataclass
+class Issue:
+    line: int
+    message: str
+
+
+@dataclass
+class Inspection:
+    """What a first look at a file found: enough to show the user before importing."""
+
+    file: str
+    suffix: str
+    encoding: str | None
+    layout: str
+    mapping: dict
+    columns: list[str]
+    sample: list[dict]
+    issues: list[Issue] = field(default_factory=list)
+    txt_mode: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- reading --------------------------------------------------------------------------
+def detect_encoding(path: Path) -> str:
+    """The encoding of a text file from its first megabyte: BOM, then strict UTF-8, then
+    the Japanese legacy encodings (charset-normalizer decides between CP932 and EUC-JP)."""
+    with open(path, "rb") as fh:
+        raw = fh.read(SAMPLE_BYTES)
+    if not raw:
+        raise IngestError(f"{path.name} is empty")
+    if raw.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if b"\x00" in raw[:8192]:
+        raise IngestError(
+            f"{path.name} looks like a binary file (it contains NUL bytes), not text. "
+            "Bring JSONL, JSON, CSV, TSV, Parquet or plain text."
+        )
+    cut = raw if len(raw) < SAMPLE_BYTES else raw[: raw.rfind(b"\n") + 1] or raw
+    try:
+        cut.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    decodable = []
+    for enc in ("cp932", "euc-jp"):
+        try:
+            cut.decode(enc)
+            decodable.append(enc)
+        except UnicodeDecodeError:
+            continue
+    if len(decodable) == 1:
+        return decodable[0]
+    if decodable:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(cut, cp_isolation=["cp932", "euc_jp"]).best()
+        if best is not None:
+            return "euc-jp" if best.encoding.replace("_", "-") == "euc-jp" else "cp932"
+        return decodable[0]
+    raise IngestError(
+        f"{path.name} is not UTF-8, CP932 (Shift_JIS) or EUC-JP text. Save it as UTF-8 and "
+        "try again."
+    )
+
+
+def _text_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
+    with open(path, encoding=encoding, newline="") as fh:
+        line_no = 0
+        try:
+            for line_no, line in enumerate(fh, 1):  # noqa: B007 (used after the loop)
+                yield line_no, line
+        except UnicodeDecodeError as exc:
+            raise IngestError(
+                f"{path.name}, after line {line_no}: not {encoding} text ({exc.reason}). The "
+                "file mixes encodings; convert it to UTF-8."
+            ) from exc
+
+
+def _rows_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, dict | Issue]]:
+    for line_no, line in _text_lines(path, encoding):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            yield line_no, Issue(line_no, f"not valid JSON ({exc.msg})")
+            continue
+        if not isinstance(row, dict):
+            yield line_no, Issue(line_no, f"a JSON {type(row).__name__}, not an object")
+            continue
+        yield line_no, row
+
+
+def _rows_json(path: Path, encoding: str) -> Iterator[tuple[int, dict | Issue]]:
+    if path.stat().st_size > MAX_JSON_LIST_BYTES:
+        raise IngestError(
+            f"{path.name} is a JSON file over {MAX_JSON_LIST_BYTES >> 20} MB, which would have to "
+            "be read whole; convert it to JSON Lines (one object per line)."
+        )
+    try:
+        data = json.loads(path.read_text(encoding=encoding))
+    except ValueError as exc:
+        raise IngestError(f"{path.name}: not valid JSON ({exc})") from exc
+    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
+        data = next(iter(data.values()))  # {"data": [...]}
+    if not isinstance(data, list):
+        raise IngestError(f"{path.name} must hold a JSON list of objects")
+    for n, row in enumerate(data, 1):
+        yield n, row if isinstance(row, dict) else Issue(n, "not a JSON object")
+
+
+def _rows_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, dict | Issue]]:
+    with open(path, encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise IngestError(f"{path.name} is empty") from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise IngestError(f"{path.name}, line 1: {exc}") from exc
+        header = [h.strip() for h in header]
+        if len(set(header)) != len(header) or not all(header):
+            raise IngestError(f"{path.name}, line 1: the header has empty or repeated names")
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield reader.line_num, Issue(reader.line_num, str(exc))
+                continue
+            except UnicodeDecodeError as exc:
+                raise IngestError(
+                    f"{path.name}, near line {reader.line_num + 1}: not {encoding} text"
+                ) from exc
+            if not values or values == [""]:
+                continue
+            if len(values) != len(header):
+                yield (
+                    reader.line_num,
+                    Issue(
+                        reader.line_num, f"{len(values)} fields where the header has {len(header)}"
+                    ),
+                )
+                continue
+            yield reader.line_num, dict(zip(header, values, strict=True))
+
+
+def _rows_parquet(path: Path) -> Iterator[tuple[int, dict | Issue]]:
+    import pyarrow.parquet as pq
+
+    try:
+        reader = pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 (ArrowInvalid, OSError: truncated or not Parquet)
+        raise IngestError(f"{path.name} is not a readable Parquet file ({exc})") from exc
+    n = 0
+    try:
+        for batch in reader.iter_batches(batch_size=2048):
+            for row in batch.to_pylist():
+                n += 1
+                yield n, row
+    except Exception as exc:  # noqa: BLE001
+        raise IngestError(
+            f"{path.name}, after row {n}: the Parquet data is damaged ({exc})"
+        ) from exc
+
+
+def txt_mode_of(path: Path, encoding: str) -> str:
+    """`paragraphs` when blank lines separate multi-line blocks, else `lines`."""
+    blank = multi = 0
+    previous_text = False
+    for n, (_, line) in enumerate(_text_lines(path, encoding)):
+        if n > 5000:
+            break
+        if line.strip():
+            if previous_text:
+                multi += 1
+            previous_text = True
+        else:
+            blank += 1
+            previous_text = False
+    return "paragraphs" if blank and multi else "lines"
+
+
+def _rows_txt(path: Path, encoding: str, mode: str) -> Iterator[tuple[int, dict | Issue]]:
+    if mode == "lines":
+        for line_no, line in _text_lines(path, encoding):
+            if line.strip():
+                yield line_no, {"text": line.rstrip("\r\n")}
+        return
+    block: list[str] = []
+    start = 0
+    for line_no, line in _text_lines(path, encoding):
+        if line.strip():
+            if not block:
+                start = line_no
+            block.append(line.rstrip("\r\n"))
+        elif block:
+            yield start, {"text": "\n".join(block)}
+            block = []
+    if block:
+        yield start, {"text": "\n".join(block)}
+
+
+def read_rows(
+    path: Path, *, encoding: str | None = None, txt_mode: str | None = None
+) -> Iterator[tuple[int, dict | Issue]]:
+    """(line or row number, row or Issue) for every row of a supported file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise IngestError(
+            f"{path.name}: unsupported file type {suffix or '(none)'}; bring one of "
+            + ", ".join(SUFFIXES)
+        )
+    if not path.is_file():
+        raise IngestError(f"{path} is not a file")
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path.name} is empty")
+    if suffix == ".parquet":
+        return _rows_parquet(path)
+    encoding = encoding or detect_encoding(path)
+    if suffix == ".jsonl":
+        return _rows_jsonl(path, encoding)
+    if suffix == ".json":
+        return _rows_json(path, encoding)
+    if suffix in (".csv", ".tsv"):
+        return _rows_csv(path, encoding, "\t" if suffix == ".tsv" else ",")
+    return _rows_txt(path, encoding, txt_mode or txt_mode_of(path, encoding))
+
+
+# --- layouts --------------------------------------------------------------------------
+def detect_layout(columns: list[str] | set[str]) -> tuple[str, dict]:
+    """The layout the columns suggest, and its column mapping (canonical -> column)."""
+    cols = set(columns)
+    if "messages" in cols:
+        return "messages", {"messages": "messages"}
+    if "conversations" in cols:
+        return "sharegpt", {"conversations": "conversations"}
+    if {"instruction", "output"} <= cols:
+        mapping = {"instruction": "instruction", "output": "output"}
+        if "input" in cols:
+            mapping["input"] = "input"
+        return "alpaca", mapping
+    for prompt, completion in (
+        ("prompt", "completion"),
+        ("question", "answer"),
+        ("input", "output"),
+        ("query", "response"),
+    ):
+        if {prompt, completion} <= cols:
+            return "prompt_completion", {"prompt": prompt, "completion": completion}
+    for name in TEXT_ALIASES:
+        if name in cols:
+            return "text", {"text": name}
+    strings = sorted(cols)
+    if len(strings) == 1:
+        return "text", {"text": strings[0]}
+    raise IngestError(
+        "could not tell the row layout from the columns "
+        f"({', '.join(sorted(cols)) or 'none'}); choose the layout and map the columns"
+    )
+
+
+def check_mapping(layout: str, mapping: dict, columns: list[str]) -> dict:
+    if layout not in LAYOUTS:
+        raise IngestError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    optional = {"input"} if layout == "alpaca" else set()
+    clean = {}
+    for key in LAYOUTS[layout]:
+        column = (mapping or {}).get(key) or None
+        if column is None:
+            if key in optional:
+                continue
+            raise IngestError(f"the {layout} layout needs a column for {key!r}")
+        if column not in columns:
+            raise IngestError(
+                f"column {column!r} (for {key!r}) is not in the file; its columns are "
+                + ", ".join(columns)
+            )
+        clean[key] = column
+    return clean
+
+
+def _string(value) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def convert(row: dict, layout: str, mapping: dict) -> dict:
+    """One row in its canonical form; raises ValueError for a row that does not fit."""
+    if layout == "text":
+        text = _string(row.get(mapping["text"]))
+        if not text.strip():
+            raise ValueError("empty text")
+        return {"text": text}
+    if layout == "prompt_completion":
+        return {
+            "prompt": _string(row.get(mapping["prompt"])),
+            "completion": _string(row.get(mapping["completion"])),
+        }
+    if layout == "alpaca":
+        instruction = _string(row.get(mapping["instruction"])).strip()
+        extra = _string(row.get(mapping["input"])).strip() if "input" in mapping else ""
+        prompt = f"{instruction}\n\n{extra}" if extra else instruction
+        return {"prompt": prompt, "completion": _string(row.get(mapping["output"]))}
+    key = mapping["messages" if layout == "messages" else "conversations"]
+    turns = row.get(key)
+    if isinstance(turns, str):
+        turns = json.loads(turns)  # a CSV cell holding JSON
+    if not isinstance(turns, list) or not turns:
+        raise ValueError(f"{key!r} must be a non-empty list of turns")
+    messages = []
+    for turn in turns:
+        if not isinstance(turn, dict):
+            raise ValueError("every turn must be an object")
+        if layout == "messages":
+            role, content = turn.get("role"), turn.get("content")
+        else:
+            role = SHAREGPT_ROLES.get(str(turn.get("from", "")).lower())
+            content = turn.get("value")
+        if role not in {"system", "user", "assistant", "tool", "developer"}:
+            raise ValueError(f"unknown role {turn.get('role', turn.get('from'))!r}")
+        messages.append({"role": role, "content": _string(content)})
+    return {"messages": messages}
+
+
+# --- inspecting and importing ---------------------------------------------------------
+def inspect_file(path: Path, *, sample_rows: int = 20, txt_mode: str | None = None) -> Inspection:
+    """Encoding, layout, columns and the first rows of a file, without importing it."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    rows = read_rows(path, txt_mode=txt_mode)
+    encoding = None if suffix == ".parquet" else detect_encoding(path)
+    mode = txt_mode or (txt_mode_of(path, encoding) if suffix == ".txt" else None)
+    sample, issues, columns = [], [], []
+    for _, row in rows:
+        if isinstance(row, Issue):
+            issues.append(row)
+        else:
+            sample.append(row)
+            columns += [c for c in row if c not in columns]
+        if len(sample) >= sample_rows or len(issues) >= MAX_REPORTED:
+            break
+    if not sample:
+        first = f" (line {issues[0].line}: {issues[0].message})" if issues else ""
+        raise IngestError(f"{path.name} has no readable rows{first}")
+    layout, mapping = detect_layout(columns)
+    return Inspection(path.name, suffix, encoding, layout, mapping, columns, sample, issues, mode)
+
+
+FEATURE_COLUMNS = {
+    "text": ["text"],
+    "prompt_completion": ["prompt", "completion"],
+    "messages": ["messages"],
+}
+
+
+def _features(form: str):
+    import datasets
+
+    string = datasets.Value("string")
+    columns = {"id": string}
+    if form == "text":
+        columns["text"] = string
+    elif form == "prompt_completion":
+        columns |= {"prompt": string, "completion": string}
+    else:
+        columns["messages"] = datasets.List({"role": string, "content": string})
+    return datasets.Features(columns)
+
+
+def import_path(
+    ws,
+    path: Path,
+    *,
+    name: str | None = None,
+    layout: str | None = None,
+    mapping: dict | None = None,
+    skip_bad: bool = False,
+    txt_mode: str | None = None,
+    encoding: str | None = None,
+    source: str | None = None,
+):
+    """Import a file as the next version of dataset `name` (default: the file's stem).
+    Returns (version, report). With `skip_bad` off, the first malformed row stops the
+    import with its line number and nothing is written."""
+    datasets = hf_datasets()
+    path = Path(path)
+    started = time.monotonic()
+    seen = inspect_file(path, txt_mode=txt_mode)
+    layout = layout or seen.layout
+    mapping = check_mapping(layout, mapping or seen.mapping, seen.columns)
+    form = FORM_OF_LAYOUT[layout]
+    encoding = encoding or seen.encoding
+    name = safe_name((name or path.stem)[:60] or "upload")
+    skipped: list[Issue] = []
+    totals = {"read": 0, "skipped": 0}
+
+    def rows():
+        for n, row in read_rows(path, encoding=encoding, txt_mode=seen.txt_mode):
+            totals["read"] += 1
+            problem = row if isinstance(row, Issue) else None
+            if problem is None:
+                try:
+                    out = convert(row, layout, mapping)
+                except (ValueError, TypeError) as exc:
+                    problem = Issue(n, str(exc))
+            if problem is not None:
+                if not skip_bad:
+                    raise IngestError(
+                        f"{path.name}, line {problem.line}: {problem.message}. Fix the row, or "
+                        "import again skipping malformed rows."
+                    )
+                totals["skipped"] += 1
+                if len(skipped) < MAX_REPORTED:
+                    skipped.append(problem)
+                continue
+            ident = row.get("id")
+            out["id"] = str(ident) if ident not in (None, "") else f"{name}-{n:07d}"
+            yield out
+
+    try:
+        data = datasets.Dataset.from_generator(
+            rows, features=_features(form), cache_dir=str(cache_dir(ws)), keep_in_memory=False
+        )
+    except datasets.exceptions.DatasetGenerationError as exc:
+        cause = exc.__cause__ or exc.__context__
+        while cause is not None and not isinstance(cause, IngestError):
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, IngestError):
+            raise cause from None
+        raise IngestError(f"{path.name}: {exc}") from exc
+    if len(data) == 0:
+        raise IngestError(f"{path.name} has no usable rows ({totals['skipped']} malformed)")
+    report = {
+        "file": path.name,
+        "encoding": encoding,
+        "layout": layout,
+        "mapping": mapping,
+        "form": form,
+        "rows": len(data),
+        "skipped": totals["skipped"],
+        "skipped_rows": [asdict(i) for i in skipped],
+    }
+    version = write_version(
+        ws,
+        name,
+        data,
+        format=form,
+        operation="import",
+        settings={
+            "encoding": encoding,
+            "layout": layout,
+            "mapping": mapping,
+            "txt_mode": seen.txt_mode,
+        },
+        counts={"rows": len(data), "skipped": totals["skipped"]},
+        seconds=time.monotonic() - started,
+        source=source or path.name,
+    )
+    return version, report

@@ -1,0 +1,173 @@
+"""Importing files into dataset versions (encodings, layouts, malformed rows), and the
+version operations every data step shares: open, write, split, export, delete, lineage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from studio.cli import main
+from studio.data.ingest import IngestError, detect_encoding, import_path, inspect_file
+from studio.data.records import dataset_file, iter_records
+from studio.data.registry import list_datasets
+from studio.data.store import (
+    DataError,
+    delete_version,
+    export_version,
+    lineage,
+    open_version,
+    split_version,
+    write_version,
+)
+
+JA = "富士山は日本一高い山です。\n琵琶湖は日本一大きい湖です。\n"
+
+
+def write(path, data: bytes | str, encoding="utf-8"):
+    path.write_bytes(data if isinstance(data, bytes) else data.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp932", "euc-jp"])
+def test_japanese_text_in_every_encoding(workspace, tmp_path, encoding):
+    path = write(tmp_path / "doc.txt", JA, encoding)
+    assert detect_encoding(path) == encoding
+    version, report = import_path(workspace, path)
+    assert report["encoding"] == encoding and version.format == "text"
+    assert [r["text"] for r in open_version(workspace, version)] == JA.splitlines()
+
+
+def test_txt_paragraphs_and_lines(workspace, tmp_path):
+    paragraphs = write(tmp_path / "p.txt", "一行目\n二行目\n\n次の文書\n続き\n")
+    assert inspect_file(paragraphs).txt_mode == "paragraphs"
+    version, _ = import_path(workspace, paragraphs)
+    assert [r["text"] for r in open_version(workspace, version)] == [
+        "一行目\n二行目",
+        "次の文書\n続き",
+    ]
+    version, _ = import_path(workspace, paragraphs, name="as-lines", txt_mode="lines")
+    assert version.rows == 4
+
+
+def test_layouts_are_detected_and_converted(workspace, tmp_path):
+    alpaca = [
+        {"instruction": "訳して", "input": "cat", "output": "猫"},
+        {"instruction": "挨拶して", "input": "", "output": "こんにちは"},
+    ]
+    path = write(tmp_path / "alpaca.json", json.dumps(alpaca, ensure_ascii=False))
+    version, report = import_path(workspace, path)
+    assert report["layout"] == "alpaca" and version.format == "prompt_completion"
+    rows = open_version(workspace, version).to_list()
+    assert rows[0]["prompt"] == "訳して\n\ncat" and rows[1]["prompt"] == "挨拶して"
+
+    share = {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}
+    path = write(tmp_path / "sg.jsonl", json.dumps(share) + "\n")
+    version, report = import_path(workspace, path)
+    assert report["layout"] == "sharegpt"
+    assert open_version(workspace, version)[0]["messages"][1] == {
+        "role": "assistant",
+        "content": "yo",
+    }
+
+    path = write(tmp_path / "qa.tsv", "id\tquestion\tanswer\nq1\t高さは？\t3776m\n")
+    version, report = import_path(workspace, path)
+    assert report["mapping"] == {"prompt": "question", "completion": "answer"}
+    assert open_version(workspace, version)[0] == {
+        "id": "q1",
+        "prompt": "高さは？",
+        "completion": "3776m",
+    }
+    # the trainer and the inspector read a Parquet version like a JSONL one
+    assert next(iter_records(dataset_file(version))).format == "prompt_completion"
+
+
+def test_column_mapping(workspace, tmp_path):
+    path = write(tmp_path / "news.csv", "title,body\nA,本文です\n")
+    version, _ = import_path(workspace, path, layout="text", mapping={"text": "body"})
+    assert open_version(workspace, version)[0]["text"] == "本文です"
+    with pytest.raises(IngestError, match="column 'nope' .* its columns are title, body"):
+        import_path(workspace, path, layout="text", mapping={"text": "nope"})
+
+
+@pytest.mark.parametrize(
+    "name,content,match",
+    [
+        ("empty.jsonl", b"", "empty.jsonl is empty"),
+        ("blob.txt", b"\x00\x01\x02\x03binary", "looks like a binary file"),
+        ("bad.jsonl", '{"text": "a"}\n{oops}\n', r"bad.jsonl, line 2: not valid JSON"),
+        ("ragged.csv", "text,id\nok,1\ntoo,many,fields\n", r"ragged.csv, line 3: 3 fields"),
+        ("list.jsonl", '{"text": "a"}\n[1, 2]\n', r"line 2: a JSON list"),
+        ("latin.txt", "caf\xe9 cr\xe8me\n".encode("latin-1"), "not UTF-8, CP932"),
+        ("doc.docx", b"PK\x03\x04", "unsupported file type .docx"),
+        ("trunc.parquet", b"PAR1\x00\x00", "not a readable Parquet file"),
+    ],
+)
+def test_bad_files_are_refused_with_file_and_line(workspace, tmp_path, name, content, match):
+    before = [v.spec for v in list_datasets(workspace)]
+    with pytest.raises(IngestError, match=match):
+        import_path(workspace, write(tmp_path / name, content))
+    assert [v.spec for v in list_datasets(workspace)] == before  # nothing written
+
+
+def test_malformed_rows_can_be_skipped_and_are_listed(workspace, tmp_path):
+    path = write(tmp_path / "mixed.jsonl", '{"text": "a"}\n{oops}\n\n{"text": "b"}\n{"text": ""}\n')
+    version, report = import_path(workspace, path, skip_bad=True)
+    assert version.rows == 2 and report["skipped"] == 2
+    assert [i["line"] for i in report["skipped_rows"]] == [2, 5]
+    assert version.counts == {"rows": 2, "skipped": 2}
+
+
+def test_versions_split_export_delete_and_lineage(workspace, tmp_path):
+    base = open_version(workspace, "sample-qa")
+    smaller = write_version(
+        workspace,
+        "sample-qa",
+        base.select(range(100)),
+        format="prompt_completion",
+        operation="select",
+        parent="sample-qa/v0001",
+        counts={"in": len(base), "out": 100},
+    )
+    assert smaller.spec == "sample-qa/v0002" and smaller.rows == 100
+    train, val = split_version(workspace, smaller.spec, validation=0.1, seed=1)
+    assert (train.rows, val.rows) == (90, 10)
+    assert [v.spec for v in lineage(workspace, val.spec)] == [
+        "sample-qa-validation/v0001",
+        "sample-qa/v0002",
+        "sample-qa/v0001",
+    ]
+    ids = {r["id"] for r in open_version(workspace, train)} | {
+        r["id"] for r in open_version(workspace, val)
+    }
+    assert len(ids) == 100  # a partition: nothing lost, nothing twice
+    out = export_version(workspace, val.spec, "jsonl", tmp_path)
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 10
+    assert export_version(workspace, val.spec, "parquet", tmp_path / "v.parquet").is_file()
+    delete_version(workspace, smaller.spec)
+    assert "sample-qa/v0002" not in {v.spec for v in list_datasets(workspace)}
+    assert [v.spec for v in lineage(workspace, val.spec)][-1] == "sample-qa-validation/v0001"
+    with pytest.raises(DataError, match="left no rows"):
+        write_version(workspace, "x", base.select([]), format="text", operation="filter")
+
+
+def test_cli_import_show_split_export_chain(workspace, tmp_path, capsys):
+    path = write(tmp_path / "notes.txt", JA)
+    ws = ["--workspace", str(workspace.root), "--json"]
+
+    def run(*args):
+        code = main([*args, *ws])
+        return code, json.loads(capsys.readouterr().out)
+
+    code, out = run("data", "import", str(path), "--name", "notes")
+    assert code == 0 and out["version"] == "notes/v0001"
+    code, out = run("data", "show", out["version"], "--rows", "1")
+    assert out["rows"][0]["text"] == "富士山は日本一高い山です。"
+    code, out = run("data", "split", "notes", "--validation", "0.5")
+    assert (out["train"], out["validation"]) == ("notes-train/v0001", "notes-validation/v0001")
+    code, out = run("data", "export", out["version"], "--out", str(tmp_path))
+    assert code == 0 and out["path"].endswith("notes-train-v0001.jsonl")
+    code, out = run("data", "import", str(write(tmp_path / "e.csv", "")))
+    assert code == 1 and "e.csv is empty" in out["error"]["message"]
+    code, out = run("data", "delete", "notes/v0001")
+    assert code == 1 and "--yes" in out["error"]["message"]
