@@ -16,6 +16,7 @@ from studio.paths import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR, ICON_PATH
 from studio.ui import (
     chat_tab,
     compare_tab,
+    data_tab,
     eval_tab,
     export_tab,
     inspect_tab,
@@ -126,6 +127,7 @@ def build_app(ctx: StudioContext) -> gr.Blocks:
                 )
         with gr.Tabs(elem_id="studio-tabs") as ctx.tabs:
             model_tab.build(ctx, loc)
+            data_tab.build(ctx, loc)
             inspect_tab.build(ctx, loc)
             train_tab.build(ctx, loc)
             runs_tab.build(ctx, loc)
