@@ -150,9 +150,12 @@ def build_app(ctx: StudioContext) -> gr.Blocks:
 
 
 def launch_options() -> dict:
+    from studio.ui.data_quality import KEYBOARD_JS  # good/noise keys while labelling
+
     return {
         "theme": theme(),
         "css": CSS,
+        "js": KEYBOARD_JS,
         "favicon_path": str(ICON_PATH),
         "footer_links": ["api", "settings"],
     }
