@@ -24,6 +24,7 @@ from studio.i18n import t
 from studio.models.load import ModelLoadError
 from studio.safety import UnsafeInputError
 from studio.ui.compare_tab import default_models
+from studio.ui.sampling import sampling_controls, settings_from
 
 API_CHAT = "chat"
 
@@ -102,47 +103,22 @@ def build(ctx, loc) -> None:
             )
             save_p = loc.make(gr.Button, i18n={"value": "chat.save_persona"}, scale=1)
             delete_p = loc.make(gr.Button, i18n={"value": "chat.delete_persona"}, scale=1)
-        with loc.make(gr.Accordion, i18n={"label": "chat.sampling"}, open=False), gr.Row():
-            max_new = loc.make(
-                gr.Number,
-                i18n={"label": "chat.max_new_tokens"},
-                value=160,
-                minimum=1,
-                maximum=8192,
-                precision=0,
-                elem_id="chat-max-new",
-            )
-            greedy = loc.make(
-                gr.Checkbox, i18n={"label": "chat.greedy"}, value=False, elem_id="chat-greedy"
-            )
-            temperature = loc.make(
-                gr.Slider,
-                i18n={"label": "chat.temperature"},
-                minimum=0.05,
-                maximum=2.0,
-                step=0.05,
-                value=0.7,
-            )
-            top_p = loc.make(
-                gr.Slider,
-                i18n={"label": "chat.top_p"},
-                minimum=0.05,
-                maximum=1.0,
-                step=0.05,
-                value=0.9,
-            )
-            top_k = loc.make(
-                gr.Number, i18n={"label": "chat.top_k"}, value=0, minimum=0, precision=0
-            )
-            repetition = loc.make(
-                gr.Slider,
-                i18n={"label": "chat.repetition_penalty"},
-                minimum=0.8,
-                maximum=2.0,
-                step=0.05,
-                value=1.1,
-            )
-            seed = loc.make(gr.Number, i18n={"label": "chat.seed"}, value=0, precision=0)
+        with loc.make(gr.Accordion, i18n={"label": "chat.sampling"}, open=False):
+            with gr.Row():
+                max_new = loc.make(
+                    gr.Number,
+                    i18n={"label": "chat.max_new_tokens"},
+                    value=160,
+                    minimum=1,
+                    maximum=8192,
+                    precision=0,
+                    elem_id="chat-max-new",
+                )
+                greedy = loc.make(
+                    gr.Checkbox, i18n={"label": "chat.greedy"}, value=False, elem_id="chat-greedy"
+                )
+            chat_defaults = GenerationSettings(temperature=0.7, top_p=0.9, repetition_penalty=1.1)
+            controls = sampling_controls(loc, chat_defaults, top_k=True)
         with gr.Row():
             with gr.Column():
                 chat_a = gr.Chatbot(
@@ -259,15 +235,7 @@ def build(ctx, loc) -> None:
         if not (text or "").strip():
             raise gr.Error(t("chat.empty_message", lang))
         try:
-            settings = GenerationSettings(
-                max_new_tokens=int(max_new_tokens or 160),
-                temperature=float(temp),
-                top_p=float(top),
-                top_k=int(k or 0),
-                repetition_penalty=float(rep),
-                seed=int(seed_value or 0),
-                greedy=bool(greedy_on),
-            ).validate()
+            settings = settings_from(max_new_tokens, greedy_on, temp, top, k, rep, seed_value)
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
         # one side per model: [model, its conversation, the warnings under it]
@@ -310,11 +278,7 @@ def build(ctx, loc) -> None:
         system,
         max_new,
         greedy,
-        temperature,
-        top_p,
-        top_k,
-        repetition,
-        seed,
+        *controls.inputs(),
         ctx.lang,
     ]
     chat_outputs = [chat_a, chat_b, warn_a, warn_b, message, inspect_btn]

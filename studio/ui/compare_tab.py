@@ -15,10 +15,10 @@ import pandas as pd
 from studio.chat import DEFAULT_PERSONAS
 from studio.compare import Comparison, PromptsError, compare_iter, parse_prompts, read_prompts
 from studio.evaluate import EvalError
-from studio.generate import GenerationSettings
 from studio.i18n import t
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.runs.store import list_runs
+from studio.ui.sampling import sampling_controls, settings_from
 
 API_COMPARE = "compare_models"
 DEMO_PROMPTS = "こんにちは。\nお茶の美味しい淹れ方を教えて。\n富士山の高さは？"
@@ -188,35 +188,8 @@ def build(ctx, loc) -> None:
             greedy = loc.make(
                 gr.Checkbox, i18n={"label": "compare.greedy"}, value=True, elem_id="compare-greedy"
             )
-        defaults = GenerationSettings()
-        with loc.make(gr.Accordion, i18n={"label": "compare.sampling"}, open=False), gr.Row():
-            temperature = loc.make(
-                gr.Slider,
-                i18n={"label": "compare.temperature"},
-                minimum=0.05,
-                maximum=2.0,
-                step=0.05,
-                value=defaults.temperature,
-            )
-            top_p = loc.make(
-                gr.Slider,
-                i18n={"label": "compare.top_p"},
-                minimum=0.05,
-                maximum=1.0,
-                step=0.05,
-                value=defaults.top_p,
-            )
-            repetition = loc.make(
-                gr.Slider,
-                i18n={"label": "compare.repetition_penalty"},
-                minimum=0.8,
-                maximum=2.0,
-                step=0.05,
-                value=defaults.repetition_penalty,
-            )
-            seed = loc.make(
-                gr.Number, i18n={"label": "compare.seed"}, value=defaults.seed, precision=0
-            )
+        with loc.make(gr.Accordion, i18n={"label": "compare.sampling"}, open=False):
+            controls = sampling_controls(loc)
         with gr.Row():
             run_btn = loc.make(
                 gr.Button,
@@ -290,14 +263,7 @@ def build(ctx, loc) -> None:
             raise gr.Error(t("compare.no_models", lang))
         try:
             prompt_list = parse_prompts(prompt_text or "", source=t("compare.prompts", lang))
-            settings = GenerationSettings(
-                max_new_tokens=int(max_new_tokens or 64),
-                temperature=float(temp),
-                top_p=float(top),
-                repetition_penalty=float(rep),
-                seed=int(seed_value or 0),
-                greedy=bool(greedy_on),
-            ).validate()
+            settings = settings_from(max_new_tokens, greedy_on, temp, top, rep, seed_value)
         except (PromptsError, ValueError) as exc:
             raise gr.Error(str(exc)) from None
         total = len(chosen) * len(prompt_list)
@@ -343,10 +309,7 @@ def build(ctx, loc) -> None:
         system,
         max_new,
         greedy,
-        temperature,
-        top_p,
-        repetition,
-        seed,
+        *controls.inputs(),
         ctx.lang,
     ]
     outputs = [grid, summary, status, csv_file, md_file, result_state, pool_view]

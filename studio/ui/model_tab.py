@@ -9,6 +9,7 @@ from studio.i18n import t
 from studio.models.info import describe
 from studio.models.load import ModelLoadError
 from studio.paths import EMBEDDED_MODEL_NAME
+from studio.ui.sampling import sampling_controls, settings_from
 
 API_LOAD = "load_model"
 API_GENERATE = "generate"
@@ -199,38 +200,7 @@ def build(ctx, loc) -> None:
                         step=1,
                         value=defaults.max_new_tokens,
                     )
-                    with gr.Row():
-                        temperature = loc.make(
-                            gr.Slider,
-                            i18n={"label": "model.temperature"},
-                            minimum=0.05,
-                            maximum=2.0,
-                            step=0.05,
-                            value=defaults.temperature,
-                        )
-                        top_p = loc.make(
-                            gr.Slider,
-                            i18n={"label": "model.top_p"},
-                            minimum=0.05,
-                            maximum=1.0,
-                            step=0.01,
-                            value=defaults.top_p,
-                        )
-                    with gr.Row():
-                        repetition = loc.make(
-                            gr.Slider,
-                            i18n={"label": "model.repetition_penalty"},
-                            minimum=0.8,
-                            maximum=2.0,
-                            step=0.05,
-                            value=defaults.repetition_penalty,
-                        )
-                        seed = loc.make(
-                            gr.Number,
-                            i18n={"label": "model.seed"},
-                            value=defaults.seed,
-                            precision=0,
-                        )
+                    controls = sampling_controls(loc, defaults)
                     greedy = loc.make(
                         gr.Checkbox, i18n={"label": "model.greedy"}, value=defaults.greedy
                     )
@@ -291,15 +261,10 @@ def build(ctx, loc) -> None:
         greedy: bool,
         lang: str,
     ):
-        settings = GenerationSettings(
-            max_new_tokens=int(max_new_tokens),
-            temperature=float(temperature),
-            top_p=float(top_p),
-            repetition_penalty=float(repetition_penalty),
-            seed=int(seed or 0),
-            greedy=bool(greedy),
-        )
         try:
+            settings = settings_from(
+                max_new_tokens, greedy, temperature, top_p, repetition_penalty, seed
+            )
             with ctx.use(model, trust_remote_code=trust_remote_code) as loaded:
                 result = generate(loaded, prompt, settings, chat=chat, system=system or None)
         except (ModelLoadError, ValueError) as exc:
@@ -319,10 +284,7 @@ def build(ctx, loc) -> None:
         chat,
         system,
         max_new,
-        temperature,
-        top_p,
-        repetition,
-        seed,
+        *controls.inputs(),
         greedy,
         ctx.lang,
     ]
