@@ -84,6 +84,7 @@ class Inspection:
     sample: list[dict]
     issues: list[Issue] = field(default_factory=list)
     txt_mode: str | None = None
+    scanned: int = 0  # rows looked at for malformed ones
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -396,27 +397,35 @@ def convert(row: dict, layout: str, mapping: dict) -> dict:
 
 
 # --- inspecting and importing ---------------------------------------------------------
-def inspect_file(path: Path, *, sample_rows: int = 20, txt_mode: str | None = None) -> Inspection:
-    """Encoding, layout, columns and the first rows of a file, without importing it."""
+def inspect_file(
+    path: Path, *, sample_rows: int = 20, scan_rows: int = 10000, txt_mode: str | None = None
+) -> Inspection:
+    """Encoding, layout, columns and the first rows of a file, and the malformed rows among
+    its first `scan_rows`, without importing it."""
     path = Path(path)
     suffix = path.suffix.lower()
     rows = read_rows(path, txt_mode=txt_mode)
     encoding = None if suffix == ".parquet" else detect_encoding(path)
     mode = txt_mode or (txt_mode_of(path, encoding) if suffix == ".txt" else None)
     sample, issues, columns = [], [], []
+    scanned = 0
     for _, row in rows:
+        scanned += 1
         if isinstance(row, Issue):
-            issues.append(row)
-        else:
+            if len(issues) < MAX_REPORTED:
+                issues.append(row)
+        elif len(sample) < sample_rows:
             sample.append(row)
             columns += [c for c in row if c not in columns]
-        if len(sample) >= sample_rows or len(issues) >= MAX_REPORTED:
+        if scanned >= scan_rows:
             break
     if not sample:
         first = f" (line {issues[0].line}: {issues[0].message})" if issues else ""
         raise IngestError(f"{path.name} has no readable rows{first}")
     layout, mapping = detect_layout(columns)
-    return Inspection(path.name, suffix, encoding, layout, mapping, columns, sample, issues, mode)
+    return Inspection(
+        path.name, suffix, encoding, layout, mapping, columns, sample, issues, mode, scanned
+    )
 
 
 FEATURE_COLUMNS = {

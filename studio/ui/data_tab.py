@@ -274,7 +274,7 @@ def _import_section(data: DataContext) -> None:
             encoding=seen.encoding or "parquet",
             layout=t(f"data.layout_{seen.layout}", lang),
             columns=", ".join(seen.columns),
-        ) + (f"\n\n{t('data.issues', lang)}{issues}" if issues else "")
+        ) + (f"\n\n{t('data.issues', lang, n=seen.scanned)}{issues}" if issues else "")
         table = pd.DataFrame(
             [[preview.cell(r.get(c)) for c in seen.columns] for r in seen.sample],
             columns=seen.columns,
