@@ -1,0 +1,76 @@
+"""The Data tab in headless Chromium, as a user meets it: upload a noisy file, clean it with
+the Japanese preset, label a few documents with the keyboard, and see each new version."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import REPO
+from tests.test_app_browser import browser  # noqa: F401  (the module's Chromium fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_upload_clean_label_and_see_new_versions(browser, running_app, artifacts_dir, tmp_path):  # noqa: F811
+    from playwright.sync_api import expect
+
+    # 120 documents of the bundled noisy corpus, and one line that is not JSON
+    lines = (REPO / "assets" / "data" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    upload = tmp_path / "web-mini.jsonl"
+    upload.write_text("\n".join(lines[:60] + ["{broken"] + lines[60:120]) + "\n", encoding="utf-8")
+
+    page = browser.new_page()
+    page.goto(running_app["url"])
+    page.get_by_role("tab", name="Data").click()
+    page.locator("#data-upload input[type=file]").set_input_files(str(upload))
+    found = page.locator("#data-found")
+    expect(found).to_contain_text("encoding utf-8", timeout=30_000)
+    expect(found).to_contain_text("line 61")  # the malformed row, found before importing
+    page.locator("#data-import").click()
+    status = page.locator("#data-import-status")
+    expect(page.locator(".toast-body, .toast-wrap").first).to_contain_text("line 61")
+    page.locator("#data-skip-bad input").check()
+    page.locator("#data-import").click()
+    expect(status).to_contain_text("Imported 120 rows as web-mini/v0001", timeout=30_000)
+    version = page.locator("#data-version input")
+    expect(version).to_have_value("web-mini/v0001", timeout=10_000)
+    page.screenshot(path=str(artifacts_dir / "data-import-en.png"), full_page=True)
+
+    page.get_by_role("tab", name="Preview").click()
+    page.locator("#data-search textarea, #data-search input").first.fill("富士山")
+    page.locator("#data-show").click()
+    expect(page.locator("#data-matches")).to_contain_text("rows", timeout=20_000)
+
+    page.get_by_role("tab", name="Clean").click()
+    page.locator("#clean-run").click()
+    expect(version).to_have_value("web-mini/v0002", timeout=60_000)
+    expect(page.locator("#clean-report")).to_be_visible()
+    page.screenshot(path=str(artifacts_dir / "data-clean-en.png"), full_page=True)
+
+    page.get_by_role("tab", name="Quality").click()
+    page.locator("#quality-start").click()
+    text = page.locator("#quality-doc-text")
+    expect(text).not_to_be_empty(timeout=20_000)
+    counts = page.locator("#quality-counts")
+    page.locator("#quality-good").click()  # a click, then the keyboard
+    expect(counts).to_contain_text("1 good · 0 noise", timeout=10_000)
+    for key, good, noise in (("g", 2, 0), ("n", 2, 1), ("2", 2, 2), ("1", 3, 2)):
+        page.keyboard.press(key)
+        expect(counts).to_contain_text(f"{good} good · {noise} noise", timeout=10_000)
+    ws = running_app["workspace"]
+    labels = [
+        json.loads(line)
+        for line in (ws / "quality" / "labels" / "web-mini.jsonl").read_text().splitlines()
+    ]
+    assert sorted(label["label"] for label in labels) == ["good", "good", "good", "noise", "noise"]
+
+    page.get_by_role("tab", name="Versions").click()
+    table = page.locator("#data-versions")
+    expect(table).to_contain_text("web-mini/v0002")
+    expect(table).to_contain_text("web-mini/v0001")
+    page.get_by_role("radio", name="日本語").check()
+    expect(page.get_by_role("tab", name="バージョン")).to_be_visible(timeout=10_000)
+    page.screenshot(path=str(artifacts_dir / "data-versions-ja.png"), full_page=True)
+    page.close()
