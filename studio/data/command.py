@@ -8,12 +8,13 @@ latest version), so steps chain in a script.
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
+
+from studio.data import cli_clean, cli_dedup, cli_quality
 
 # Actions written beside their own modules (cleaning, deduplication and clustering, the
 # quality classifier): each has `register(actions, common)`.
-PARTS = ("studio.data.cli_clean", "studio.data.cli_dedup", "studio.data.cli_quality")
+PARTS = (cli_clean, cli_dedup, cli_quality)
 
 
 def add_parser(verbs, common) -> None:
@@ -80,13 +81,7 @@ def add_parser(verbs, common) -> None:
     delete.add_argument("--yes", action="store_true", help="really delete (required)")
     delete.set_defaults(func=cmd_delete)
 
-    for module in PARTS:
-        try:
-            part = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
+    for part in PARTS:
         part.register(actions, common)
 
 

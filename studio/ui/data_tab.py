@@ -4,7 +4,6 @@ step; a step that writes a new version selects it. The work is in `studio.data`.
 
 from __future__ import annotations
 
-import importlib
 import json
 import tempfile
 from dataclasses import dataclass
@@ -28,16 +27,17 @@ from studio.data.store import (
 )
 from studio.i18n import t
 from studio.safety import UnsafeInputError, confine
+from studio.ui import data_clean, data_cluster, data_dedup, data_quality
 
 API_IMPORT = "data_import"
 MAP_FIELDS = list(dict.fromkeys(f for fields in LAYOUTS.values() for f in fields))
 
 # Steps written beside their own library modules; each has `build_section(data)`.
 SECTIONS = (
-    ("studio.ui.data_clean", "data.tab_clean", "data-clean"),
-    ("studio.ui.data_dedup", "data.tab_dedup", "data-dedup"),
-    ("studio.ui.data_quality", "data.tab_quality", "data-quality"),
-    ("studio.ui.data_cluster", "data.tab_cluster", "data-cluster"),
+    (data_clean, "data.tab_clean", "data-clean"),
+    (data_dedup, "data.tab_dedup", "data-dedup"),
+    (data_quality, "data.tab_quality", "data-quality"),
+    (data_cluster, "data.tab_cluster", "data-cluster"),
 )
 
 
@@ -124,13 +124,7 @@ def build(ctx, loc) -> None:
                 _import_section(data)
             with loc.make(gr.Tab, i18n={"label": "data.tab_preview"}, id="data-preview"):
                 _preview_section(data)
-            for module, label, tab_id in SECTIONS:
-                try:
-                    section = importlib.import_module(module)
-                except ModuleNotFoundError as exc:
-                    if exc.name != module:
-                        raise
-                    continue
+            for section, label, tab_id in SECTIONS:
                 with loc.make(gr.Tab, i18n={"label": label}, id=tab_id):
                     section.build_section(data)
             with loc.make(gr.Tab, i18n={"label": "data.tab_versions"}, id="data-versions"):
