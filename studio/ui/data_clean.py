@@ -298,8 +298,9 @@ def build_section(data) -> None:
             r,
             gr.update(choices=dropping, value=first),
             samples_frame(r, first, lang),
-            gr.update(value=before, y_lim=ylim),
-            gr.update(value=after, y_lim=ylim),
+            # buckets in length order (a categorical axis sorts them as text otherwise)
+            gr.update(value=before, y_lim=ylim, sort=list(before["bucket"])),
+            gr.update(value=after, y_lim=ylim, sort=list(after["bucket"])),
             result.version.spec if result.version is not None else gr.update(),
         )
 

@@ -68,7 +68,9 @@ def render_summary(ws, spec: str | None, lang: str) -> str:
     v = chain[0]
     head = t("data.summary", lang, spec=v.spec, rows=f"{v.rows:,}", format=v.format, op=v.operation)
     path = " ← ".join(f"`{x.spec}` ({x.operation})" for x in chain)
-    counts = f"  \n{t('data.counts', lang)}: `{json.dumps(v.counts, ensure_ascii=False)}`"
+    shown = json.dumps(v.counts, ensure_ascii=False)
+    shown = shown if len(shown) <= 160 else shown[:160] + "…"  # the Versions table has it all
+    counts = f"  \n{t('data.counts', lang)}: `{shown}`"
     return f"{head}  \n{t('data.lineage', lang)}: {path}" + (counts if v.counts else "")
 
 
@@ -383,8 +385,13 @@ def _preview_section(data: DataContext) -> None:
     stats_note = gr.Markdown(elem_id="data-stats-note")
     stats_table = gr.Dataframe(interactive=False, elem_id="data-column-stats")
     with gr.Row():
-        char_plot = gr.BarPlot(x="bucket", y="count", sort=None, elem_id="data-hist-chars")
-        token_plot = gr.BarPlot(x="bucket", y="count", sort=None, elem_id="data-hist-tokens")
+        axes = {"x_title": "data.hist_x", "y_title": "data.hist_y"}
+        char_plot = loc.make(
+            gr.BarPlot, i18n=axes, x="bucket", y="count", sort=None, elem_id="data-hist-chars"
+        )
+        token_plot = loc.make(
+            gr.BarPlot, i18n=axes, x="bucket", y="count", sort=None, elem_id="data-hist-tokens"
+        )
 
     def show(spec, text, page_no, page_size, lang):
         if not spec:
@@ -433,14 +440,23 @@ def _preview_section(data: DataContext) -> None:
         def y_limit(frame):
             return [0, int(frame["count"].max() * 1.1) + 1] if len(frame) else None
 
+        def order(frame):  # buckets in length order, not sorted as text
+            return list(frame["bucket"]) if len(frame) else None
+
         return (
             note,
             frame,
-            gr.update(value=chars, title=t("data.hist_chars", lang), y_lim=y_limit(chars)),
+            gr.update(
+                value=chars,
+                title=t("data.hist_chars", lang),
+                y_lim=y_limit(chars),
+                sort=order(chars),
+            ),
             gr.update(
                 value=tokens,
                 title=t("data.hist_tokens", lang),
                 y_lim=y_limit(tokens),
+                sort=order(tokens),
                 visible=bool(sizes["tokens"]),
             ),
         )
