@@ -331,7 +331,7 @@ def cmd_generate(args) -> tuple[dict, str]:
     from studio.fsutil import atomic_write_text
     from studio.generate import GenerationSettings
     from studio.models.load import ModelLoadError, resolve_source
-    from studio.models.pool import ModelPool
+    from studio.models.pool import ModelPool, pool_opener
     from studio.paths import EMBEDDED_MODEL_NAME
 
     try:
@@ -357,14 +357,10 @@ def cmd_generate(args) -> tuple[dict, str]:
     models = [m or EMBEDDED_MODEL_NAME for m in args.model] or [EMBEDDED_MODEL_NAME]
     columns = ([*models] if args.with_base else []) + args.adapter if args.adapter else models
     pool = ModelPool(device=None if args.device == "auto" else args.device)
-    named = ws.model_dirs()
-    names: dict[str, str] = {}
+    opener = pool_opener(ws, pool, trust_remote_code=args.trust_remote_code)
 
     def open_model(column: str):
-        source = resolve_source(column, named_dirs=named)
-        base = resolve_source(models[0], named_dirs=named) if column in args.adapter else None
-        names[column] = source.name
-        return pool.use(source, base=base, trust_remote_code=args.trust_remote_code)
+        return opener(column, base=models[0] if column in args.adapter else None)
 
     try:
         result = compare(
@@ -383,7 +379,7 @@ def cmd_generate(args) -> tuple[dict, str]:
             atomic_write_text(path, text)
     payload = result.to_dict()
     if len(columns) == 1:  # one model: its replies as a plain list
-        payload["model"] = names.get(columns[0], columns[0])
+        payload["model"] = resolve_source(columns[0], named_dirs=ws.model_dirs()).name
         payload["results"] = payload["cells"]
     text = "\n\n".join(
         f"### {c.prompt}"

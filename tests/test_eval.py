@@ -15,7 +15,7 @@ import yaml
 
 from studio.evaluate import EvalError, harness, results, tasks
 from studio.evaluate import metrics as m
-from studio.evaluate.runner import ModelEntry, evaluate, pool_opener, sweep_models
+from studio.evaluate.runner import ModelEntry, evaluate, sweep_models
 from studio.evaluate.scoring import Score, continuation_scores, split_ids, text_nll
 from studio.evaluate.suites import (
     CANDIDATE_RANKING,
@@ -27,6 +27,7 @@ from studio.evaluate.suites import (
     import_suite,
     open_suite,
 )
+from studio.models.pool import pool_opener
 from studio.paths import SAMPLE_DATA_DIR
 from tests.conftest import REPO, child_env, make_adapter
 

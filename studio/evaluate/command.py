@@ -89,8 +89,8 @@ def _suite_specs(args, ws) -> list[str]:
 
 def _evaluate(args, ws) -> tuple[dict, str]:
     from studio.evaluate import results
-    from studio.evaluate.runner import demo_plan, evaluate, pool_opener, sweep_models
-    from studio.models.pool import ModelPool
+    from studio.evaluate.runner import demo_plan, evaluate, sweep_models
+    from studio.models.pool import ModelPool, pool_opener
 
     if not args.suites:
         raise CliError("name at least one suite (python -m studio eval --list), or `demo`")

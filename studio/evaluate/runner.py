@@ -41,21 +41,6 @@ class ModelEntry:
         }
 
 
-def pool_opener(ws, pool=None, *, local_roots=None, trust_remote_code: bool = False) -> Opener:
-    """`open_model` on a model pool: names resolve like the model pickers' (workspace
-    models, `run:<id>`, `run:<id>@<step>`), folders confined to `local_roots` when given."""
-    from studio.models.load import resolve_source
-    from studio.models.pool import ModelPool
-
-    pool = pool or ModelPool()
-
-    def open_model(spec: str):
-        source = resolve_source(spec, named_dirs=ws.model_dirs(), local_roots=local_roots)
-        return pool.use(source, trust_remote_code=trust_remote_code)
-
-    return open_model
-
-
 def sweep_models(ws, run_id: str) -> list[ModelEntry]:
     """The base a run started from (step 0), every complete intermediate checkpoint in step
     order, and its final model (at the run's last step; a checkpoint saved at that same
@@ -244,4 +229,4 @@ def _one(ws, loaded, suite: Suite | str, entry: ModelEntry, limit, options) -> d
     }
 
 
-__all__ = ["SuiteError", "evaluate", "sweep_models", "demo_plan", "pool_opener"]
+__all__ = ["SuiteError", "evaluate", "sweep_models", "demo_plan"]

@@ -258,6 +258,22 @@ def _free_memory() -> None:
             torch.cuda.empty_cache()
 
 
+def pool_opener(ws, pool: ModelPool | None = None, *, local_roots=None, trust_remote_code=False):
+    """`open_model(spec, base=None)` on a model pool, for `with open_model(spec) as loaded:`.
+    Names resolve like the model pickers' (the embedded model, workspace models, `run:<id>`,
+    `run:<id>@<step>`, a folder, a hub id), folders confined to `local_roots` when given; an
+    adapter loads over the model named `base` instead of the one its config records."""
+    pool = pool or ModelPool()
+
+    def open_model(spec: str, *, base: str | None = None, trust_remote_code=trust_remote_code):
+        named = ws.model_dirs()
+        source = resolve_source(spec, named_dirs=named, local_roots=local_roots)
+        over = resolve_source(base, named_dirs=named, local_roots=local_roots) if base else None
+        return pool.use(source, base=over, trust_remote_code=trust_remote_code)
+
+    return open_model
+
+
 # --- the GPU a training run needs ----------------------------------------------------------
 LOAD_MARGIN = 1.15  # weights plus the generation cache and allocator slack
 

@@ -11,7 +11,7 @@ from studio import APP_NAME
 from studio.hardware import device_report
 from studio.i18n import pick_language, t
 from studio.models.load import LoadedModel, ModelSource, resolve_source
-from studio.models.pool import ModelPool, training_guard
+from studio.models.pool import ModelPool, pool_opener, training_guard
 from studio.paths import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR, ICON_PATH
 from studio.ui import (
     chat_tab,
@@ -69,6 +69,7 @@ class StudioContext:
     def __post_init__(self) -> None:
         if self.pool is None:
             self.pool = ModelPool(guard=training_guard(self.workspace))
+        self._open = pool_opener(self.workspace, self.pool, local_roots=self.local_roots)
 
     def resolve(self, spec: str) -> ModelSource:
         """A model picker's value (or a typed folder / hub id) as a source; confined to the
@@ -79,7 +80,7 @@ class StudioContext:
 
     def use(self, spec: str, *, trust_remote_code: bool = False):
         """`with ctx.use(spec) as loaded:` the model, from the shared pool, for the block."""
-        return self.pool.use(self.resolve(spec), trust_remote_code=trust_remote_code)
+        return self._open(spec, trust_remote_code=trust_remote_code)
 
     def load(self, spec: str, *, trust_remote_code: bool = False) -> LoadedModel:
         """Load (or find loaded) a model, for reading what it is; generate inside `use`."""

@@ -15,6 +15,7 @@ import pandas as pd
 from studio.chat import DEFAULT_PERSONAS
 from studio.compare import Comparison, PromptsError, compare_iter, parse_prompts, read_prompts
 from studio.evaluate import EvalError
+from studio.evaluate.runner import latest_finetune, sweep_models
 from studio.i18n import t
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.runs.store import list_runs
@@ -27,15 +28,13 @@ DEMO_SYSTEM = next(iter(DEFAULT_PERSONAS.values()))
 
 def default_models(ws) -> list[str]:
     """The embedded base and the newest finished run: what a newcomer wants to see first."""
-    runs = [n for n in ws.model_dirs(checkpoints=False) if n.startswith("run:")]
-    return [EMBEDDED_MODEL_NAME] + runs[:1]
+    tuned = latest_finetune(ws)
+    return [EMBEDDED_MODEL_NAME] + ([tuned] if tuned else [])
 
 
 def run_with_checkpoints(ws, run_id: str) -> list[str]:
     """A run's base model, its intermediate checkpoints in step order and its final model
     (the same list the Evaluate tab's checkpoint sweep scores)."""
-    from studio.evaluate.runner import sweep_models
-
     return [entry.spec for entry in sweep_models(ws, run_id)]
 
 
