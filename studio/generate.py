@@ -151,9 +151,8 @@ def generate(
         raise ValueError("The prompt is empty after tokenization; type something first.")
     eos = stop_ids(model, tok)
     kwargs = _generate_kwargs(loaded, settings, eos)
-    first: list[float] = []
     if streamer is not None:
-        kwargs["streamer"] = _FirstTokenTimer(streamer, first)
+        kwargs["streamer"] = streamer
     ids = torch.tensor([input_ids], device=loaded.device)
     set_seed(int(settings.seed))
     started = time.perf_counter()
@@ -175,24 +174,13 @@ def generate(
         seconds=round(seconds, 3),
         settings=asdict(settings),
         warnings=reply_warnings(tok, text, reason),
-        first_token_seconds=round(first[0] - started, 3) if first else None,
+        first_token_seconds=_first_token_seconds(streamer, started),
     )
 
 
-class _FirstTokenTimer:
-    """Passes tokens on to a streamer and notes when the first generated one arrived."""
-
-    def __init__(self, streamer, first: list[float]) -> None:
-        self.streamer, self.first, self.prompt_seen = streamer, first, False
-
-    def put(self, value) -> None:
-        if self.prompt_seen and not self.first:
-            self.first.append(time.perf_counter())
-        self.prompt_seen = True  # generate() hands the prompt over first
-        self.streamer.put(value)
-
-    def end(self) -> None:
-        self.streamer.end()
+def _first_token_seconds(streamer, started: float) -> float | None:
+    first = getattr(streamer, "first", None)  # TextStream notes when its first token came
+    return round(first - started, 3) if first is not None else None
 
 
 class TextStream:
@@ -205,11 +193,14 @@ class TextStream:
         self.ids: list[int] = []
         self.queue: queue.Queue = queue.Queue()
         self.prompt_seen = False
+        self.first: float | None = None  # perf_counter() when the first new token arrived
 
     def put(self, value) -> None:
         if not self.prompt_seen:  # generate() hands the prompt over first
             self.prompt_seen = True
             return
+        if self.first is None:
+            self.first = time.perf_counter()
         self.ids.extend(value.reshape(-1).tolist())
         text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
         if not text.endswith("\ufffd"):  # not in the middle of a multi-byte character
