@@ -124,16 +124,10 @@ def export_jsonl(rows: list[dict], folder: Path | None = None) -> Path:
 def save_as_dataset(ws, rows: list[dict], name: str = "chats"):
     """Register conversations as a new version of a workspace dataset (messages form), ready
     for the Inspect and Train tabs."""
-    from studio.data.registry import add_version
-    from studio.safety import safe_name
+    from studio.data.store import hf_datasets, write_version
 
     name = re.sub(r"\s+", "-", (name or "").strip()) or "chats"
-    path = export_jsonl(rows)
-    return add_version(
-        ws.datasets,
-        safe_name(name[:60]),
-        {"data.jsonl": path},
-        format="messages",
-        operation="chat",
-        source="chat tab",
+    data = hf_datasets().Dataset.from_list(rows)
+    return write_version(
+        ws, name[:60], data, format="messages", operation="chat", source="chat tab"
     )

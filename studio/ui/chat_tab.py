@@ -19,6 +19,7 @@ from studio.chat import (
     save_as_dataset,
     save_persona,
 )
+from studio.data.store import DataError
 from studio.generate import GenerationResult, GenerationSettings
 from studio.i18n import t
 from studio.models.load import ModelLoadError
@@ -330,6 +331,8 @@ def build(ctx, loc) -> None:
             version = save_as_dataset(ws, rows_of(hist_a, hist_b, system_text, lang), name)
         except UnsafeInputError as exc:
             raise gr.Error(t("chat.bad_dataset_name", lang, error=exc)) from None
+        except DataError as exc:  # e.g. the disk is full; earlier versions are unchanged
+            raise gr.Error(str(exc)) from None
         return t("chat.dataset_saved", lang, name=version.name, version=version.version)
 
     export_btn.click(
