@@ -489,39 +489,61 @@ def balance_lines(lines: list[str], labels: list[str], seed: int) -> list[str]:
     return out
 
 
+# fastText trains in a fresh process: in long-lived processes (the app, the test suite)
+# it has twice produced a different model, and once diverged ("Encountered NaN") at every
+# rate, from the same lines and seed that train identically in a fresh process.
+_FIT_CHILD = """
+import json, sys
+import fasttext
+args = json.loads(sys.argv[1])
+model = fasttext.train_supervised(input=args.pop("input"), **{k: v for k, v in args.items() if k != "output"})
+model.save_model(args["output"])
+"""
+
+
 def _fit(lines: list[str], settings: TrainSettings) -> tuple[object, float]:
     """Train fastText on `lines`; returns the model and the learning rate used. fastText
     can diverge ("Encountered NaN") on a small set at a high rate: the rate is halved and
     training retried, up to three times."""
+    import subprocess
+    import sys
+
     import fasttext
 
-    fd, tmp = tempfile.mkstemp(prefix="quality-train-", suffix=".txt")
+    folder = tempfile.mkdtemp(prefix="quality-train-")
+    data, output = os.path.join(folder, "train.txt"), os.path.join(folder, "model.bin")
     lr = float(settings.lr)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(data, "w", encoding="utf-8") as fh:
             fh.write("".join(f"{line}\n" for line in lines))
         for attempt in range(4):
-            try:
-                model = fasttext.train_supervised(
-                    input=tmp,
-                    epoch=int(settings.epoch),
-                    lr=lr,
-                    wordNgrams=int(settings.word_ngrams),
-                    dim=int(settings.dim),
-                    bucket=int(settings.bucket),
-                    minCount=1,
-                    loss="softmax",
-                    thread=1,  # deterministic for a seed; a few thousand labels train in seconds
-                    seed=int(settings.seed),
-                    verbose=0,
-                )
-                return model, lr
-            except RuntimeError as exc:
-                if "NaN" not in str(exc) or attempt == 3:
-                    raise DataError(f"fastText training failed: {exc} (try a lower rate)") from exc
-                lr /= 2
+            args = {
+                "input": data,
+                "output": output,
+                "epoch": int(settings.epoch),
+                "lr": lr,
+                "wordNgrams": int(settings.word_ngrams),
+                "dim": int(settings.dim),
+                "bucket": int(settings.bucket),
+                "minCount": 1,
+                "loss": "softmax",
+                "thread": 1,  # deterministic for a seed; a few thousand labels train in seconds
+                "seed": int(settings.seed),
+                "verbose": 0,
+            }
+            child = subprocess.run(
+                [sys.executable, "-c", _FIT_CHILD, json.dumps(args)],
+                capture_output=True,
+                text=True,
+            )
+            if child.returncode == 0:
+                return fasttext.load_model(output), lr
+            error = (child.stderr.strip().splitlines() or ["no output"])[-1]
+            if "NaN" not in error or attempt == 3:
+                raise DataError(f"fastText training failed: {error} (try a lower rate)")
+            lr /= 2
     finally:
-        os.unlink(tmp)
+        shutil.rmtree(folder, ignore_errors=True)
     raise AssertionError("unreachable")
 
 
