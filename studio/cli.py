@@ -236,6 +236,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mg.add_argument("recipe", type=Path, help="merge recipe (see studio/export/recipe.py)")
     mg.set_defaults(func=cmd_merge)
+    from studio.guide import STEPS
+
+    gd = verbs.add_parser(
+        "guide",
+        parents=[common],
+        help="the guided first run: where it stands; run or skip its steps",
+        description="sample -> clean -> inspect -> train -> compare -> chat -> evaluate -> "
+        "export, with the demo's settings. With no STEP, shows each step's state.",
+    )
+    gd.add_argument(
+        "steps",
+        nargs="*",
+        metavar="STEP",
+        help=f"steps to run in order ({', '.join(STEPS)}), or `next`, or `all`",
+    )
+    gd.add_argument("--skip", nargs="+", default=[], metavar="STEP", help="mark steps skipped")
+    gd.set_defaults(func=cmd_guide)
     from studio.data.command import add_parser as add_data_parser
     from studio.evaluate.command import add_parser as add_eval_parser
 
@@ -554,6 +571,80 @@ def cmd_runs(args) -> tuple[dict, str]:
     return runs(args, _workspace(args))
 
 
+def cmd_guide(args) -> tuple[dict, str]:
+    from studio import guide
+    from studio.data.store import DataError
+    from studio.evaluate import EvalError
+    from studio.export.export import ExportError
+    from studio.models.load import ModelLoadError
+    from studio.models.pool import ModelPool, pool_opener
+    from studio.train.launch import Blocked
+
+    ws = _workspace(args)
+    wanted: list[str] = []
+    for step in args.steps:
+        if step == "all":
+            wanted += [s for s in guide.STEPS if guide.states(ws)[s] != guide.DONE]
+        elif step == "next":
+            wanted += [s for s in [guide.next_step(ws)] if s]
+        elif step in guide.STEPS:
+            wanted.append(step)
+        else:
+            raise CliError(f"unknown step {step!r}; the steps are: {', '.join(guide.STEPS)}")
+    for step in args.skip:
+        if step not in guide.STEPS:
+            raise CliError(f"unknown step {step!r}; the steps are: {', '.join(guide.STEPS)}")
+        guide.mark(ws, step, guide.SKIPPED)
+    opener = pool_opener(ws, ModelPool())
+    lines, done = [], {}
+    try:
+        for step in dict.fromkeys(wanted):
+            done[step] = _guide_step(guide, ws, step, opener)
+            lines.append(f"{step}: {done[step]}")
+    except (guide.GuideError, DataError, EvalError, ExportError, ModelLoadError) as exc:
+        raise CliError(f"{step}: {exc}") from exc
+    except Blocked as exc:
+        raise CliError(f"{step}: training is blocked: {exc}") from exc
+    current = guide.states(ws)
+    lines += [f"{n}. {s:<9} {current[s]}" for n, s in enumerate(guide.STEPS, 1)]
+    return {"ran": done, "steps": current, "next": guide.next_step(ws)}, "\n".join(lines)
+
+
+def _guide_step(guide, ws, step: str, opener) -> str:
+    """Run one guide step; a line saying what it produced."""
+    if step == "sample":
+        s = guide.look_at_sample(ws)
+        return f"{s.version}: {s.rows} documents, {s.mean_chars} characters on average"
+    if step == "clean":
+        r = guide.clean_sample(ws).report
+        return f"{r['version']}: kept {r['rows_out']:,} of {r['rows_in']:,} documents"
+    if step == "inspect":
+        scan = guide.inspect_demo(ws).scan.to_dict()
+        return (
+            f"{scan['rows']} conversations, {100 * scan['trained_ratio']:.1f}% of tokens "
+            f"trained, {'blocked' if scan['blocked'] else 'ready to train'}"
+        )
+    if step == "train":
+        run = guide.train_demo(ws)
+        state = guide.wait_for_training(ws, run)
+        if state != "completed":
+            raise guide.GuideError(
+                f"run {run.id} ended {state}: python -m studio runs show {run.id}"
+            )
+        return f"run {run.id} completed"
+    if step == "compare":
+        rows = guide.compare_demo(ws, opener).summary()
+        return "; ".join(f"{r['model']}: {r['eos']}/{r['replies']} end at EOS" for r in rows)
+    if step == "chat":
+        model, result = guide.chat_demo(ws, opener)
+        return f"{model}: {result.text if result else ''}"
+    if step == "evaluate":
+        session = guide.evaluate_demo(ws, opener)
+        return f"results {session['id']} (python -m studio eval --list)"
+    exported = guide.export_demo(ws)
+    return f"models/{exported.name} ({exported.bytes / 2**20:.1f} MiB)"
+
+
 def cmd_export(args) -> tuple[dict, str]:
     from studio.export.export import ExportError, export_run
     from studio.models.load import ModelLoadError
@@ -594,13 +685,15 @@ def cmd_merge(args) -> tuple[dict, str]:
 
 
 def run(func: Callable, args) -> int:
+    from studio.safety import UnsafeInputError
+
     real_stdout = sys.stdout
     try:
         # With --json, whatever the libraries print must not corrupt the one JSON object.
         redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
         with redirect:
             payload, text = func(args)
-    except (CliError, OSError) as exc:
+    except (CliError, OSError, UnsafeInputError) as exc:  # a bad name or path: its message
         message = str(exc)
         if args.json:
             error = {"type": type(exc).__name__, "message": message}

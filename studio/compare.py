@@ -20,6 +20,8 @@ from studio.generate import GenerationSettings, generate
 
 # A reply whose longest repeated stretch covers this share of it or more is flagged.
 REPETITIVE_SHARE = 0.3
+# what a newcomer compares first: a greeting, a how-to and a fact (the persona demo's prompts)
+DEMO_PROMPTS = "こんにちは。\nお茶の美味しい淹れ方を教えて。\n富士山の高さは？"
 MIN_CHARS_FOR_REPETITION = 16
 
 

@@ -51,8 +51,10 @@ def test_open_switch_language_generate(browser, running_app, artifacts_dir):
 
     page = browser.new_page()
     page.goto(running_app["url"])
-    # English from the browser's Accept-Language; the embedded model is described on load.
-    expect(page.get_by_role("tab", name="Model")).to_be_visible(timeout=30_000)
+    # English from the browser's Accept-Language; a fresh workspace opens on the guide.
+    expect(page.get_by_role("tab", name="Start here", selected=True)).to_be_visible(timeout=30_000)
+    page.get_by_role("tab", name="Model").click()
+    # The embedded model is described on load.
     expect(page.locator("#model-overview")).to_contain_text("LlamaForCausalLM", timeout=30_000)
     expect(page.locator("#model-special-tokens")).to_contain_text("<|im_end|>")
 
@@ -79,7 +81,7 @@ def test_japanese_browser_gets_japanese_ui(browser, running_app, artifacts_dir):
     page = browser.new_page()
     page.set_extra_http_headers({"Accept-Language": "ja-JP,ja;q=0.9"})
     page.goto(running_app["url"])
-    expect(page.get_by_role("tab", name="モデル")).to_be_visible(timeout=30_000)
+    page.get_by_role("tab", name="モデル").click(timeout=30_000)
     expect(page.locator("#model-overview")).to_contain_text("アーキテクチャ", timeout=30_000)
     page.get_by_label("English").check()
     expect(page.get_by_role("tab", name="Model")).to_be_visible(timeout=10_000)

@@ -19,6 +19,7 @@ from studio.ui import (
     data_tab,
     eval_tab,
     export_tab,
+    guide_tab,
     inspect_tab,
     model_tab,
     runs_tab,
@@ -126,7 +127,12 @@ def build_app(ctx: StudioContext) -> gr.Blocks:
                     },
                     elem_id="studio-status",
                 )
-        with gr.Tabs(elem_id="studio-tabs") as ctx.tabs:
+        from studio.guide import is_fresh
+
+        # A new workspace opens on the guided first run; one with runs, on the Model tab.
+        first = "guide" if is_fresh(ctx.workspace) else "model"
+        with gr.Tabs(elem_id="studio-tabs", selected=first) as ctx.tabs:
+            guide_tab.build(ctx, loc)
             model_tab.build(ctx, loc)
             data_tab.build(ctx, loc)
             inspect_tab.build(ctx, loc)

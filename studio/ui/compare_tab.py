@@ -13,7 +13,14 @@ import gradio as gr
 import pandas as pd
 
 from studio.chat import DEFAULT_PERSONAS
-from studio.compare import Comparison, PromptsError, compare_iter, parse_prompts, read_prompts
+from studio.compare import (
+    DEMO_PROMPTS,
+    Comparison,
+    PromptsError,
+    compare_iter,
+    parse_prompts,
+    read_prompts,
+)
 from studio.evaluate import EvalError
 from studio.evaluate.runner import latest_finetune, sweep_models
 from studio.i18n import t
@@ -22,7 +29,6 @@ from studio.runs.store import list_runs
 from studio.ui.sampling import sampling_controls, settings_from
 
 API_COMPARE = "compare_models"
-DEMO_PROMPTS = "こんにちは。\nお茶の美味しい淹れ方を教えて。\n富士山の高さは？"
 DEMO_SYSTEM = next(iter(DEFAULT_PERSONAS.values()))
 
 

@@ -75,6 +75,20 @@ CSS = """
 .cmp-error { color: #b91c1c; } .cmp-pending { color: var(--body-text-color-subdued); }
 .cmp-empty { color: var(--body-text-color-subdued); padding: 8px 0; }
 .chat-ok { font-size: 12px; color: var(--body-text-color-subdued); }
+.guide-steps { list-style: none; display: flex; flex-wrap: wrap; gap: 6px; padding: 0;
+  margin: 4px 0; }
+.guide-step { padding: 3px 10px; border-radius: 12px; font-size: 13px;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); }
+.guide-done { background: #c9f0df; color: #0b3d2c; border-color: #7ccfae; }
+.guide-running { background: #ccfbf1; color: #0f766e; border-color: #14b8a6; }
+.guide-skipped { color: var(--body-text-color-subdued); text-decoration: line-through; }
+.guide-next { font-weight: 600; margin: 4px 0 8px 0; }
+.guide-table { border-collapse: collapse; font-size: 13px; margin: 4px 0; }
+.guide-table th, .guide-table td { border: 1px solid var(--border-color-primary);
+  padding: 3px 8px; text-align: left; }
+.guide-examples li { font-size: 13px; color: var(--body-text-color-subdued); }
+.guide-reply { white-space: pre-wrap; background: var(--background-fill-secondary);
+  padding: 6px 10px; border-radius: 4px; }
 """
 
 
