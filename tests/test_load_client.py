@@ -1,0 +1,46 @@
+"""Ten client sessions watch the dashboards and generate while a run trains: every request
+is answered and the run completes. (Its throughput under that load is a figure, measured by
+bench/load.py and written in docs/benchmarks.md, not asserted here.)"""
+
+import threading
+import time
+
+import pytest
+
+from bench.load import Session, run_state, start_run, throughput
+from tests.conftest import app_process, kill_training
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("load-ws")
+    with app_process(ws, tmp_path_factory.mktemp("load-log") / "app.log") as running:
+        yield running
+        kill_training(ws / "runs")
+
+
+def test_ten_sessions_while_a_run_trains(app):
+    ws = app["workspace"]
+    run_id = start_run(ws, steps=16)
+    deadline = time.monotonic() + 120
+    while run_state(ws, run_id).get("state") in {None, "queued"} and time.monotonic() < deadline:
+        time.sleep(0.5)
+    stop = threading.Event()
+    sessions = [Session(app["url"], run_id, stop) for _ in range(10)]
+    for s in sessions:
+        s.start()
+    deadline = time.monotonic() + 300
+    while run_state(ws, run_id).get("state") in {"queued", "running"}:
+        assert time.monotonic() < deadline, "the run did not finish under load"
+        time.sleep(1)
+    stop.set()
+    for s in sessions:
+        s.join(timeout=120)
+        assert not s.is_alive()
+    assert [e for s in sessions for e in s.errors] == []
+    for s in sessions:  # every session was served, each kind of request at least once
+        assert all(s.latencies[kind] for kind in ("history", "status", "generate")), s.latencies
+    assert run_state(ws, run_id)["state"] == "completed"
+    assert throughput(ws, run_id)["tokens_per_s"] > 0
