@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
-from studio.models.info import end_of_turn_ids, generation_eos_ids
+from studio.models.info import apply_chat_template, end_of_turn_ids, generation_eos_ids
 from studio.priority import in_yielding_thread, start_yielding, yielding
 
 
@@ -99,8 +99,8 @@ def build_prompt(
         turns = list(messages) if messages else [{"role": "user", "content": prompt}]
         if system and not any(m.get("role") == "system" for m in turns):
             turns.insert(0, {"role": "system", "content": system})
-        out = tokenizer.apply_chat_template(
-            turns, add_generation_prompt=True, tokenize=True, return_dict=True
+        out = apply_chat_template(
+            tokenizer, turns, add_generation_prompt=True, tokenize=True, return_dict=True
         )
         return list(out["input_ids"])
     return list(tokenizer(prompt)["input_ids"])

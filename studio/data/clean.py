@@ -519,16 +519,24 @@ HELPER_COLUMNS = [
 ]
 
 
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def max_num_proc() -> int:
+    """The most worker processes a step starts, whatever was asked: twice the cores."""
+    return max(2, 2 * available_cpus())
+
+
 def auto_num_proc(rows: int) -> int:
     """Worker processes for `rows` documents: one below 20k rows (start-up costs more than
     it saves), else every available core, up to 8."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
     if rows < AUTO_PARALLEL_ROWS:
         return 1
-    return max(1, min(cpus, 8))
+    return max(1, min(available_cpus(), 8))
 
 
 def length_histogram(before, after) -> list[dict]:
@@ -577,7 +585,9 @@ def run_pipeline(
         raise DataError(f"{source.spec} has no rows")
     if num_proc is None or num_proc <= 0:
         num_proc = auto_num_proc(rows)
-    num_proc = max(1, min(int(num_proc), rows))
+    # Never more processes than rows, nor than twice the cores: a typo like 100000 would
+    # otherwise fork until memory runs out.
+    num_proc = max(1, min(int(num_proc), rows, max_num_proc()))
     cleaner = Cleaner(pipeline, source.format)
     missing = [c for c in INPUT_COLUMNS.get(source.format, []) if c not in data.column_names]
     if source.format not in INPUT_COLUMNS or missing:
@@ -601,6 +611,12 @@ def run_pipeline(
         keep = report.pop("_keep")
         report["num_proc"] = num_proc
         version = None
+        if not dry_run and len(keep) == 0:
+            raise DataError(
+                f"the pipeline removed every row of {source.spec}, so it left no rows; nothing "
+                "was saved. Loosen or switch off the steps that removed the most (try a dry "
+                "run to see them) and run it again."
+            )
         if not dry_run:
             kept = mapped.select(keep).remove_columns(HELPER_COLUMNS)
             report["seconds"] = round(time.perf_counter() - started, 3)

@@ -684,6 +684,7 @@ def find_duplicates(
     total = len(ds)
     if num_proc is None:
         num_proc = min(2, os.cpu_count() or 1)
+    num_proc = min(num_proc, max(2, 2 * (os.cpu_count() or 1)))  # a typo must not fork-bomb
     seen: dict[int, int] = {}  # exact hash -> first row with that normalised text
     exact_of: dict[int, int] = {}  # exact duplicate row -> its first occurrence
     reader = RowTexts(ds, format)

@@ -16,6 +16,7 @@ the user brought is only read, never changed.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import json
 import time
@@ -23,8 +24,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from studio.data.records import LineTooLong, bounded_lines
 from studio.data.store import DataError, cache_dir, hf_datasets, write_version
-from studio.safety import safe_name
+from studio.safety import UnsafeInputError, safe_name
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt")
 TEXT_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".txt")
@@ -32,6 +34,7 @@ ENCODINGS = ("utf-8", "utf-8-sig", "cp932", "euc-jp")
 SAMPLE_BYTES = 1 << 20
 MAX_JSON_LIST_BYTES = 512 << 20  # a .json list is parsed whole; bigger files must be JSONL
 MAX_REPORTED = 50  # malformed rows listed in a report
+EMPTY_HINT = "Check that it was saved completely, or choose another file."
 
 # Layouts and the columns each needs (canonical name -> default source column).
 LAYOUTS = {
@@ -97,9 +100,14 @@ def detect_encoding(path: Path) -> str:
     with open(path, "rb") as fh:
         raw = fh.read(SAMPLE_BYTES)
     if not raw:
-        raise IngestError(f"{path.name} is empty")
+        raise IngestError(f"{path.name} is empty: there is nothing to import. {EMPTY_HINT}")
     if raw.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(raw):
+        raise IngestError(
+            f"{path.name} looks like UTF-16 text, which the studio does not read. Save it as "
+            "UTF-8 (in most editors: Save as, encoding UTF-8) and try again."
+        )
     if b"\x00" in raw[:8192]:
         raise IngestError(
             f"{path.name} looks like a binary file (it contains NUL bytes), not text. "
@@ -133,12 +141,25 @@ def detect_encoding(path: Path) -> str:
     )
 
 
+def _looks_utf16(raw: bytes) -> bool:
+    """UTF-16 without a BOM: Latin letters leave a NUL in every other byte, at the same
+    parity; a binary file has its NULs anywhere."""
+    head = raw[:8192]
+    half = len(head) // 2
+    if half < 8:
+        return False
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    return max(even, odd) >= half // 4 and min(even, odd) <= half // 100
+
+
 def _text_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
     with open(path, encoding=encoding, newline="") as fh:
         line_no = 0
         try:
-            for line_no, line in enumerate(fh, 1):  # noqa: B007 (used after the loop)
+            for line_no, line in enumerate(bounded_lines(fh), 1):  # noqa: B007 (used below)
                 yield line_no, line
+        except LineTooLong as exc:
+            raise IngestError(f"{path.name}, {exc}") from None
         except UnicodeDecodeError as exc:
             raise IngestError(
                 f"{path.name}, after line {line_no}: not {encoding} text ({exc.reason}). The "
@@ -174,19 +195,25 @@ def _rows_json(path: Path, encoding: str) -> Iterator[tuple[int, dict | Issue]]:
     if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
         data = next(iter(data.values()))  # {"data": [...]}
     if not isinstance(data, list):
-        raise IngestError(f"{path.name} must hold a JSON list of objects")
+        raise IngestError(
+            f"{path.name} must hold a JSON list of objects, one per row "
+            '([{"text": "..."}, ...]), or be saved as JSON Lines (.jsonl)'
+        )
     for n, row in enumerate(data, 1):
         yield n, row if isinstance(row, dict) else Issue(n, "not a JSON object")
 
 
 def _rows_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, dict | Issue]]:
-    with open(path, encoding=encoding, newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
+    lines = (line for _, line in _text_lines(path, encoding))
+    with contextlib.closing(lines):
+        reader = csv.reader(lines, delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
-            raise IngestError(f"{path.name} is empty") from None
-        except (csv.Error, UnicodeDecodeError) as exc:
+            raise IngestError(
+                f"{path.name} is empty: there is nothing to import. {EMPTY_HINT}"
+            ) from None
+        except csv.Error as exc:
             raise IngestError(f"{path.name}, line 1: {exc}") from exc
         header = [h.strip() for h in header]
         if len(set(header)) != len(header) or not all(header):
@@ -199,10 +226,6 @@ def _rows_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
             except csv.Error as exc:
                 yield reader.line_num, Issue(reader.line_num, str(exc))
                 continue
-            except UnicodeDecodeError as exc:
-                raise IngestError(
-                    f"{path.name}, near line {reader.line_num + 1}: not {encoding} text"
-                ) from exc
             if not values or values == [""]:
                 continue
             if len(values) != len(header):
@@ -286,7 +309,7 @@ def read_rows(
     if not path.is_file():
         raise IngestError(f"{path} is not a file")
     if path.stat().st_size == 0:
-        raise IngestError(f"{path.name} is empty")
+        raise IngestError(f"{path.name} is empty: there is nothing to import. {EMPTY_HINT}")
     if suffix == ".parquet":
         return _rows_parquet(path)
     encoding = encoding or detect_encoding(path)
@@ -472,7 +495,10 @@ def import_path(
     mapping = check_mapping(layout, mapping or seen.mapping, seen.columns)
     form = FORM_OF_LAYOUT[layout]
     encoding = encoding or seen.encoding
-    name = safe_name((name or path.stem)[:60] or "upload")
+    try:
+        name = safe_name((name or path.stem)[:60] or "upload")
+    except UnsafeInputError as exc:
+        raise IngestError(f"{exc}. Choose another dataset name.") from None
     skipped: list[Issue] = []
     totals = {"read": 0, "skipped": 0}
 

@@ -17,10 +17,37 @@ from pathlib import Path
 
 FORMATS = ("text", "prompt_completion", "messages")
 ROLES = ("system", "user", "assistant", "tool", "developer")
+# One row of a line-based file may hold this many characters: a whole book is far below it,
+# while a file that is one endless line (a dump without newlines, a binary blob) is refused
+# after reading this much instead of being pulled into memory whole.
+MAX_LINE_CHARS = 16 << 20
 
 
 class RecordError(ValueError):
     """A row or file that cannot be read as a canonical dataset; the message says where."""
+
+
+class LineTooLong(ValueError):
+    """A line longer than `MAX_LINE_CHARS`; `line` is its number (1-based)."""
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+        super().__init__(
+            f"line {line} is longer than {MAX_LINE_CHARS >> 20} M characters, which is not one "
+            "row of a dataset. Check that the file has one row per line (JSONL, CSV) and was "
+            "not saved without line breaks; split very long documents into several rows"
+        )
+
+
+def bounded_lines(fh) -> Iterator[str]:
+    """The lines of a text file object like `for line in fh`, but a line longer than
+    `MAX_LINE_CHARS` raises `LineTooLong` after at most that much of it was read."""
+    number = 0
+    while line := fh.readline(MAX_LINE_CHARS + 2):  # room for the line's own "\r\n"
+        number += 1
+        if len(line) > MAX_LINE_CHARS and len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+            raise LineTooLong(number)
+        yield line
 
 
 def detect_format(record: object) -> str:
@@ -79,7 +106,7 @@ def iter_records(path: Path, *, limit: int | None = None) -> Iterator[Record]:
         raise RecordError(f"cannot open {path.name}: {exc.strerror}") from exc
     with fh:
         try:
-            for line_no, line in enumerate(fh, 1):
+            for line_no, line in enumerate(bounded_lines(fh), 1):
                 if limit is not None and index >= limit:
                     return
                 if not line.strip():
@@ -94,6 +121,8 @@ def iter_records(path: Path, *, limit: int | None = None) -> Iterator[Record]:
                     raise RecordError(f"{path.name}, line {line_no}: {exc}") from exc
                 yield Record(index, line_no, data, fmt)
                 index += 1
+        except LineTooLong as exc:
+            raise RecordError(f"{path.name}, {exc}") from None
         except UnicodeDecodeError as exc:
             raise RecordError(
                 f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start}); "

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from studio.fsutil import atomic_copy, atomic_write_json, read_json
-from studio.safety import safe_name
+from studio.safety import UnsafeInputError, is_within, safe_name
 
 MANIFEST = "manifest.json"
 
@@ -78,6 +78,18 @@ def _next_version(dataset_dir: Path) -> str:
     return f"v{max(existing, default=0) + 1:04d}"
 
 
+def dataset_folder(store: Path, name: str) -> Path:
+    """`store/name`, refused when it is a link that leads out of `store`: a new version is
+    written only inside the workspace."""
+    folder = store / safe_name(name)
+    if not is_within(folder, store):
+        raise UnsafeInputError(
+            f"{folder} is a link to {folder.resolve()}, outside {store}; the studio writes "
+            "only inside the workspace. Remove the link, or choose another name."
+        )
+    return folder
+
+
 def add_version(
     store: Path,
     name: str,
@@ -99,7 +111,7 @@ def add_version(
     The first file named is the primary one whose rows are counted.
     """
     name = safe_name(name)
-    dataset_dir = store / name
+    dataset_dir = dataset_folder(store, name)
     dataset_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=dataset_dir))
     try:

@@ -17,8 +17,14 @@ import uuid
 from pathlib import Path
 
 from studio.data.records import FORMATS, RecordError, dataset_file
-from studio.data.registry import DatasetVersion, add_version, find_version, list_datasets
-from studio.safety import safe_name
+from studio.data.registry import (
+    DatasetVersion,
+    add_version,
+    dataset_folder,
+    find_version,
+    list_datasets,
+)
+from studio.safety import UnsafeInputError
 
 
 class DataError(ValueError):
@@ -93,7 +99,10 @@ def write_version(
         raise DataError(f"unknown row form {format!r}; expected one of {', '.join(FORMATS)}")
     if len(data) == 0:
         raise DataError(f"{operation} left no rows; nothing was saved (loosen the settings)")
-    folder = ws.datasets / safe_name(name)
+    try:
+        folder = dataset_folder(ws.datasets, name)
+    except UnsafeInputError as exc:
+        raise DataError(str(exc)) from None
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".write-{uuid.uuid4().hex}.parquet"
     parent_spec = parent.spec if isinstance(parent, DatasetVersion) else parent

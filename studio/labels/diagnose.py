@@ -17,7 +17,7 @@ from studio.labels.encode import (
     Sequence,
     Tokens,
 )
-from studio.models.info import has_generation_markers
+from studio.models.info import apply_chat_template, has_generation_markers
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
@@ -221,7 +221,8 @@ class Checker:
         if first is None or enc.truncated and self.settings.truncation_side == "left":
             return
         self.drift_checked += 1
-        prompt = self.tok.tokenizer.apply_chat_template(
+        prompt = apply_chat_template(
+            self.tok.tokenizer,
             messages[:first],
             chat_template=self.inference_template,
             add_generation_prompt=True,

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from studio.data.records import detect_format
-from studio.models.info import END_OF_TURN_TOKENS, has_generation_markers
+from studio.models.info import END_OF_TURN_TOKENS, apply_chat_template, has_generation_markers
 
 IGNORE = -100  # label of a token that carries no loss
 
@@ -23,6 +23,7 @@ LOSSES = ("auto", "completion", "assistant", "all")
 PACKINGS = ("off", "isolated", "concatenated")
 SPECIAL_TOKEN_MODES = ("auto", "yes", "no")
 TRUNCATION_SIDES = ("right", "left")
+MAX_LENGTH_LIMIT = 1 << 24  # tokens: longer than any model's context
 
 
 @dataclass
@@ -72,6 +73,10 @@ class EncodingSettings:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}")
         if not isinstance(self.max_length, int) or self.max_length < 8:
             raise ValueError("max_length must be an integer of at least 8")
+        if self.max_length > MAX_LENGTH_LIMIT:
+            raise ValueError(
+                f"max_length must be at most {MAX_LENGTH_LIMIT:,} tokens (got {self.max_length:,})"
+            )
         for name in ("chat_template", "pad_token", "response_template"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
@@ -248,7 +253,8 @@ def _encode_prompt_completion(data: dict, tok: Tokens, settings: EncodingSetting
 def _encode_messages(data: dict, tok: Tokens, settings: EncodingSettings):
     if not tok.template:
         raise ValueError("the tokenizer has no chat template; choose a template for chat data")
-    rendered = tok.tokenizer.apply_chat_template(
+    rendered = apply_chat_template(
+        tok.tokenizer,
         data["messages"],
         chat_template=tok.template,
         tokenize=True,

@@ -20,6 +20,29 @@ EXAMPLE_MESSAGES = [
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
 
 
+class ChatTemplateError(ValueError):
+    """A chat template that cannot be rendered: a Jinja syntax error, or the template's own
+    `raise_exception(...)` refusing the conversation."""
+
+
+def apply_chat_template(tokenizer, conversation, **kwargs):
+    """`tokenizer.apply_chat_template(...)`, with a broken template reported as a
+    `ChatTemplateError` that says where it broke and what to do, not as a Jinja traceback."""
+    from jinja2 import TemplateError, TemplateSyntaxError
+
+    try:
+        return tokenizer.apply_chat_template(conversation, **kwargs)
+    except TemplateSyntaxError as exc:
+        problem = f"a syntax error on line {exc.lineno}: {exc.message}"
+    except TemplateError as exc:
+        problem = f"it raised an error: {exc}"
+    raise ChatTemplateError(
+        f"The chat template cannot be rendered ({problem}). Fix the template (the model's "
+        "chat_template.jinja or tokenizer_config.json, or the chat_template setting), or "
+        "choose another model or template."
+    )
+
+
 @dataclass
 class Note:
     code: str
@@ -74,8 +97,18 @@ def generation_eos_ids(model, tokenizer) -> list[int]:
 def render_chat_example(tokenizer) -> dict | None:
     if not getattr(tokenizer, "chat_template", None):
         return None
-    text = tokenizer.apply_chat_template(EXAMPLE_MESSAGES, tokenize=False)
-    ids = tokenizer.apply_chat_template(EXAMPLE_MESSAGES, tokenize=True, return_dict=True)
+    try:
+        text = apply_chat_template(tokenizer, EXAMPLE_MESSAGES, tokenize=False)
+        ids = apply_chat_template(tokenizer, EXAMPLE_MESSAGES, tokenize=True, return_dict=True)
+    except ChatTemplateError as exc:
+        return {
+            "messages": EXAMPLE_MESSAGES,
+            "text": "",
+            "num_tokens": 0,
+            "has_generation_markers": has_generation_markers(tokenizer.chat_template),
+            "bos_when_retokenized": 0,
+            "error": str(exc),
+        }
     ids = ids["input_ids"]
     # What happens if someone renders the template to text and tokenizes it again with the
     # default add_special_tokens=True: the classic doubled BOS.
@@ -145,6 +178,8 @@ def notes(info: dict, eos_ids: list[int], eot_ids: list[int]) -> list[Note]:
     chat = info["chat_template"]
     if chat is None:
         found.append(Note("no_chat_template", "info", {}))
+    elif chat.get("error"):
+        found.append(Note("template_error", "warning", {"error": chat["error"]}))
     else:
         if not chat["has_generation_markers"]:
             found.append(Note("no_generation_markers", "warning", {}))

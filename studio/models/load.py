@@ -8,6 +8,7 @@ dtype/device chosen for the hardware (fp32 on CPU).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -84,12 +85,38 @@ def resolve_source(
                 f"{spec} has no config.json: point at the folder that holds config.json, "
                 "the tokenizer files and the *.safetensors weights."
             )
+        _check_config_files(candidate)
         return ModelSource("local", str(candidate.resolve()), candidate.name)
     if HUB_ID.match(spec):
         return ModelSource("hub", spec, spec)
     raise ModelLoadError(
         f"{spec!r} is neither a model folder nor a hub id like 'owner/model-name'."
     )
+
+
+def _check_config_files(folder: Path) -> None:
+    """A config file that is not a JSON object is named with its line, before transformers
+    fails on it with a less helpful message."""
+    for name in ("config.json", "adapter_config.json", "tokenizer_config.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            problem = "it is not UTF-8 text"
+        except json.JSONDecodeError as exc:
+            problem = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        except OSError as exc:
+            problem = f"it cannot be read ({exc.strerror})"
+        else:
+            if isinstance(data, dict):
+                continue
+            problem = f"it holds a JSON {type(data).__name__}, not an object"
+        raise ModelLoadError(
+            f"{path} is not a valid JSON file ({problem}). Restore the file from the model's "
+            "original download, or choose another model folder."
+        )
 
 
 def _check_weights_format(folder: Path, allow_pickle: bool) -> None:

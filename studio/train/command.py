@@ -16,6 +16,7 @@ from studio.train.config import ConfigError
 
 
 def train(args, ws) -> tuple[dict, str]:
+    from studio.models.info import ChatTemplateError
     from studio.models.load import ModelLoadError
     from studio.train.backends import BackendError
     from studio.train.data import DataError
@@ -37,7 +38,15 @@ def train(args, ws) -> tuple[dict, str]:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             return _distributed(args, ws)
         return _start(args, ws)
-    except (ConfigError, DataError, BackendError, ModelLoadError, RunError, LookupError) as exc:
+    except (
+        ConfigError,
+        DataError,
+        BackendError,
+        ModelLoadError,
+        RunError,
+        LookupError,
+        ChatTemplateError,
+    ) as exc:
         raise CliError(str(exc)) from exc
     except Blocked as exc:
         raise CliError(str(exc)) from exc

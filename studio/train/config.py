@@ -17,6 +17,7 @@ carry over.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ SCHEDULES = (
     "warmup_stable_decay",
 )
 INTERVALS = ("no", "steps", "epoch")
+MAX_INT = 2**31 - 1  # the largest count (steps, batch size, rank, seed) a setting may hold
 
 
 class ConfigError(ValueError):
@@ -171,6 +173,7 @@ class RunConfig:
             "lora.r": self.lora.r,
             "galore.rank": self.galore.rank,
             "galore.update_proj_gap": self.galore.update_proj_gap,
+            "gpu_memory_gib": self.gpu_memory_gib,
         }
         for name, value in positive.items():
             if value <= 0:
@@ -181,8 +184,9 @@ class RunConfig:
             raise ConfigError("validation_split must be at least 0 and below 1")
         if not 0 <= self.lora.lora_dropout < 1:
             raise ConfigError("lora.lora_dropout must be at least 0 and below 1")
-        if t.warmup_steps < 0:
-            raise ConfigError("training.warmup_steps must not be negative")
+        for name in ("warmup_steps", "weight_decay", "max_grad_norm", "num_train_epochs"):
+            if getattr(t, name) < 0:
+                raise ConfigError(f"training.{name} must not be negative")
         if not self.model:
             raise ConfigError("model must name a base model")
         if not self.datasets:
@@ -260,15 +264,25 @@ def _coerce(hint, value, name: str):
         if type(None) in options:
             return None
         raise ConfigError(f"{name} must not be empty")
-    errors = []
     for option in options:
         if option is type(None):
             continue
         try:
-            return _as(option, value)
-        except (TypeError, ValueError) as exc:
-            errors.append(str(exc))
+            result = _as(option, value)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        return _in_range(result, name)
     raise ConfigError(f"{name}: expected {_describe(options)}, got {value!r}")
+
+
+def _in_range(value, name: str):
+    """Refuse numbers no setting can use: NaN and infinities, and integers beyond what the
+    libraries store (a typo of a few extra digits, or a pasted value)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number (got {value!r})")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise ConfigError(f"{name} is too large (got {value}); it must be at most {MAX_INT:,}")
+    return value
 
 
 def _union_args(hint) -> tuple:
