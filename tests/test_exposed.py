@@ -26,6 +26,14 @@ def test_exposed_context_confines_model_folders(tmp_path, workspace):
     shutil.copytree(EMBEDDED_MODEL_DIR, workspace.models / "inside")
     assert ctx.load("inside").source.name == "inside"
     assert ctx.load("").source.kind == "embedded"
+    # A run's final model lives in runs/, which stays loadable by name; a workspace model
+    # that is a link out of the workspace does not.
+    final = workspace.runs / "20260101-000000-demo" / "final"
+    shutil.copytree(EMBEDDED_MODEL_DIR, final)
+    assert ctx.load("run:20260101-000000-demo").source.kind == "local"
+    (workspace.models / "escape").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ModelLoadError, match="outside the allowed folders"):
+        ctx.load("escape")
     # On loopback (local_roots=None) the user may load any folder of their own.
     assert StudioContext(workspace=workspace).load(str(outside)).source.kind == "local"
 

@@ -168,12 +168,6 @@ def test_exposed_app_confines_path_parameters(exposed_app, exposed_client):
 
 @pytest.mark.client
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a workspace model that is a link out of the workspace loads by name when exposed: "
-    "named folders are not confined (studio/models/load.py resolve_source; needs the runs "
-    "folder among studio/ui/app.py confined_roots first)",
-)
 def test_exposed_app_does_not_follow_a_model_link_out_of_the_workspace(exposed_client):
     message = _refused(
         lambda: exposed_client.predict(
@@ -377,3 +371,26 @@ def test_resume_reads_checkpoint_state_with_weights_only(tmp_path, unpickling):
     assert {Path(c[1]).name for c in loads} >= {"optimizer.pt", "rng_state.pth"}
     assert all(c[2] is True for c in loads), loads
     assert not pwned.exists()
+
+
+def test_pickle_weights_load_only_with_the_explicit_opt_in(embedded, tmp_path, capsys):
+    """`--allow-pickle` reaches the model pool: a plain pickle state dict then loads (with
+    torch's weights-only unpickler) and generates; without it the folder is refused."""
+    from tests.test_cli import run_cli
+
+    folder = tmp_path / "pickled"
+    import torch
+
+    embedded.model.save_pretrained(folder)  # transformers 5 writes safetensors only:
+    embedded.tokenizer.save_pretrained(folder)
+    for weights in folder.glob("*.safetensors"):  # turn it into an old pickle checkpoint
+        weights.unlink()
+    torch.save(embedded.model.state_dict(), folder / "pytorch_model.bin")
+    assert (folder / "pytorch_model.bin").is_file()
+    assert not list(folder.glob("*.safetensors"))
+    args = ["generate", "--model", str(folder), "--prompt", "富士山は", "--max-new-tokens", "4",
+            "--workspace", str(tmp_path / "ws"), "--json"]  # fmt: skip
+    code, out = run_cli(capsys, *args)
+    assert code == 1 and "pickle" in out["error"]["message"]
+    code, out = run_cli(capsys, *args, "--allow-pickle")
+    assert code == 0 and out["ok"], out

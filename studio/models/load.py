@@ -69,7 +69,13 @@ def resolve_source(
     if spec in EMBEDDED_ALIASES:
         return ModelSource("embedded", str(EMBEDDED_MODEL_DIR), EMBEDDED_MODEL_NAME)
     if named_dirs and spec in named_dirs:
-        return ModelSource("local", str(named_dirs[spec]), spec)
+        folder = Path(named_dirs[spec])
+        if local_roots is not None:  # a workspace model may be a link: it too stays inside
+            try:
+                folder = confine(folder, local_roots)
+            except UnsafeInputError as exc:
+                raise ModelLoadError(str(exc)) from exc
+        return ModelSource("local", str(folder), spec)
     candidate = Path(spec).expanduser()
     looks_like_path = spec.startswith(("/", ".", "~")) or os.sep in spec and candidate.exists()
     if looks_like_path or candidate.is_dir():

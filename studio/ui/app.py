@@ -90,7 +90,9 @@ class StudioContext:
 
 
 def confined_roots(workspace: Workspace) -> list[Path]:
-    return [workspace.models, EMBEDDED_MODELS_DIR]
+    """Where models may be loaded from when the app is exposed: the workspace's models, its
+    runs' checkpoints and final models, and the embedded model."""
+    return [workspace.models, workspace.runs, EMBEDDED_MODELS_DIR]
 
 
 def build_app(ctx: StudioContext) -> gr.Blocks:
