@@ -374,7 +374,9 @@ def cmd_generate(args) -> tuple[dict, str]:
     models = [m or EMBEDDED_MODEL_NAME for m in args.model] or [EMBEDDED_MODEL_NAME]
     columns = ([*models] if args.with_base else []) + args.adapter if args.adapter else models
     pool = ModelPool(device=None if args.device == "auto" else args.device)
-    opener = pool_opener(ws, pool, trust_remote_code=args.trust_remote_code)
+    opener = pool_opener(
+        ws, pool, trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle
+    )
 
     def open_model(column: str):
         return opener(column, base=models[0] if column in args.adapter else None)

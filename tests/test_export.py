@@ -121,6 +121,16 @@ def test_adapter_export_and_refusals(ws, runs):
         export_run(ws, unfinished)
     with pytest.raises(ExportError, match="mode must be"):
         export_run(ws, runs[0], mode="gguf")
+    # An adapter in pickle form (copied in from elsewhere) is refused, not unpickled.
+    import shutil
+
+    from studio.runs.store import Run
+
+    pickled = ws.runs / f"{runs[1].id}-pickled"
+    shutil.copytree(runs[1].root, pickled)
+    (pickled / "final" / "adapter_model.safetensors").rename(pickled / "final" / "adapter.bin")
+    with pytest.raises(ExportError, match="pickle"):
+        export_run(ws, Run(pickled))
 
 
 def test_weighted_adapter_merge_with_weights_one_and_zero_equals_the_first(ws, runs):

@@ -201,6 +201,11 @@ def export_run(
             f"{run.id} trained every weight ({info.get('method')}): there is no "
             "adapter to export; export it merged"
         )
+    if info.get("adapter") and not (run.final_dir / "adapter_model.safetensors").is_file():
+        raise ExportError(
+            f"{run.id}'s adapter has no adapter_model.safetensors (pickle weights are not "
+            "loaded: they can run code); convert it to safetensors on a machine you trust"
+        )
     started = time.perf_counter()
     final = name or f"{run.id}-{mode}"
     target_name = free_name(ws, final)

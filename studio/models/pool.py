@@ -121,13 +121,15 @@ class ModelPool:
         *,
         base: ModelSource | None = None,
         trust_remote_code: bool = False,
+        allow_pickle: bool = False,
     ) -> Iterator[LoadedModel]:
         """The model `source` names, ready to run, for the duration of the `with` block. An
-        adapter loads over the base its config names, or over `base` when given."""
+        adapter loads over the base its config names, or over `base` when given. Pickle
+        weights (`*.bin`) load only with `allow_pickle`."""
         base_source = adapter_base(source)
         if base_source is not None and base is not None:
             base_source = base
-        entry = self._entry(base_source or source, trust_remote_code)
+        entry = self._entry(base_source or source, trust_remote_code, allow_pickle)
         with entry.lock:
             entry.last_used = time.monotonic()
             if base_source is None:
@@ -193,9 +195,9 @@ class ModelPool:
         entry.names[folder] = source.name
         return name
 
-    def _entry(self, base: ModelSource, trust_remote_code: bool) -> _Entry:
+    def _entry(self, base: ModelSource, trust_remote_code: bool, allow_pickle: bool) -> _Entry:
         ref = str(base.local_dir.resolve()) if base.local_dir is not None else base.ref
-        key = (ref, bool(trust_remote_code))
+        key = (ref, bool(trust_remote_code), bool(allow_pickle))
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
@@ -205,7 +207,12 @@ class ModelPool:
             if self.guard is not None:
                 self.guard(base, self.device)
             entry = _Entry(
-                load_model(base, device=self.device, trust_remote_code=trust_remote_code)
+                load_model(
+                    base,
+                    device=self.device,
+                    trust_remote_code=trust_remote_code,
+                    allow_pickle=allow_pickle,
+                )
             )
             self._entries[key] = entry
             return entry
@@ -264,7 +271,14 @@ def _free_memory() -> None:
             torch.cuda.empty_cache()
 
 
-def pool_opener(ws, pool: ModelPool | None = None, *, local_roots=None, trust_remote_code=False):
+def pool_opener(
+    ws,
+    pool: ModelPool | None = None,
+    *,
+    local_roots=None,
+    trust_remote_code=False,
+    allow_pickle=False,
+):
     """`open_model(spec, base=None)` on a model pool, for `with open_model(spec) as loaded:`.
     Names resolve like the model pickers' (the embedded model, workspace models, `run:<id>`,
     `run:<id>@<step>`, a folder, a hub id), folders confined to `local_roots` when given; an
@@ -275,7 +289,9 @@ def pool_opener(ws, pool: ModelPool | None = None, *, local_roots=None, trust_re
         named = ws.model_dirs()
         source = resolve_source(spec, named_dirs=named, local_roots=local_roots)
         over = resolve_source(base, named_dirs=named, local_roots=local_roots) if base else None
-        return pool.use(source, base=over, trust_remote_code=trust_remote_code)
+        return pool.use(
+            source, base=over, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
+        )
 
     return open_model
 
