@@ -123,13 +123,12 @@ def wait_for_http(url: str, proc: subprocess.Popen, timeout: float) -> float:
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def running_app(tmp_path_factory):
-    """`python app.py` as a user starts it, on a free loopback port and a fresh workspace."""
-    ws = tmp_path_factory.mktemp("app-ws")
+@contextlib.contextmanager
+def app_process(ws: Path, log_path: Path, timeout: float = 90):
+    """`python app.py` as a user starts it, on a free loopback port and workspace `ws`;
+    `proc` is the app's process (tests kill it to restart the app)."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("app-log") / "app.log"
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "app.py", "--no-browser", "--port", str(port), "--workspace", str(ws)],
             cwd=REPO,
@@ -139,17 +138,70 @@ def running_app(tmp_path_factory):
         )
     url = f"http://127.0.0.1:{port}/"
     try:
-        startup = wait_for_http(url, proc, timeout=90)
+        startup = wait_for_http(url, proc, timeout=timeout)
     except Exception:
         proc.kill()
         raise RuntimeError(log_path.read_text(errors="replace")) from None
-    yield {"url": url, "workspace": ws, "startup_seconds": startup, "log": log_path}
-    kill_training(ws / "runs")
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield {
+            "url": url,
+            "workspace": ws,
+            "startup_seconds": startup,
+            "log": log_path,
+            "proc": proc,
+        }
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def running_app(tmp_path_factory):
+    """`python app.py` as a user starts it, on a free loopback port and a fresh workspace."""
+    ws = tmp_path_factory.mktemp("app-ws")
+    log_path = tmp_path_factory.mktemp("app-log") / "app.log"
+    with app_process(ws, log_path) as app:
+        yield app
+        kill_training(ws / "runs")
+
+
+def train_form(**changes) -> list:
+    """The Train tab's inputs (`/train_start`, `/train_check`) for the CPU demo preset, with
+    some fields changed."""
+    from studio.train import presets
+    from studio.ui.train_tab import FIELDS, form_values
+
+    assert set(changes) <= set(FIELDS), f"not fields of the form: {set(changes) - set(FIELDS)}"
+    config, _ = presets.load("cpu-demo-sft")
+    values = dict(zip(FIELDS, form_values(config), strict=True)) | changes
+    head = ["cpu-demo-sft", "sample-chat-ojousama/v0001", "tsumugi-tiny", "(preset)"]
+    return head + [values[f] for f in FIELDS]
+
+
+def wait_until(predicate, timeout=120, poll=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll)
+    raise TimeoutError("condition not reached")
+
+
+def wait_state(client, run_id, states, timeout=300):
+    """Poll the Train tab's `/train_status` until the run is in one of `states`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, _, _ = client.predict(
+            run_id, 0.0, "loss", "step", "linear", "en", api_name="/train_status"
+        )
+        for state in states:
+            if f'data-state="{state}"' in status:
+                return status
+        time.sleep(0.5)
+    raise TimeoutError(f"{run_id} never reached {states}")
 
 
 def make_adapter(folder: Path, seed: int, r: int = 4) -> Path:

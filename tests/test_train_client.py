@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
-from tests.conftest import REPO, child_env, generate_args
+from tests.conftest import REPO, child_env, generate_args, wait_state
+from tests.conftest import train_form as form
 
 pytestmark = [pytest.mark.client, pytest.mark.slow]
 
@@ -21,30 +21,6 @@ def client(running_app):
     from gradio_client import Client
 
     return Client(running_app["url"], analytics_enabled=False, verbose=False)
-
-
-def form(**changes) -> list:
-    """The Train tab's inputs for the CPU demo preset, with some fields changed."""
-    from studio.train import presets
-    from studio.ui.train_tab import FIELDS, form_values
-
-    config, _ = presets.load("cpu-demo-sft")
-    values = dict(zip(FIELDS, form_values(config), strict=True)) | changes
-    head = ["cpu-demo-sft", "sample-chat-ojousama/v0001", "tsumugi-tiny", "(preset)"]
-    return head + [values[f] for f in FIELDS]
-
-
-def wait_state(client, run_id, states, timeout=300):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, _, _ = client.predict(
-            run_id, 0.0, "loss", "step", "linear", "en", api_name="/train_status"
-        )
-        for state in states:
-            if f'data-state="{state}"' in status:
-                return status
-        time.sleep(0.5)
-    raise TimeoutError(f"{run_id} never reached {states}")
 
 
 def test_check_shows_the_scan_the_estimate_and_the_command(client):

@@ -15,7 +15,7 @@ import time
 import pytest
 import yaml
 
-from tests.conftest import REPO, child_env
+from tests.conftest import REPO, child_env, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -36,15 +36,6 @@ def payload(proc) -> dict:
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, proc.stdout + proc.stderr
     return json.loads(lines[-1])
-
-
-def wait_until(predicate, timeout=120, poll=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(poll)
-    raise TimeoutError("condition not reached")
 
 
 def losses(run) -> dict[float, float]:

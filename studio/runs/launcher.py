@@ -124,8 +124,10 @@ def _watch(run: Run, proc: subprocess.Popen) -> None:
 
 
 def mark_exit(run: Run, code: int) -> None:
-    """After the child exits: if it could not say how it ended, say it for it."""
-    if run.state not in ACTIVE:
+    """After the child exits: if it could not say how it ended, say it for it (also over
+    a `process_gone` that a reader wrote while the child was being reaped)."""
+    status = run.status()
+    if status["state"] not in ACTIVE and status.get("reason") != "process_gone":
         return
     if code < 0:
         name = signal.Signals(-code).name

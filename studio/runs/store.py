@@ -18,6 +18,7 @@ an app restart, a closed browser and a copy to another machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -81,10 +82,21 @@ class Run:
     def set_status(self, state: str, **fields) -> dict:
         if state not in STATES:
             raise ValueError(f"unknown run state {state!r}")
-        current = self.json_of(self.status_path) or {}
+        current = self.json_of(self.status_path)
+        if current is None and self.status_path.exists():
+            # Damaged: keep its bytes for whoever wants to look, never write over them.
+            with contextlib.suppress(FileNotFoundError):  # another process was first
+                os.replace(self.status_path, self._damaged_path())
+        current = current or {}
         current.update(fields, state=state, updated=time.time())
         atomic_write_json(self.status_path, current)
         return current
+
+    def _damaged_path(self) -> Path:
+        path, n = self.root / "status.json.damaged", 2
+        while path.exists():
+            path, n = self.root / f"status.json.damaged-{n}", n + 1
+        return path
 
     @property
     def state(self) -> str:
@@ -231,7 +243,7 @@ def reconcile(ws) -> list[str]:
 
 def reconcile_run(run: Run) -> bool:
     """Mark one run interrupted if it claims to be active but no process trains it."""
-    if run.state not in ACTIVE or run.alive():
+    if run.state not in ACTIVE or run.alive() or _ended_child(run):
         return False
     never_started = not run.process_path.exists() and not run.status().get("pid")
     recent = time.time() - (run.status().get("updated") or 0) < PREPARED_GRACE_S
@@ -245,3 +257,19 @@ def reconcile_run(run: Run) -> bool:
         ended=time.time(),
     )
     return True
+
+
+def _ended_child(run: Run) -> bool:
+    """Whether the run's process is a child of this process that has just ended: the
+    launcher's watcher here is about to record how it ended (the signal), which says more
+    than `process_gone`."""
+    import psutil
+
+    pids = {run.status().get("pid"), (run.json_of(run.process_path) or {}).get("pid")}
+    for pid in pids - {None}:
+        try:
+            if psutil.Process(int(pid)).ppid() == os.getpid():
+                return True
+        except (psutil.Error, TypeError, ValueError):
+            continue
+    return False

@@ -15,6 +15,7 @@ import errno
 import fcntl
 import logging
 import os
+import shutil
 import signal
 import time
 import traceback
@@ -120,7 +121,7 @@ def execute(run: Run, ws, *, resume: bool = False) -> int:
         run.clear_stop()
         return 0
     except BaseException as exc:  # noqa: BLE001 - every ending must leave a status
-        reason, message = classify(exc)
+        reason, message = classify(exc, where=run.root)
         traceback.print_exc()
         print(f"[studio] run failed ({reason}): {message}", flush=True)
         if main:
@@ -137,8 +138,9 @@ def execute(run: Run, ws, *, resume: bool = False) -> int:
     return 0
 
 
-def classify(exc: BaseException) -> tuple[str, str]:
-    """(reason code, message for the user)."""
+def classify(exc: BaseException, where: Path | None = None) -> tuple[str, str]:
+    """(reason code, message for the user); `where` is the run directory, whose disk is
+    looked at when an error does not say what went wrong."""
     from studio.models.load import ModelLoadError
     from studio.train.backends import BackendError
     from studio.train.data import DataError
@@ -150,7 +152,7 @@ def classify(exc: BaseException) -> tuple[str, str]:
             "gradient_accumulation_steps to keep the effective batch), shorten max_length, "
             "turn on gradient_checkpointing, or use LoRA/QLoRA. Details: " + text
         )
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if is_disk_full(exc, where):
         return "disk_full", (
             "the disk filled up while writing. Checkpoints saved before are kept; free "
             "some space (old checkpoints, exports) and resume. Details: " + text
@@ -161,6 +163,31 @@ def classify(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", "interrupted from the keyboard"
     return "exception", f"{type(exc).__name__}: {text}"
+
+
+# What a full disk looks like when a library (not Python) wrote the file: safetensors says
+# "No space left on device (os error 28)"; torch.save only says "unexpected pos ...".
+DISK_FULL_TEXT = ("no space left on device", "os error 28", "disk quota exceeded", "os error 122")
+NEARLY_FULL_BYTES = 16 * 2**20
+
+
+def is_disk_full(exc: BaseException, where: Path | None = None) -> bool:
+    """Whether `exc` (or an error it came from) is a full disk or quota, or a write error
+    of a library that does not say why while the run's disk has (next to) nothing left."""
+    seen, current = set(), exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(text in str(current).lower() for text in DISK_FULL_TEXT):
+            return True
+        current = current.__cause__ or current.__context__
+    if where is None or not isinstance(exc, OSError | RuntimeError):
+        return False
+    try:
+        return shutil.disk_usage(where).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -220,8 +247,8 @@ def _train(run: Run, ws, config: RunConfig, stop: _Stop, *, resume: bool) -> str
         )
     try:
         trainer.train(resume_from_checkpoint=checkpoint)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    except Exception as exc:
+        if is_disk_full(exc, run.root):
             set_aside_incomplete_checkpoints(run)
         raise
     if stop:

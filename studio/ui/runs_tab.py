@@ -17,6 +17,7 @@ from studio.i18n import t
 from studio.runs import curves, history
 from studio.runs.store import ACTIVE, STATES, RunError, open_run
 from studio.ui.plots import scale_picker, with_every_series, x_axis_picker
+from studio.ui.train_tab import explain
 
 API_HISTORY = "runs_history"
 API_COMPARE = "runs_compare"
@@ -36,6 +37,7 @@ TABLE_COLUMNS = (
     "run",
     "title",
     "state",
+    "message",
     "base_model",
     "method",
     "params",
@@ -73,6 +75,8 @@ def table(rows: list[dict], columns, lang: str) -> pd.DataFrame:
             value = row.get(c)
             if c == "state":
                 value = t(f"train.state_{value}", lang)
+            elif c == "message":
+                value = explain(row, lang)
             elif isinstance(value, float):
                 value = round(value, 4 if "loss" in c else 1)
             out[t(f"runs.col_{c}", lang)] = "" if value is None else value

@@ -214,12 +214,46 @@ def render_status(run, lang: str) -> str:
             f"{info.get('trainable_parameters', 0):,} / {info.get('total_parameters', 0):,}"
             f" {html.escape(t('train.trainable', lang))}</small>"
         )
-    if s.get("message"):
-        bits.append(f'<br><span class="run-message">{html.escape(str(s["message"]))}</span>')
+    said = explain(s, lang)
+    if said:
+        bits.append(f'<br><span class="run-message">{html.escape(said)}</span>')
     bits.append(
         f'<div class="run-progress"><div style="width:{100 * share:.1f}%"></div></div></div>'
     )
     return "".join(bits)
+
+
+# Reasons a run ended (status.json `reason`) that the user is told about in their language;
+# any other reason (bad data, a config error, a crash) shows the run's own message.
+EXPLAINED = {
+    "disk_full",
+    "oom",
+    "process_gone",
+    "status_unreadable",
+    "stop_requested",
+    "stopped_queued",
+    "killed",
+}
+
+
+def explain(status: dict, lang: str) -> str:
+    """What happened to a run and what to do next, in the user's language: the status
+    line of the Train tab and the Runs tab's table."""
+    state, reason = status.get("state"), status.get("reason") or ""
+    message = str(status.get("message") or "")
+    if state == "queued":
+        return t("train.why_queued", lang)
+    if state in ACTIVE or state == "completed":
+        return message
+    if reason in EXPLAINED:
+        said = t(f"train.why_{reason}", lang)
+        details = message.partition("Details: ")[2]
+        return f"{said} ({details})" if details else said
+    if reason.startswith("killed by "):
+        signal_name = reason.removeprefix("killed by ")
+        key = "train.why_sigkill" if signal_name == "SIGKILL" else "train.why_signal"
+        return t(key, lang, signal=signal_name)
+    return message
 
 
 def _duration(seconds: float) -> str:
