@@ -116,8 +116,14 @@ def prepare(config, source: ModelSource, tokenizer) -> Prepared:
         prepared = _prepare_transformers(config, source, tokenizer, precision, device)
     prepared.notes.insert(0, why)
     model = prepared.model
-    prepared.trainable_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    prepared.total_parameters = sum(p.numel() for p in model.parameters())
+    if hasattr(model, "get_nb_trainable_parameters"):
+        # peft counts a bitsandbytes 4-bit weight by its real size; numel() sees the packed
+        # storage (a 7.6B QLoRA base counted as 4.4B on the GPU).
+        trainable, total = model.get_nb_trainable_parameters()
+    else:
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+    prepared.trainable_parameters, prepared.total_parameters = int(trainable), int(total)
     if prepared.trainable_parameters == 0:
         raise BackendError("no parameter is trainable; check lora.target_modules")
     return prepared

@@ -79,6 +79,9 @@ def execute(run: Run, ws, *, resume: bool = False) -> int:
     # bitsandbytes (imported by peft) warns on every CPU start about 4-bit kernels that a
     # CPU run never uses; keep the run's log for what matters.
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    from studio.hardware import prefer_expandable_segments
+
+    prefer_expandable_segments()  # before anything allocates on the GPU
     main = is_main_process()
     stop = _Stop(run)
 
