@@ -324,3 +324,20 @@ def test_estimate_matches_a_measured_cpu_training_step():
         expected, _ = bench.dynamic_estimate(arch, s)
         measured = bench.measure_cpu_step(arch, method, s)
         assert measured == pytest.approx(expected, rel=0.15), method
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["qwen2.5-0.5b-lora", "qwen2.5-1.5b-lora", "qwen2.5-7b-qlora", "llama-3.1-8b-qlora"],
+)  # calm2-7b-galore is the seed report's two-GPU setup (~32 GiB), and says so
+def test_every_24gb_preset_fits_24gib_by_its_own_estimate(name):
+    """A preset that says it is sized for a 24 GB card must fit by the estimate, which an
+    H100 confirmed within 1 % of the allocated peak (the 0.5B preset once took 57.7 GiB)."""
+    from studio.train import presets
+    from studio.train.launch import estimate_memory
+
+    config, _ = presets.load(name)
+    data = presets.read_config_file(presets.preset_path(name))
+    est = estimate_memory(config, data["architecture"])
+    assert est is not None and est.fits, (name, est.total / GIB)
+    assert est.total < 22.5 * GIB  # room for the CUDA context and the allocator's slack
