@@ -82,6 +82,11 @@ def warm_up(ctx) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from studio.priority import lower_app_priority
+
+    # First: every thread the app starts from here on yields the CPU to training runs,
+    # which start at the priority the app was started with (studio/priority.py).
+    lower_app_priority()
     args = parse_args(argv)
     auth = parse_auth(args.auth or os.environ.get(AUTH_ENV))
     problems = check_exposure(args.host, args.share, auth, args.insecure_no_auth)

@@ -1,14 +1,15 @@
 """Load: concurrent client sessions reading dashboards and generating while a run trains.
 
 Starts `python app.py` on a fresh workspace, then trains the CPU demo preset three times
-(shortened to --steps steps, no evaluation, no checkpoints): alone, with --clients
-concurrent gradio_client sessions, and alone again. Each session loops over what a person
-watching the studio does: the Runs tab's history, the Train tab's live status and curve
-of the run, and a short generation on the Model tab. Reports the run's training
-throughput (tokens/s from its metrics.jsonl, warm-up steps excluded) in each phase, the
-ratio loaded/unloaded, and the requests made, failed and their latencies.
+from the Train tab (shortened to --steps steps, no evaluation or checkpoints on the way):
+alone, with --clients concurrent gradio_client sessions, and alone again. Each session is a
+person's browser tab: the Train tab's live status every second, the Runs history every 5 s
+and a 32-token generation every 10 s (`--stress`: all of it back to back). Reports the run's
+training throughput (tokens/s from its metrics.jsonl, warm-up steps excluded) in each
+phase, the share loaded/unloaded, the requests made and failed with their latencies, and
+the nice values of the app and the training process.
 
-    python bench/load.py [--clients 10] [--steps 60] [--json load.json]
+    python bench/load.py [--clients 10] [--steps 60] [--stress] [--json load.json]
 
 Run it as a user would: without OMP_NUM_THREADS (torch then uses every core), on an
 otherwise idle machine.
@@ -19,8 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,22 +31,32 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import app_process, generate_args  # noqa: E402
+from tests.conftest import app_process, generate_args, train_form  # noqa: E402
 
 WARMUP_STEPS = 5
 
 
-def start_run(ws: Path, steps: int) -> str:
-    sets = [
-        f"training.max_steps={steps}",
-        "training.eval_strategy=no",
-        "training.save_steps=100000",
-        "training.logging_steps=1",
-    ]
-    cmd = [sys.executable, "-m", "studio", "train", "cpu-demo-sft", "--workspace", str(ws)]
-    cmd += [a for s in sets for a in ("--set", s)] + ["--detach", "--json"]
-    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True).stdout
-    return json.loads(out)["run"]
+def start_run(url: str, steps: int) -> str:
+    """Start the CPU demo preset from the Train tab, shortened to `steps` steps with no
+    evaluation or checkpoints on the way; returns the run id."""
+    from gradio_client import Client
+
+    form = train_form(**{"training.max_steps": steps, "training.save_steps": 100000,
+                         "training.eval_steps": 100000})  # fmt: skip
+    client = Client(url, verbose=False, analytics_enabled=False)
+    message, *_, picked = client.predict(*form, "en", api_name="/train_start")
+    if not message.startswith("Started run"):
+        raise RuntimeError(message)
+    return picked if isinstance(picked, str) else picked["value"]
+
+
+def nice_of(pid: int) -> int | None:
+    """A process's nice value, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[16])
 
 
 def run_state(ws: Path, run_id: str) -> dict:
@@ -76,12 +87,19 @@ def throughput(ws: Path, run_id: str) -> dict:
 
 
 class Session(threading.Thread):
-    """One person's browser tab: history, live status, a short generation, again."""
+    """One person's browser tab. Watching (the default): the Train tab's live status every
+    second, the Runs history every 5 s and a short generation every 10 s, as the page's
+    timers and a person chatting would; `think=False` sends them back to back (a stress
+    test: no person clicks that fast)."""
 
-    def __init__(self, url: str, run_id: str, stop: threading.Event) -> None:
+    PERIODS = {"status": 1.0, "history": 5.0, "generate": 10.0}
+
+    def __init__(self, url: str, run_id: str, stop: threading.Event, *, think: bool = True,
+                 seed: int = 0) -> None:  # fmt: skip
         super().__init__(daemon=True)
-        self.url, self.run_id, self.stop = url, run_id, stop
-        self.latencies: dict[str, list[float]] = {"history": [], "status": [], "generate": []}
+        self.url, self.run_id, self.stop, self.think = url, run_id, stop, think
+        self.random = random.Random(seed)
+        self.latencies: dict[str, list[float]] = {k: [] for k in self.PERIODS}
         self.errors: list[str] = []
 
     def call(self, client, name: str, *args, **kwargs) -> None:
@@ -93,41 +111,56 @@ class Session(threading.Thread):
             return
         self.latencies[name].append(time.perf_counter() - started)
 
+    def request(self, client, name: str, n: int) -> None:
+        if name == "status":
+            self.call(client, name, self.run_id, 0.0, "loss", "step", "linear", "en",
+                      api_name="/train_status")  # fmt: skip
+        elif name == "history":
+            self.call(client, name, "", [], "created", "en", api_name="/runs_history")
+        else:
+            args = generate_args(prompt="富士山は", max_new_tokens=32, seed=n)
+            self.call(client, name, **args, api_name="/generate")
+
     def run(self) -> None:
         from gradio_client import Client
 
         client = Client(self.url, verbose=False, analytics_enabled=False)
+        # each tab was opened at its own moment
+        due = {k: time.monotonic() + self.random.uniform(0, p) for k, p in self.PERIODS.items()}
         n = 0
         while not self.stop.is_set():
-            self.call(client, "history", "", [], "created", "en", api_name="/runs_history")
-            self.call(client, "status", self.run_id, 0.0, "loss", "step", "linear", "en",
-                      api_name="/train_status")  # fmt: skip
-            args = generate_args(prompt="富士山は", max_new_tokens=16, seed=n)
-            self.call(client, "generate", **args, api_name="/generate")
+            name = min(due, key=due.get)
+            if self.think:
+                self.stop.wait(max(0.0, due[name] - time.monotonic()))
+                if self.stop.is_set():
+                    break
+            self.request(client, name, n)
+            due[name] = time.monotonic() + (self.PERIODS[name] if self.think else 0.0)
             n += 1
 
 
-def phase(app: dict, steps: int, clients: int) -> dict:
+def phase(app: dict, steps: int, clients: int, *, think: bool = True) -> dict:
     ws = app["workspace"]
-    run_id = start_run(ws, steps)
+    run_id = start_run(app["url"], steps)
     while run_state(ws, run_id).get("state") in {None, "queued"}:
-        time.sleep(0.5)
+        time.sleep(0.2)
+    child_nice = nice_of(run_state(ws, run_id).get("pid") or 0)
     stop = threading.Event()
-    sessions = [Session(app["url"], run_id, stop) for _ in range(clients)]
+    sessions = [Session(app["url"], run_id, stop, think=think, seed=i) for i in range(clients)]
     for s in sessions:
         s.start()
     while run_state(ws, run_id).get("state") in {"queued", "running"}:
-        time.sleep(1)
+        time.sleep(0.5)
     stop.set()
     for s in sessions:
         s.join(timeout=120)
     result = throughput(ws, run_id) | {"state": run_state(ws, run_id).get("state")}
+    result["nice"] = {"app": nice_of(app["proc"].pid), "training": child_nice}
     if clients:
-        lat = {
-            k: [x for s in sessions for x in s.latencies[k]]
-            for k in ("history", "status", "generate")
-        }
+        kinds = Session.PERIODS
+        lat = {k: [x for s in sessions for x in s.latencies[k]] for k in kinds}
         result["clients"] = clients
+        result["think"] = think
         result["requests"] = sum(len(v) for v in lat.values())
         result["errors"] = [e for s in sessions for e in s.errors]
         result["latency_s"] = {
@@ -142,17 +175,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--stress", action="store_true", help="no pauses between requests")
+    parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS for the app and its runs")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.pop(var, None)  # as a user runs it: torch picks its threads
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory(prefix="studio-load-") as tmp:
         ws = Path(tmp) / "ws"
         with app_process(ws, Path(tmp) / "app.log") as app:
             phases = {
                 "unloaded": phase(app, args.steps, 0),
-                "loaded": phase(app, args.steps, args.clients),
+                "loaded": phase(app, args.steps, args.clients, think=not args.stress),
                 "unloaded_again": phase(app, args.steps, 0),
             }
     alone = statistics.mean(

@@ -4,12 +4,12 @@ fine-tune (how many tokens, whether it stopped on EOS/end-of-turn or ran into th
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 from studio.models.info import apply_chat_template, end_of_turn_ids, generation_eos_ids
-from studio.priority import in_yielding_thread, start_yielding, yielding
 
 
 @dataclass
@@ -156,13 +156,8 @@ def generate(
     ids = torch.tensor([input_ids], device=loaded.device)
     set_seed(int(settings.seed))
     started = time.perf_counter()
-
-    def run():
-        with torch.inference_mode():
-            return model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
-
-    # at a lower CPU priority than a training run on the same machine (studio.priority)
-    out = run() if in_yielding_thread() else yielding(run)
+    with torch.inference_mode():
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
     seconds = time.perf_counter() - started
     new = out[0, len(input_ids) :].tolist()
     stopped = bool(new) and new[-1] in eos
@@ -248,7 +243,8 @@ def stream(
             outcome["error"] = exc
             streamer.end()
 
-    worker = start_yielding(work, name="studio-generate")
+    worker = threading.Thread(target=work, name="studio-generate", daemon=True)
+    worker.start()
     shown = ""
     for text in streamer:
         if text != shown:

