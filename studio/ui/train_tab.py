@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 import shlex
+import threading
+from collections import OrderedDict
 
 import gradio as gr
 
@@ -254,6 +256,25 @@ def explain(status: dict, lang: str) -> str:
         key = "train.why_sigkill" if signal_name == "SIGKILL" else "train.why_signal"
         return t(key, lang, signal=signal_name)
     return message
+
+
+class LastFew:
+    """The last few values computed, by key (thread-safe: requests run in worker threads)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            return self.items.get(key)
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
 
 
 def _duration(seconds: float) -> str:
@@ -593,6 +614,8 @@ def build(ctx, loc) -> None:
         do_resume, inputs=[run_pick, ctx.lang], outputs=[message, run_pick], api_name=API_RESUME
     )
 
+    curves_drawn = LastFew(16)  # every open page and client of this app shares them
+
     def refresh(run_id, weight, view_name, x, scale_name, lang, seen=None):
         """Status, curve and log of the run; the curve and log are only sent again when the
         run wrote something new or the view changed (a redrawn plot flickers)."""
@@ -607,12 +630,13 @@ def build(ctx, loc) -> None:
         shown = list(VIEWS.get(view_name, VIEWS["loss"]))
         if view_name == "loss" and weight:
             shown.insert(0, "loss (raw)")
+        curve = curves_drawn.get(tuple(key))
+        if curve is None:  # drawn once per new metrics line, whoever is watching
+            curve = live_curve(run.metrics(), view_name, x, scale_name, weight)
+            curves_drawn.put(tuple(key), curve)
         return (
             render_status(run, lang),
-            gr.update(
-                value=live_curve(run.metrics(), view_name, x, scale_name, weight),
-                colors_in_legend=shown,
-            ),
+            gr.update(value=curve, colors_in_legend=shown),
             run.log_tail(12),
             key,
         )
