@@ -124,19 +124,27 @@ def wait_for_http(url: str, proc: subprocess.Popen, timeout: float) -> float:
 
 
 @contextlib.contextmanager
-def app_process(ws: Path, log_path: Path, timeout: float = 90):
-    """`python app.py` as a user starts it, on a free loopback port and workspace `ws`;
-    `proc` is the app's process (tests kill it to restart the app)."""
+def app_process(ws: Path, log_path: Path, timeout: float = 90, *, host: str = "127.0.0.1",
+                env: dict | None = None):  # fmt: skip
+    """`python app.py` as a user starts it, on a free port of `host` (loopback unless told)
+    and workspace `ws`; `proc` is the app's process (tests kill it to restart the app)."""
     port = free_port()
+    command = [
+        sys.executable,
+        "app.py",
+        "--no-browser",
+        "--port",
+        str(port),
+        "--workspace",
+        str(ws),
+    ]
+    if host != "127.0.0.1":
+        command += ["--host", host]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "app.py", "--no-browser", "--port", str(port), "--workspace", str(ws)],
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=child_env(),
+            command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=child_env(**(env or {}))
         )
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://{host}:{port}/"
     try:
         startup = wait_for_http(url, proc, timeout=timeout)
     except Exception:
@@ -158,14 +166,21 @@ def app_process(ws: Path, log_path: Path, timeout: float = 90):
             proc.kill()
 
 
+@contextlib.contextmanager
+def fresh_app(tmp_path_factory, name: str):
+    """An app of the test module's own on a new workspace; whatever it trains is killed
+    afterwards."""
+    ws = tmp_path_factory.mktemp(f"{name}-ws")
+    with app_process(ws, tmp_path_factory.mktemp(f"{name}-log") / "app.log") as app:
+        yield app
+        kill_training(ws / "runs")
+
+
 @pytest.fixture(scope="session")
 def running_app(tmp_path_factory):
     """`python app.py` as a user starts it, on a free loopback port and a fresh workspace."""
-    ws = tmp_path_factory.mktemp("app-ws")
-    log_path = tmp_path_factory.mktemp("app-log") / "app.log"
-    with app_process(ws, log_path) as app:
+    with fresh_app(tmp_path_factory, "app") as app:
         yield app
-        kill_training(ws / "runs")
 
 
 def train_form(**changes) -> list:

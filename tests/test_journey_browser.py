@@ -5,7 +5,7 @@ every step saved as a test artifact (test-artifacts/journey-*.png)."""
 
 import pytest
 
-from tests.conftest import app_process, kill_training
+from tests.conftest import fresh_app
 from tests.test_app_browser import browser  # noqa: F401 - the shared Chromium fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -14,15 +14,12 @@ TRAINING_TIMEOUT_MS = 480_000  # the CPU demo takes ~2 min on 2 quiet cores; CI 
 
 
 @pytest.fixture(scope="module")
-def fresh_app(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("journey-ws")
-    log_path = tmp_path_factory.mktemp("journey-log") / "app.log"
-    with app_process(ws, log_path) as app:
+def journey_app(tmp_path_factory):
+    with fresh_app(tmp_path_factory, "journey") as app:
         yield app
-        kill_training(ws / "runs")
 
 
-def test_a_newcomer_walks_the_whole_guided_first_run(browser, fresh_app, artifacts_dir):  # noqa: F811
+def test_a_newcomer_walks_the_whole_guided_first_run(browser, journey_app, artifacts_dir):  # noqa: F811
     from playwright.sync_api import expect
 
     page = browser.new_page()
@@ -45,7 +42,7 @@ def test_a_newcomer_walks_the_whole_guided_first_run(browser, fresh_app, artifac
         expect(page.locator(f"#guide-{step}-result .diag-error")).to_have_count(0)
 
     # A fresh workspace opens on the guide, in the browser's language.
-    page.goto(fresh_app["url"])
+    page.goto(journey_app["url"])
     expect(page.get_by_role("tab", name="はじめに", selected=True)).to_be_visible(timeout=30_000)
     expect(page.locator("#guide-progress li")).to_have_count(8)
     expect(page.locator("#guide-progress .guide-next")).to_contain_text("サンプルコーパス")
@@ -114,6 +111,8 @@ def test_a_newcomer_walks_the_whole_guided_first_run(browser, fresh_app, artifac
     expect(page.locator("#runs-table")).to_contain_text(run_id, timeout=30_000)
     shot("runs")
     assert "Traceback" not in page.content()
-    assert (fresh_app["workspace"] / "models" / f"{run_id}-merged" / "model.safetensors").is_file()
+    assert (
+        journey_app["workspace"] / "models" / f"{run_id}-merged" / "model.safetensors"
+    ).is_file()
     assert len(shots) == 11
     page.close()

@@ -11,17 +11,15 @@ import time
 import pytest
 
 from bench.load import Session, nice_of, run_state, start_run, throughput
-from tests.conftest import app_process, kill_training
+from tests.conftest import fresh_app
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("load-ws")
-    with app_process(ws, tmp_path_factory.mktemp("load-log") / "app.log") as running:
+    with fresh_app(tmp_path_factory, "load") as running:
         yield running
-        kill_training(ws / "runs")
 
 
 def test_ten_sessions_while_a_run_trains(app):

@@ -13,13 +13,11 @@ import json
 import pickle
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, child_env, free_port, wait_for_http
+from tests.conftest import REPO, app_process
 
 AUTH = ("alice", "s3cret-pass")
 SECRET = "content-no-browser-may-read-7f3a"
@@ -83,39 +81,13 @@ def exposed_app(tmp_path_factory):
     outside.mkdir()
     (outside / "secret.jsonl").write_text(json.dumps({"text": SECRET}) + "\n", encoding="utf-8")
     shutil.copytree(REPO / "assets" / "models" / "tsumugi-tiny", outside / "model")
-    port = free_port()
     log = root / "app.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "app.py",
-                "--no-browser",
-                "--host",
-                address,
-                "--port",
-                str(port),
-                "--workspace",
-                str(ws),
-            ],
-            cwd=REPO,
-            env=child_env(STUDIO_AUTH=":".join(AUTH)),
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://{address}:{port}/"
-    try:
-        wait_for_http(url, proc, timeout=90)
+    env = {"STUDIO_AUTH": ":".join(AUTH)}
+    with app_process(ws, log, host=address, env=env) as app:
         # Links inside the workspace that lead out of it.
         (ws / "datasets" / "link.jsonl").symlink_to(outside / "secret.jsonl")
         (ws / "models" / "escape").symlink_to(outside / "model", target_is_directory=True)
-        yield {"url": url, "ws": ws, "outside": outside, "log": log}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        yield {"url": app["url"], "ws": ws, "outside": outside, "log": log}
 
 
 @pytest.fixture(scope="module")
