@@ -35,6 +35,20 @@ def parse_weights(text: str, n: int) -> list[float]:
     return weights
 
 
+def exported_text(done, lang: str) -> str:
+    """What an export wrote, for the user (Markdown)."""
+    return t(
+        "export.exported",
+        lang,
+        name=done.name,
+        path=done.path,
+        size=f"{done.bytes / 2**20:.1f}",
+        eos=", ".join(map(str, done.eos_token_ids)),
+        seconds=done.seconds,
+        memory=done.peak_rss_mb,
+    )
+
+
 def build(ctx, loc) -> None:
     ws = ctx.workspace
     runs = finished_runs(ws)
@@ -165,16 +179,7 @@ def build(ctx, loc) -> None:
                               name=(wanted or "").strip() or None)  # fmt: skip
         except (ExportError, RunError, ValueError, OSError) as exc:
             return f"⚠️ {html.escape(str(exc))}"
-        return t(
-            "export.exported",
-            lang,
-            name=done.name,
-            path=done.path,
-            size=f"{done.bytes / 2**20:.1f}",
-            eos=", ".join(map(str, done.eos_token_ids)),
-            seconds=done.seconds,
-            memory=done.peak_rss_mb,
-        )
+        return exported_text(done, lang)
 
     export_btn.click(
         do_export, inputs=[run_pick, mode, dtype, name, ctx.lang], outputs=export_status,

@@ -17,7 +17,7 @@ import gradio as gr
 
 from studio import guide
 from studio.i18n import t
-from studio.ui import chat_tab, compare_tab, eval_tab, train_tab
+from studio.ui import chat_tab, compare_tab, eval_tab, export_tab, train_tab
 
 log = logging.getLogger(__name__)
 FINAL_STATES = {"completed", "failed", "stopped", "interrupted"}
@@ -133,17 +133,7 @@ def show_evaluate(ws, ctx, lang: str) -> str:
 
 
 def show_export(ws, lang: str) -> str:
-    done = guide.export_demo(ws)
-    return "<p>" + _inline(t(
-        "export.exported",
-        lang,
-        name=done.name,
-        path=done.path,
-        size=f"{done.bytes / 2**20:.1f}",
-        eos=", ".join(map(str, done.eos_token_ids)),
-        seconds=done.seconds,
-        memory=done.peak_rss_mb,
-    )) + "</p>"  # fmt: skip
+    return f"<p>{_inline(export_tab.exported_text(guide.export_demo(ws), lang))}</p>"
 
 
 @dataclass
