@@ -257,3 +257,26 @@ def test_cli_list_show_compare_rename_note_delete(workspace, runs, tmp_path):
     assert not (workspace.runs / "r1-done").exists()
     missing = studio(workspace, "show", "../../etc", "--json")
     assert missing.returncode == 1 and json.loads(missing.stdout)["ok"] is False
+
+
+def test_a_dead_run_on_a_full_disk_keeps_the_pages_answering(workspace, monkeypatch):
+    """Marking a run whose process is gone needs a write; on a full disk the reader (a page's
+    status poll) gets an answer, and the next look records it once there is room."""
+    import errno
+
+    from studio.runs import store
+    from studio.runs.store import reconcile_run
+
+    run = Run(workspace.runs / "20260101-000000-gone")
+    run.root.mkdir(parents=True)
+    run.set_status("running", pid=2**22 + 12345, started=1.0, updated=1.0)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(store, "atomic_write_json", full)
+        assert reconcile_run(run) is False
+    assert run.state == "running"
+    assert reconcile_run(run) is True  # space freed: recorded now
+    assert run.status()["reason"] == "process_gone"

@@ -249,13 +249,16 @@ def reconcile_run(run: Run) -> bool:
     recent = time.time() - (run.status().get("updated") or 0) < PREPARED_GRACE_S
     if never_started and recent:
         return False  # prepared, and its launcher may be about to start it
-    run.set_status(
-        "interrupted",
-        reason="process_gone",
-        message="the training process ended without saying why (restart or kill); "
-        "resume continues from the last checkpoint",
-        ended=time.time(),
-    )
+    try:
+        run.set_status(
+            "interrupted",
+            reason="process_gone",
+            message="the training process ended without saying why (restart or kill); "
+            "resume continues from the last checkpoint",
+            ended=time.time(),
+        )
+    except OSError:  # a full disk: the pages that asked keep answering; the next look retries
+        return False
     return True
 
 
