@@ -30,7 +30,7 @@ def title(step: str, lang: str) -> str:
 def render_progress(ws, lang: str) -> str:
     """The strip of steps with their states, and what comes next."""
     states = guide.states(ws)
-    icons = {guide.DONE: "✓", guide.SKIPPED: "↷", guide.RUNNING: "⏳", guide.TODO: "○"}
+    icons = {guide.DONE: "✓", guide.SKIPPED: "↷", guide.RUNNING: "▶", guide.TODO: "○"}
     items = "".join(
         f'<li class="guide-step guide-{states[s]}" data-step="{s}" data-state="{states[s]}">'
         f"<span>{icons[states[s]]}</span> {n}. {html.escape(title(s, lang))}</li>"

@@ -58,7 +58,7 @@ CSS = """
 .run-progress { height: 6px; background: var(--background-fill-secondary); border-radius: 3px;
   margin-top: 6px; overflow: hidden; }
 .run-progress > div { height: 100%; background: #14b8a6; transition: width 0.5s; }
-.run-message { color: #b91c1c; }
+.run-message { color: #b91c1c; } .run-note { color: var(--body-text-color-subdued); }
 .train-blocked { color: #d33; }
 .cmp-scroll { overflow-x: auto; }
 .cmp-grid { border-collapse: collapse; width: 100%; font-size: 13px; }

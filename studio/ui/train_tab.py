@@ -218,7 +218,8 @@ def render_status(run, lang: str) -> str:
         )
     said = explain(s, lang)
     if said:
-        bits.append(f'<br><span class="run-message">{html.escape(said)}</span>')
+        kind = "run-note" if state in ("queued", "completed") else "run-message"  # not red
+        bits.append(f'<br><span class="{kind}">{html.escape(said)}</span>')
     bits.append(
         f'<div class="run-progress"><div style="width:{100 * share:.1f}%"></div></div></div>'
     )
