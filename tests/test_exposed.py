@@ -1,15 +1,13 @@
 """When the studio is reachable from other machines: a password is required, and the browser
 cannot make it load models from arbitrary folders."""
 
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
 import pytest
 
 from studio.models.load import ModelLoadError
-from tests.conftest import REPO, child_env, free_port, generate_args, wait_for_http
+from tests.conftest import app_process, generate_args
 
 
 def test_exposed_context_confines_model_folders(tmp_path, workspace):
@@ -42,28 +40,11 @@ def test_exposed_context_confines_model_folders(tmp_path, workspace):
 @pytest.mark.slow
 def test_auth_is_enforced(tmp_path):
     from gradio_client import Client
+    from gradio_client.exceptions import AuthenticationError
 
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "app.py",
-            "--no-browser",
-            "--port",
-            str(port),
-            "--workspace",
-            str(tmp_path / "ws"),
-        ],
-        cwd=REPO,
-        env=child_env(STUDIO_AUTH="alice:s3cret"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_http(url, proc, timeout=90)  # the login page itself answers 200
-        from gradio_client.exceptions import AuthenticationError
-
+    env = {"STUDIO_AUTH": "alice:s3cret"}
+    with app_process(tmp_path / "ws", tmp_path / "app.log", env=env) as app:  # login page: 200
+        url = app["url"]
         with pytest.raises(AuthenticationError, match="credentials were not provided"):
             Client(url, verbose=False, analytics_enabled=False)
         for path, body in (("config", None), ("gradio_api/call/generate", b'{"data": []}')):
@@ -76,6 +57,3 @@ def test_auth_is_enforced(tmp_path):
         client = Client(url, auth=("alice", "s3cret"), verbose=False, analytics_enabled=False)
         text, _ = client.predict(**generate_args(max_new_tokens=4), api_name="/generate")
         assert text
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
