@@ -66,6 +66,21 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
         return default
 
 
+def set_aside(path: str | os.PathLike) -> Path | None:
+    """Move a damaged file out of the way before writing a new one, keeping its bytes for
+    whoever wants to look: `<name>.damaged`, then `<name>.damaged-2`, ... Returns where it
+    went, or None when it was gone already (another process was first)."""
+    path = Path(path)
+    target, n = path.with_name(f"{path.name}.damaged"), 2
+    while target.exists():
+        target, n = path.with_name(f"{path.name}.damaged-{n}"), n + 1
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:
+        return None
+    return target
+
+
 def file_size(path: str | os.PathLike) -> int:
     """Bytes in a file; -1 when it does not exist (yet) or cannot be read."""
     try:

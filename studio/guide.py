@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from studio.fsutil import atomic_write_json, read_json
+from studio.fsutil import atomic_write_json, read_json, set_aside
 from studio.paths import EMBEDDED_MODEL_NAME
 
 STEPS = ("sample", "clean", "inspect", "train", "compare", "chat", "evaluate", "export")
@@ -58,24 +58,20 @@ def load_progress(ws) -> dict:
 
 
 def mark(ws, step: str, state: str, **summary) -> dict:
-    """Record a step as done or skipped, with a short summary of what it produced."""
+    """Record a step's state (done, skipped, running) with a short summary of what it
+    produced. A damaged guide.json is set aside (guide.json.damaged) before the write."""
     if step not in STEPS:
         raise GuideError(f"unknown step {step!r}; the steps are: {', '.join(STEPS)}")
+    path = progress_path(ws)
+    try:
+        read_json(path, {})
+    except ValueError:
+        set_aside(path)
     progress = load_progress(ws)
-    _keep_damaged(ws, progress)
     entry = {"state": state, "at": datetime.now(UTC).isoformat(timespec="seconds")}
     progress["steps"][step] = {**entry, **summary}
-    atomic_write_json(progress_path(ws), progress)
+    atomic_write_json(path, progress)
     return progress
-
-
-def _keep_damaged(ws, progress: dict) -> None:
-    path = progress_path(ws)
-    if not progress["steps"] and path.is_file() and path.stat().st_size:
-        try:
-            read_json(path, {})
-        except ValueError:
-            path.replace(path.with_name("guide.json.damaged"))
 
 
 def guide_run(ws):
@@ -212,10 +208,7 @@ def train_demo(ws):
     checked = preflight(ws, config)
     command = equivalent_command(checked.config, TRAIN_PRESET, ws.root).split()
     run = start(ws, config, preset=TRAIN_PRESET, command=command, checked=checked)
-    progress = load_progress(ws)
-    _keep_damaged(ws, progress)
-    progress["steps"]["train"] = {"state": RUNNING, "run": run.id}
-    atomic_write_json(progress_path(ws), progress)
+    mark(ws, "train", RUNNING, run=run.id)
     return run
 
 

@@ -70,3 +70,15 @@ def test_confine(tmp_path):
 )
 def test_is_loopback_host(host, loopback):
     assert is_loopback_host(host) is loopback
+
+
+def test_set_aside_keeps_every_damaged_copy(tmp_path):
+    from studio.fsutil import set_aside
+
+    path = tmp_path / "status.json"
+    for n, text in enumerate(["{bad", "{worse", "{worst"]):
+        path.write_text(text, encoding="utf-8")
+        moved = set_aside(path)
+        assert moved.name == ("status.json.damaged" if n == 0 else f"status.json.damaged-{n + 1}")
+        assert moved.read_text(encoding="utf-8") == text and not path.exists()
+    assert set_aside(path) is None  # gone already

@@ -18,7 +18,6 @@ an app restart, a closed browser and a copy to another machine.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -26,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.fsutil import atomic_write_json, read_json
+from studio.fsutil import atomic_write_json, read_json, set_aside
 from studio.safety import safe_name
 
 ACTIVE = ("queued", "running")
@@ -84,19 +83,11 @@ class Run:
             raise ValueError(f"unknown run state {state!r}")
         current = self.json_of(self.status_path)
         if current is None and self.status_path.exists():
-            # Damaged: keep its bytes for whoever wants to look, never write over them.
-            with contextlib.suppress(FileNotFoundError):  # another process was first
-                os.replace(self.status_path, self._damaged_path())
+            set_aside(self.status_path)  # damaged: keep its bytes, never write over them
         current = current or {}
         current.update(fields, state=state, updated=time.time())
         atomic_write_json(self.status_path, current)
         return current
-
-    def _damaged_path(self) -> Path:
-        path, n = self.root / "status.json.damaged", 2
-        while path.exists():
-            path, n = self.root / f"status.json.damaged-{n}", n + 1
-        return path
 
     @property
     def state(self) -> str:
