@@ -106,7 +106,9 @@ def states(ws) -> dict[str, str]:
     run = guide_run(ws)
     if run is not None and run.state in {"queued", "running"}:
         found["train"] = RUNNING
-    elif found["train"] != DONE and latest_finetune(ws):
+    elif found["train"] == RUNNING:  # recorded at the start; the run ended without finishing
+        found["train"] = TODO
+    if found["train"] != RUNNING and found["train"] != DONE and latest_finetune(ws):
         found["train"] = DONE
     return found
 

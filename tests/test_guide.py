@@ -64,3 +64,9 @@ def test_cli_runs_skips_and_reports_steps(workspace, capsys):
     assert code == 1 and "train" in out["error"]["message"]
     code, out = run_cli(capsys, "guide", "launch", "--workspace", ws, "--json")
     assert code == 1 and "unknown step" in out["error"]["message"]
+
+
+def test_a_demo_run_that_ended_unfinished_leaves_the_step_to_do(workspace):
+    guide.mark(workspace, "train", guide.RUNNING, run="20260101-000000-gone")
+    assert guide.states(workspace)["train"] == guide.TODO
+    assert guide.next_step(workspace) == "sample"
