@@ -113,10 +113,14 @@ def states(ws) -> dict[str, str]:
     return found
 
 
-def next_step(ws) -> str | None:
-    """The first step neither done nor skipped (a training run counts as under way)."""
-    current = states(ws)
+def first_open(current: dict[str, str]) -> str | None:
+    """Of the steps' states, the first step neither done nor skipped (a training run counts
+    as under way)."""
     return next((s for s in STEPS if current[s] in {TODO, RUNNING}), None)
+
+
+def next_step(ws) -> str | None:
+    return first_open(states(ws))
 
 
 def is_fresh(ws) -> bool:

@@ -69,4 +69,4 @@ def test_cli_runs_skips_and_reports_steps(workspace, capsys):
 def test_a_demo_run_that_ended_unfinished_leaves_the_step_to_do(workspace):
     guide.mark(workspace, "train", guide.RUNNING, run="20260101-000000-gone")
     assert guide.states(workspace)["train"] == guide.TODO
-    assert guide.next_step(workspace) == "sample"
+    assert guide.first_open(guide.states(workspace)) == "sample"

@@ -27,16 +27,14 @@ def title(step: str, lang: str) -> str:
     return t(f"guide.step_{step}", lang)
 
 
-def render_progress(ws, lang: str) -> str:
+def render_progress(states: dict[str, str], upcoming: str | None, lang: str) -> str:
     """The strip of steps with their states, and what comes next."""
-    states = guide.states(ws)
     icons = {guide.DONE: "✓", guide.SKIPPED: "↷", guide.RUNNING: "▶", guide.TODO: "○"}
     items = "".join(
         f'<li class="guide-step guide-{states[s]}" data-step="{s}" data-state="{states[s]}">'
         f"<span>{icons[states[s]]}</span> {n}. {html.escape(title(s, lang))}</li>"
         for n, s in enumerate(guide.STEPS, 1)
     )
-    upcoming = guide.next_step(ws)
     note = (
         t("guide.next_is", lang, n=guide.STEPS.index(upcoming) + 1, title=title(upcoming, lang))
         if upcoming
@@ -45,17 +43,26 @@ def render_progress(ws, lang: str) -> str:
     return f'<ol class="guide-steps">{items}</ol><p class="guide-next">{html.escape(note)}</p>'
 
 
-def accordion_updates(ws, lang: str, *, keep_open: tuple[str, ...] = ()) -> list:
+def accordion_updates(states: dict[str, str], upcoming: str | None, lang: str,
+                      keep_open: tuple[str, ...] = ()) -> list:  # fmt: skip
     """Each step's label with its state; the next step is opened (and `keep_open` stays
     open), the others are left as the user set them."""
-    states = guide.states(ws)
-    upcoming = guide.next_step(ws)
     updates = []
     for n, step in enumerate(guide.STEPS, 1):
         label = f"{n}. {title(step, lang)} · {t('guide.state_' + states[step], lang)}"
         opened = step == upcoming or step in keep_open
         updates.append(gr.update(label=label, open=True) if opened else gr.update(label=label))
     return updates
+
+
+def overview(ws, lang: str, *, keep_open: tuple[str, ...] = ()) -> list:
+    """The progress strip and every accordion's update, from one reading of the states."""
+    states = guide.states(ws)
+    upcoming = guide.first_open(states)
+    return [
+        render_progress(states, upcoming, lang),
+        *accordion_updates(states, upcoming, lang, keep_open),
+    ]
 
 
 def _inline(text: str) -> str:
@@ -151,8 +158,8 @@ def build(ctx, loc) -> None:
     sections: dict[str, Section] = {}
     with loc.make(gr.Tab, i18n={"label": "guide.tab"}, id="guide", elem_id="guide-tab"):
         loc.make(gr.Markdown, i18n={"value": "guide.intro"})
-        progress = gr.HTML(render_progress(ws, lang0), elem_id="guide-progress")
-        opened = accordion_updates(ws, lang0)
+        strip, *opened = overview(ws, lang0)
+        progress = gr.HTML(strip, elem_id="guide-progress")
         message = None
         for step, first in zip(guide.STEPS, opened, strict=True):
             with gr.Accordion(
@@ -189,51 +196,39 @@ def build(ctx, loc) -> None:
         "clean": lambda lang: show_clean(ws, lang),
         "inspect": lambda lang: show_inspect(ws, lang),
         "compare": lambda lang: show_compare(ws, ctx, lang),
+        "chat": lambda lang, text: show_chat(ws, ctx, lang, text),
         "evaluate": lambda lang: show_evaluate(ws, ctx, lang),
         "export": lambda lang: show_export(ws, lang),
     }
 
     def doer(step: str):
-        def do(lang):
+        def do(*args):
+            *extra, lang = args
             try:
-                shown = work[step](lang)
+                shown = work[step](lang, *extra)
             except Exception as exc:  # noqa: BLE001 - the user sees why, never a traceback
                 shown = failed(exc, lang)
-            return shown, render_progress(ws, lang), *accordion_updates(ws, lang, keep_open=(step,))
+            return shown, *overview(ws, lang, keep_open=(step,))
 
         return do
 
     for step in work:
         sections[step].run.click(
             doer(step),
-            inputs=ctx.lang,
+            inputs=[message, ctx.lang] if step == "chat" else ctx.lang,
             outputs=[sections[step].result, progress, *accordions],
             api_name=f"guide_{step}",
         )
-
-    def do_chat(text, lang):
-        try:
-            shown = show_chat(ws, ctx, lang, text)
-        except Exception as exc:  # noqa: BLE001
-            shown = failed(exc, lang)
-        return shown, render_progress(ws, lang), *accordion_updates(ws, lang, keep_open=("chat",))
-
-    sections["chat"].run.click(
-        do_chat,
-        inputs=[message, ctx.lang],
-        outputs=[sections["chat"].result, progress, *accordions],
-        api_name="guide_chat",
-    )
 
     # Training runs in its own process: the button starts it, the timer follows it.
     def do_train(lang):
         try:
             run = guide.train_demo(ws)
         except Exception as exc:  # noqa: BLE001
-            return (failed(exc, lang), render_progress(ws, lang),
-                    *accordion_updates(ws, lang, keep_open=("train",)), gr.Timer(active=False))  # fmt: skip
-        return (train_tab.render_status(run, lang), render_progress(ws, lang),
-                *accordion_updates(ws, lang, keep_open=("train",)), gr.Timer(active=True))  # fmt: skip
+            return (failed(exc, lang), *overview(ws, lang, keep_open=("train",)),
+                    gr.Timer(active=False))  # fmt: skip
+        return (train_tab.render_status(run, lang), *overview(ws, lang, keep_open=("train",)),
+                gr.Timer(active=True))  # fmt: skip
 
     def follow(lang):
         run = guide.guide_run(ws)
@@ -250,8 +245,7 @@ def build(ctx, loc) -> None:
             return shown, gr.update(), *[gr.update()] * len(accordions), gr.Timer(active=True)
         if guide.training_finished(ws, run) != "completed":
             shown += f"<p>{html.escape(t('guide.train_ended', lang, state=state))}</p>"
-        return (shown, render_progress(ws, lang),
-                *accordion_updates(ws, lang, keep_open=("train",)), gr.Timer(active=False))  # fmt: skip
+        return shown, *overview(ws, lang, keep_open=("train",)), gr.Timer(active=False)
 
     train_outputs = [sections["train"].result, progress, *accordions, timer]
     sections["train"].run.click(do_train, inputs=ctx.lang, outputs=train_outputs,
@@ -262,8 +256,7 @@ def build(ctx, loc) -> None:
 
         def do_skip(lang, step=step):
             guide.mark(ws, step, guide.SKIPPED)
-            return (f"<p>{html.escape(t('guide.skipped_note', lang))}</p>",
-                    render_progress(ws, lang), *accordion_updates(ws, lang))  # fmt: skip
+            return f"<p>{html.escape(t('guide.skipped_note', lang))}</p>", *overview(ws, lang)
 
         sections[step].skip.click(
             do_skip,
@@ -283,8 +276,7 @@ def build(ctx, loc) -> None:
         still training is followed again."""
         run = guide.guide_run(ws)
         live = run is not None and run.state in {"queued", "running"}
-        return (render_progress(ws, lang), *accordion_updates(ws, lang),
-                gr.Timer(active=live))  # fmt: skip
+        return *overview(ws, lang), gr.Timer(active=live)
 
     refresh_outputs = [progress, *accordions, timer]
     ctx.on_ready.append((refresh, [ctx.lang], refresh_outputs))
