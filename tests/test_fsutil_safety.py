@@ -82,3 +82,15 @@ def test_set_aside_keeps_every_damaged_copy(tmp_path):
         assert moved.name == ("status.json.damaged" if n == 0 else f"status.json.damaged-{n + 1}")
         assert moved.read_text(encoding="utf-8") == text and not path.exists()
     assert set_aside(path) is None  # gone already
+
+
+def test_recent_keeps_the_last_used_values():
+    from studio.memo import Recent
+
+    recent = Recent(2)
+    recent.put("a", 1)
+    recent.put("b", 2)
+    assert recent.get("a") == 1  # a is now the most recently used
+    recent.put("c", 3)
+    assert recent.get("b") is None and recent.get("a") == 1 and recent.get("c") == 3
+    assert recent.get("missing", "default") == "default"

@@ -47,6 +47,7 @@ import numpy as np
 from studio.data.registry import DatasetVersion
 from studio.data.store import DataError, cache_dir, document_text, open_version, resolve
 from studio.fsutil import atomic_write_json, atomic_write_text, read_json
+from studio.memo import Recent
 from studio.safety import UnsafeInputError, safe_name
 
 LABELS = ("good", "noise")
@@ -140,8 +141,7 @@ def document_key(row: dict, text: str) -> str:
 
 # --- opening versions --------------------------------------------------------------------
 
-_open_lock = threading.Lock()
-_open_cache: OrderedDict[tuple, object] = OrderedDict()
+_opened = Recent(4)
 
 
 def open_cached(ws, spec):
@@ -153,15 +153,10 @@ def open_cached(ws, spec):
     except OSError:
         stamp = None
     key = (str(version.path), version.created, stamp)
-    with _open_lock:
-        if key in _open_cache:
-            _open_cache.move_to_end(key)
-            return version, _open_cache[key]
-    ds = open_version(ws, version)
-    with _open_lock:
-        _open_cache[key] = ds
-        while len(_open_cache) > 4:
-            _open_cache.popitem(last=False)
+    ds = _opened.get(key)
+    if ds is None:
+        ds = open_version(ws, version)
+        _opened.put(key, ds)
     return version, ds
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import html
 import shlex
-import threading
-from collections import OrderedDict
 
 import gradio as gr
 
 from studio.fsutil import file_size
 from studio.i18n import t
 from studio.labels.profiles import list_profiles, load_profile
+from studio.memo import Recent
 from studio.runs import curves, history, launcher
 from studio.runs.store import ACTIVE, list_runs, open_run, reconcile, reconcile_run
 from studio.train import presets
@@ -257,25 +256,6 @@ def explain(status: dict, lang: str) -> str:
         key = "train.why_sigkill" if signal_name == "SIGKILL" else "train.why_signal"
         return t(key, lang, signal=signal_name)
     return message
-
-
-class LastFew:
-    """The last few values computed, by key (thread-safe: requests run in worker threads)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            return self.items.get(key)
-
-    def put(self, key, value) -> None:
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
 
 
 def _duration(seconds: float) -> str:
@@ -615,7 +595,7 @@ def build(ctx, loc) -> None:
         do_resume, inputs=[run_pick, ctx.lang], outputs=[message, run_pick], api_name=API_RESUME
     )
 
-    curves_drawn = LastFew(16)  # every open page and client of this app shares them
+    curves_drawn = Recent(16)  # every open page and client of this app shares them
 
     def refresh(run_id, weight, view_name, x, scale_name, lang, seen=None):
         """Status, curve and log of the run; the curve and log are only sent again when the
