@@ -201,11 +201,13 @@ def export_run(
             f"{run.id} trained every weight ({info.get('method')}): there is no "
             "adapter to export; export it merged"
         )
-    if info.get("adapter") and not (run.final_dir / "adapter_model.safetensors").is_file():
-        raise ExportError(
-            f"{run.id}'s adapter has no adapter_model.safetensors (pickle weights are not "
-            "loaded: they can run code); convert it to safetensors on a machine you trust"
-        )
+    if info.get("adapter"):
+        from studio.models.load import ModelLoadError, check_adapter_weights
+
+        try:
+            check_adapter_weights(run.final_dir, run.id)
+        except ModelLoadError as exc:
+            raise ExportError(str(exc)) from None
     started = time.perf_counter()
     final = name or f"{run.id}-{mode}"
     target_name = free_name(ws, final)

@@ -141,6 +141,16 @@ def _check_weights_format(folder: Path, allow_pickle: bool) -> None:
         raise ModelLoadError(f"{folder} has no weights (*.safetensors).")
 
 
+def check_adapter_weights(folder: Path, name: str) -> None:
+    """An adapter loads from `adapter_model.safetensors` only: its pickle form can run code."""
+    if not (Path(folder) / "adapter_model.safetensors").is_file():
+        raise ModelLoadError(
+            f"{name} has no adapter_model.safetensors. Adapter weights in pickle files "
+            "(adapter_model.bin) can run code when loaded, so the studio does not load them: "
+            "convert the adapter to safetensors on a machine you trust."
+        )
+
+
 def _hub_error(source: ModelSource, exc: Exception) -> ModelLoadError:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}
     why = "HF_HUB_OFFLINE is set" if offline else "the hub could not be reached"

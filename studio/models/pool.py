@@ -31,6 +31,7 @@ from studio.models.load import (
     LoadedModel,
     ModelLoadError,
     ModelSource,
+    check_adapter_weights,
     load_model,
     load_tokenizer,
     resolve_source,
@@ -164,12 +165,7 @@ class ModelPool:
             return entry.adapters[folder]
         from peft import PeftModel
 
-        if not any(source.local_dir.glob("*.safetensors")):
-            raise ModelLoadError(
-                f"{source.name} has no adapter_model.safetensors. Adapter weights in pickle "
-                "files (adapter_model.bin) can run code when loaded, so the studio does not "
-                "load them: convert the adapter to safetensors on a machine you trust."
-            )
+        check_adapter_weights(source.local_dir, source.name)
         tokenizer = entry.base.tokenizer
         if any((source.local_dir / f).is_file() for f in TOKENIZER_FILES):
             tokenizer = load_tokenizer(source, trust_remote_code=entry.base.trust_remote_code)
