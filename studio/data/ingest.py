@@ -34,7 +34,6 @@ ENCODINGS = ("utf-8", "utf-8-sig", "cp932", "euc-jp")
 SAMPLE_BYTES = 1 << 20
 MAX_JSON_LIST_BYTES = 512 << 20  # a .json list is parsed whole; bigger files must be JSONL
 MAX_REPORTED = 50  # malformed rows listed in a report
-EMPTY_HINT = "Check that it was saved completely, or choose another file."
 
 # Layouts and the columns each needs (canonical name -> default source column).
 LAYOUTS = {
@@ -100,7 +99,7 @@ def detect_encoding(path: Path) -> str:
     with open(path, "rb") as fh:
         raw = fh.read(SAMPLE_BYTES)
     if not raw:
-        raise IngestError(f"{path.name} is empty: there is nothing to import. {EMPTY_HINT}")
+        raise _empty(path)
     if raw.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(raw):
@@ -138,6 +137,13 @@ def detect_encoding(path: Path) -> str:
     raise IngestError(
         f"{path.name} is not UTF-8, CP932 (Shift_JIS) or EUC-JP text. Save it as UTF-8 and "
         "try again."
+    )
+
+
+def _empty(path: Path) -> IngestError:
+    return IngestError(
+        f"{path.name} is empty: there is nothing to import. Check that it was saved "
+        "completely, or choose another file."
     )
 
 
@@ -210,9 +216,7 @@ def _rows_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
         try:
             header = next(reader)
         except StopIteration:
-            raise IngestError(
-                f"{path.name} is empty: there is nothing to import. {EMPTY_HINT}"
-            ) from None
+            raise _empty(path) from None
         except csv.Error as exc:
             raise IngestError(f"{path.name}, line 1: {exc}") from exc
         header = [h.strip() for h in header]
@@ -309,7 +313,7 @@ def read_rows(
     if not path.is_file():
         raise IngestError(f"{path} is not a file")
     if path.stat().st_size == 0:
-        raise IngestError(f"{path.name} is empty: there is nothing to import. {EMPTY_HINT}")
+        raise _empty(path)
     if suffix == ".parquet":
         return _rows_parquet(path)
     encoding = encoding or detect_encoding(path)
