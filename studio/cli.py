@@ -583,19 +583,20 @@ def cmd_guide(args) -> tuple[dict, str]:
     from studio.train.launch import Blocked
 
     ws = _workspace(args)
+    bad = [s for s in args.steps if s not in (*guide.STEPS, "all", "next")]
+    bad += [s for s in args.skip if s not in guide.STEPS]
+    if bad:
+        raise CliError(f"unknown step {bad[0]!r}; the steps are: {', '.join(guide.STEPS)}")
+    current = guide.states(ws)
     wanted: list[str] = []
     for step in args.steps:
         if step == "all":
-            wanted += [s for s in guide.STEPS if guide.states(ws)[s] != guide.DONE]
+            wanted += [s for s in guide.STEPS if current[s] != guide.DONE]
         elif step == "next":
-            wanted += [s for s in [guide.next_step(ws)] if s]
-        elif step in guide.STEPS:
-            wanted.append(step)
+            wanted += [s for s in [guide.first_open(current)] if s]
         else:
-            raise CliError(f"unknown step {step!r}; the steps are: {', '.join(guide.STEPS)}")
+            wanted.append(step)
     for step in args.skip:
-        if step not in guide.STEPS:
-            raise CliError(f"unknown step {step!r}; the steps are: {', '.join(guide.STEPS)}")
         guide.mark(ws, step, guide.SKIPPED)
     opener = pool_opener(ws, ModelPool())
     lines, done = [], {}
