@@ -208,8 +208,25 @@ class Encoded:
         return sum(1 for label in self.labels if label != IGNORE)
 
 
-def _tokenize(tok: Tokens, text: str, add_special: bool) -> list[int]:
-    ids = tok.tokenizer(text, add_special_tokens=False)["input_ids"]
+def _pieces(data: dict, fmt: str, settings: EncodingSettings, loss: str) -> list[str]:
+    """The strings a row's encoding tokenizes (each without the tokenizer's own BOS/EOS);
+    a batch of rows has all of theirs tokenized in one call. Chat rows render their template
+    instead and have none."""
+    if fmt == "text":
+        text, marker = data["text"], settings.response_template
+        cut = text.find(marker) if loss == "completion" and marker else -1
+        if cut < 0:
+            return [text]
+        head = text[: cut + len(marker)]
+        return [head, text[len(head) :]]
+    if fmt == "prompt_completion":
+        # Prompt and completion are tokenized apart, as at inference: the prompt alone is
+        # what the model will be given, and it must learn to continue from exactly those.
+        return [data["prompt"], data["completion"]]
+    return []
+
+
+def _with_specials(tok: Tokens, ids: list[int], add_special: bool) -> list[int]:
     return tok.prefix_ids + ids + tok.suffix_ids if add_special else ids
 
 
@@ -219,34 +236,23 @@ def _with_eos(tok: Tokens, ids: list[int], settings: EncodingSettings) -> list[i
     return ids
 
 
-def _encode_text(data: dict, tok: Tokens, settings: EncodingSettings, loss: str):
-    text = data["text"]
+def _encode_text(pieces: list[list[int]], tok: Tokens, settings: EncodingSettings, loss: str):
+    """(ids, number of leading tokens without loss, reason); None masks the whole row."""
     add_special = settings.add_special_tokens != "no"
-    reason = None
-    if loss == "completion" and settings.response_template:
-        cut = text.find(settings.response_template)
-        if cut < 0:
-            ids = _tokenize(tok, text, add_special)
-            reason = "response_template_not_found"
-            return _with_eos(tok, ids, settings), None, reason
-        head = text[: cut + len(settings.response_template)]
-        head_ids = _tokenize(tok, head, False)
-        tail_ids = tok.tokenizer(text[len(head) :], add_special_tokens=False)["input_ids"]
-        prefix = tok.prefix_ids if add_special else []
-        ids = _with_eos(tok, prefix + head_ids + tail_ids, settings)
-        n_prompt = len(prefix) + len(head_ids)
-        return ids, n_prompt, reason
-    ids = _with_eos(tok, _tokenize(tok, text, add_special), settings)
-    return ids, 0, reason
+    if len(pieces) == 1:
+        ids = _with_eos(tok, _with_specials(tok, pieces[0], add_special), settings)
+        if loss == "completion" and settings.response_template:
+            return ids, None, "response_template_not_found"
+        return ids, 0, None
+    head_ids, tail_ids = pieces
+    prefix = tok.prefix_ids if add_special else []
+    ids = _with_eos(tok, prefix + head_ids + tail_ids, settings)
+    return ids, len(prefix) + len(head_ids), None
 
 
-def _encode_prompt_completion(data: dict, tok: Tokens, settings: EncodingSettings):
-    # Prompt and completion are tokenized apart, as at inference: the prompt alone is what
-    # the model will be given, and it must learn to continue from exactly those tokens.
-    add_special = settings.add_special_tokens != "no"
-    prompt_ids = _tokenize(tok, data["prompt"], add_special)
-    completion_ids = tok.tokenizer(data["completion"], add_special_tokens=False)["input_ids"]
-    completion_ids = _with_eos(tok, completion_ids, settings)
+def _encode_prompt_completion(pieces: list[list[int]], tok: Tokens, settings: EncodingSettings):
+    prompt_ids = _with_specials(tok, pieces[0], settings.add_special_tokens != "no")
+    completion_ids = _with_eos(tok, pieces[1], settings)
     return prompt_ids + completion_ids, len(prompt_ids)
 
 
@@ -275,21 +281,47 @@ def encode_example(
     data: dict, tokenizer_or_tokens, settings: EncodingSettings, *, row: int = 0
 ) -> Encoded:
     """Turn one canonical row into `input_ids` and `labels` (label -100 = no loss)."""
+    return encode_examples([(row, data)], tokenizer_or_tokens, settings)[0]
+
+
+def encode_examples(
+    examples: list[tuple[int, dict]], tokenizer_or_tokens, settings: EncodingSettings
+) -> list[Encoded]:
+    """`encode_example` for a batch of (row number, row): the same result row for row, with
+    the tokenizer called once for all the text and prompt/completion rows of the batch (the
+    fast tokenizers encode a batch in one call)."""
     tok = (
         tokenizer_or_tokens
         if isinstance(tokenizer_or_tokens, Tokens)
         else resolve_tokens(tokenizer_or_tokens, settings)
     )
-    fmt = detect_format(data)
-    loss = effective_loss(settings, fmt)
+    plans, texts = [], []
+    for row, data in examples:
+        fmt = detect_format(data)
+        loss = effective_loss(settings, fmt)
+        pieces = _pieces(data, fmt, settings, loss)
+        plans.append((row, data, fmt, loss, len(texts), len(pieces)))
+        texts += pieces
+    tokenized = (
+        tok.tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+        if texts
+        else []
+    )
+    return [
+        _encoded(row, data, fmt, loss, tokenized[first : first + n], tok, settings)
+        for row, data, fmt, loss, first, n in plans
+    ]
+
+
+def _encoded(row, data, fmt, loss, pieces, tok: Tokens, settings: EncodingSettings) -> Encoded:
     reason = None
     if fmt == "text":
-        ids, n_prompt, reason = _encode_text(data, tok, settings, loss)
+        ids, n_prompt, reason = _encode_text(pieces, tok, settings, loss)
         # n_prompt None: the response marker was not found, nothing carries loss.
         masked = len(ids) if n_prompt is None else n_prompt
         labels = [IGNORE] * masked + ids[masked:]
     elif fmt == "prompt_completion":
-        ids, n_prompt = _encode_prompt_completion(data, tok, settings)
+        ids, n_prompt = _encode_prompt_completion(pieces, tok, settings)
         masked = 0 if loss == "all" else n_prompt
         labels = [IGNORE] * masked + ids[masked:]
     else:
@@ -349,73 +381,23 @@ class Sequence:
 
 
 def pack(encoded: list[Encoded], settings: EncodingSettings, tok: Tokens) -> list[Sequence]:
-    """Arrange encoded rows into training sequences according to `settings.packing`."""
-    if settings.packing == "off":
-        return [
-            Sequence(
-                e.input_ids,
-                e.labels,
-                list(range(len(e.input_ids))),
-                [Segment(e.row, 0, len(e.input_ids))],
-            )
-            for e in encoded
-        ]
-    if settings.packing == "isolated":
-        return _pack_isolated(encoded, settings.max_length)
-    return _pack_concatenated(encoded, settings.max_length)
+    """Arrange encoded rows into training sequences according to `settings.packing`, by
+    the same index the trainer uses over a token store (`studio.labels.packing`)."""
+    import numpy as np
 
+    from studio.labels.packing import PackIndex, Sequences
+    from studio.tokens.rows import TokenRows, columns
 
-def _pack_isolated(encoded: list[Encoded], max_length: int) -> list[Sequence]:
-    # First-fit decreasing: long rows first, each into the first sequence with room.
-    bins: list[list[Encoded]] = []
-    room: list[int] = []
-    for e in sorted(encoded, key=lambda e: len(e.input_ids), reverse=True):
-        n = len(e.input_ids)
-        for i, free in enumerate(room):
-            if n <= free:
-                bins[i].append(e)
-                room[i] -= n
-                break
-        else:
-            bins.append([e])
-            room.append(max_length - n)
-    sequences = []
-    for members in bins:
-        members.sort(key=lambda e: e.row)
-        seq = Sequence([], [], [])
-        for e in members:
-            start = len(seq.input_ids)
-            seq.input_ids += e.input_ids
-            # The first token of a row would be predicted from the previous row's last
-            # token: it carries no loss, as in transformers' DataCollatorWithFlattening.
-            seq.labels += [IGNORE, *e.labels[1:]]
-            seq.position_ids += list(range(len(e.input_ids)))
-            seq.segments.append(Segment(e.row, start, len(seq.input_ids)))
-        sequences.append(seq)
-    return sequences
-
-
-def _pack_concatenated(encoded: list[Encoded], max_length: int) -> list[Sequence]:
-    sequences: list[Sequence] = []
-    current = Sequence([], [], [])
-    for e in encoded:
-        offset = 0
-        while offset < len(e.input_ids):
-            take = min(max_length - len(current.input_ids), len(e.input_ids) - offset)
-            start = len(current.input_ids)
-            current.input_ids += e.input_ids[offset : offset + take]
-            current.labels += e.labels[offset : offset + take]
-            done = offset + take == len(e.input_ids)
-            current.segments.append(Segment(e.row, start, start + take, offset, done))
-            offset += take
-            if len(current.input_ids) == max_length:
-                current.position_ids = list(range(max_length))
-                sequences.append(current)
-                current = Sequence([], [], [])
-    if current.input_ids:
-        current.position_ids = list(range(len(current.input_ids)))
-        sequences.append(current)
-    return sequences
+    rows = TokenRows.from_columns(
+        [columns(encoded)],
+        np.zeros(len(encoded), np.uint16),
+        {},
+        row_numbers=np.array([e.row for e in encoded], np.int64),
+    )
+    index = PackIndex.build(
+        rows.lengths, np.arange(len(encoded)), settings.packing, settings.max_length
+    )
+    return list(Sequences(rows, index))
 
 
 @dataclass
