@@ -2,21 +2,22 @@
 
 Every diagnostic has a stable code, a severity and the rows it affects; its explanation and
 its fix live in `studio/locales/inspect.yaml` (`diag_<code>` and `fix_<code>`) in Japanese
-and English. `Checker` looks at post-collator batches chunk by chunk, so a whole dataset is
-scanned in bounded memory and a single row is checked by exactly the same code.
+and English.
+
+The checks come in two halves. `RowChecker` reads each row's own text beside its encoding;
+it runs where rows are encoded (in the token store's workers) and leaves one flag word per
+row. `SequenceChecker` reads the token arrays of the sequences the trainer will see, as the
+collator leaves them, many thousands of tokens per numpy operation, so a corpus of billions
+of tokens is checked whole. One row in the token view goes through exactly the same code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from studio.labels.encode import (
-    IGNORE,
-    Encoded,
-    EncodingSettings,
-    Sequence,
-    Tokens,
-)
+import numpy as np
+
+from studio.labels.encode import IGNORE, Encoded, EncodingSettings, Tokens
 from studio.models.info import apply_chat_template, has_generation_markers
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -55,7 +56,25 @@ KNOWN_END_STRINGS = (
 )
 DRIFT_SAMPLE = 64  # rows per scan whose training and inference renderings are compared
 PREFIX_MIN_SPANS = 8
+PREFIX_SPANS = 100_000  # trained spans whose first tokens are compared
 ROW_SAMPLE = 200  # rows kept per code for the report (the count is exact)
+# The codes decided from a row's own text, one bit each in the row's flag word.
+ROW_CODES = (
+    "eos_as_text",
+    "special_token_in_text",
+    "response_truncated",
+    "prompt_trained",
+    "template_not_marked",
+)
+BIT = {code: 1 << i for i, code in enumerate(ROW_CODES)}
+# The codes decided from the sequences' tokens.
+SEQUENCE_CODES = (
+    "double_bos",
+    "eos_masked",
+    "eos_missing",
+    "stop_token_mismatch",
+    "packing_cross_contamination",
+)
 
 
 @dataclass
@@ -76,19 +95,6 @@ class Diagnostic:
         }
 
 
-def _trained_spans(labels: list[int]) -> list[tuple[int, int]]:
-    spans, start = [], None
-    for i, label in enumerate(labels):
-        if label != IGNORE and start is None:
-            start = i
-        elif label == IGNORE and start is not None:
-            spans.append((start, i))
-            start = None
-    if start is not None:
-        spans.append((start, len(labels)))
-    return spans
-
-
 def contents(data: dict, fmt: str) -> list[tuple[str, str]]:
     """(role, text) pairs a row's author wrote; templates add the rest."""
     if fmt == "text":
@@ -98,39 +104,173 @@ def contents(data: dict, fmt: str) -> list[tuple[str, str]]:
     return [(m["role"], m["content"]) for m in data["messages"]]
 
 
-class Checker:
-    """Accumulates diagnostics over chunks of (examples, encodings, sequences, batch)."""
+def _first(params: dict, **values) -> None:
+    """Keep what the first row found: the message names an example, not the last one."""
+    for key, value in values.items():
+        params.setdefault(key, value)
+
+
+def end_literals(tok: Tokens) -> tuple[list[str], list[str]]:
+    """(end strings this tokenizer reads as ordinary text, ones it reads as special)."""
+    special = set(tok.tokenizer.all_special_tokens)
+    candidates = {*KNOWN_END_STRINGS, *(t for t in [tok.tokenizer.eos_token] if t)}
+    return (
+        sorted(s for s in candidates if s not in special),
+        sorted(s for s in candidates if s in special),
+    )
+
+
+class RowChecker:
+    """The checks that need a row's text: typed end markers, truncated answers, prompts
+    that carry loss, templates without generation markers. Collects one flag word per row
+    and the details the messages show (the first example of each, every literal found,
+    the reasons rows carry no loss), and keeps the first chat rows for the drift check."""
+
+    def __init__(self, tok: Tokens, settings: EncodingSettings, drift_budget: int = 0) -> None:
+        self.tok = tok
+        self.settings = settings
+        self.literal_as_text, self.literal_special = end_literals(tok)
+        self.marked = has_generation_markers(tok.template)
+        self.flags: list[int] = []
+        self.params: dict[str, dict] = {code: {} for code in ROW_CODES}
+        self.literals: dict[str, set[str]] = {}
+        self.reasons: dict[str, int] = {}
+        self.drift_budget = drift_budget
+        self.drift_sample: list[tuple[int, dict]] = []
+
+    def check(self, position: int, data: dict, enc: Encoded) -> None:
+        """Check the row at `position` (its place among the rows encoded)."""
+        settings, bits = self.settings, 0
+
+        def flag(code, **params):
+            nonlocal bits
+            bits |= BIT[code]
+            _first(self.params[code], **params)
+
+        parts = contents(data, enc.format)
+        for role, text in parts:
+            for literal in self.literal_as_text:
+                if literal in text:
+                    flag("eos_as_text", literal=literal, role=role)
+                    self.literals.setdefault("eos_as_text", set()).add(literal)
+            if enc.format != "text":
+                for literal in self.literal_special:
+                    if literal in text:
+                        flag("special_token_in_text", literal=literal, role=role)
+                        self.literals.setdefault("special_token_in_text", set()).add(literal)
+        if enc.trained_dropped or enc.end_dropped:
+            flag("response_truncated", max_length=settings.max_length)
+        answers_only = settings.stage == "sft" and settings.loss != "all"
+        if enc.format == "text" and answers_only and not settings.response_template:
+            # Plain text has no prompt/answer boundary: every token carries loss.
+            flag("prompt_trained", reason="text_rows", role="text")
+        if enc.format == "messages" and enc.loss == "assistant":
+            if not self.marked:
+                flag("template_not_marked")
+            elif role := self._prompt_in_trained(parts, enc):
+                flag("prompt_trained", reason="prompt_in_trained", role=role)
+            left_cut = enc.truncated and settings.truncation_side == "left"
+            has_answer = any(m["role"] == "assistant" for m in data["messages"])
+            if len(self.drift_sample) < self.drift_budget and has_answer and not left_cut:
+                self.drift_sample.append((position, data))
+        if enc.reason:
+            self.reasons[enc.reason] = self.reasons.get(enc.reason, 0) + 1
+        self.flags.append(bits)
+
+    def _prompt_in_trained(self, parts, enc: Encoded) -> str | None:
+        trained = [i for i, label in zip(enc.input_ids, enc.labels, strict=True) if label != -100]
+        if not trained:
+            return None
+        text = self.tok.tokenizer.decode(trained)
+        answers = [content for role, content in parts if role == "assistant"]
+        for role, content in parts:
+            content = content.strip()
+            # More often than the replies themselves quote it (an echoed greeting is fine).
+            quoted = sum(answer.count(content) for answer in answers)
+            if role != "assistant" and len(content) >= 4 and text.count(content) > quoted:
+                return role
+        return None
+
+    def findings(self) -> tuple[np.ndarray, dict]:
+        """(flag word per row, the details as JSON-able data)."""
+        details = {
+            "params": {code: p for code, p in self.params.items() if p},
+            "literals": {code: sorted(found) for code, found in self.literals.items()},
+            "reasons": self.reasons,
+            "drift_sample": [[pos, data] for pos, data in self.drift_sample],
+        }
+        return np.asarray(self.flags, np.uint16), details
+
+
+def merge_findings(parts: list[dict], drift_limit: int = 2 * DRIFT_SAMPLE) -> dict:
+    """The details of consecutive chunks of rows as if they had been checked in one go."""
+    merged = {"params": {}, "literals": {}, "reasons": {}, "drift_sample": []}
+    for part in parts:
+        for code, params in part["params"].items():
+            _first(merged["params"].setdefault(code, {}), **params)
+        for code, found in part["literals"].items():
+            merged["literals"][code] = sorted({*merged["literals"].get(code, []), *found})
+        for reason, count in part["reasons"].items():
+            merged["reasons"][reason] = merged["reasons"].get(reason, 0) + count
+        room = drift_limit - len(merged["drift_sample"])
+        merged["drift_sample"] += part["drift_sample"][: max(room, 0)]
+    return merged
+
+
+def drifts(tok: Tokens, settings: EncodingSettings, inference_template: str, data: dict,
+           ids: list[int], labels: list[int], truncated: int) -> bool:  # fmt: skip
+    """Whether the training rendering of a chat row puts other tokens before its first
+    answer than the inference prompt the model will get."""
+    messages = data["messages"]
+    first = next(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    prompt = apply_chat_template(
+        tok.tokenizer,
+        messages[:first],
+        chat_template=inference_template,
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+    )["input_ids"]
+    prompt = list(prompt)
+    trained_at = next((i for i, lab in enumerate(labels) if lab != IGNORE), None)
+    head = ids[: len(prompt)] if trained_at is None else ids[:trained_at]
+    if trained_at is None and truncated:
+        prompt = prompt[: len(head)]  # truncation cut the prompt: reported as truncation
+    return head != prompt
+
+
+class SequenceChecker:
+    """The checks on the sequences the trainer sees, as the collator leaves them: doubled
+    BOS, masked or missing end markers, end markers generation does not stop on, rows that
+    see each other through packing; and how many tokens of each row carry loss."""
 
     def __init__(
         self,
         tok: Tokens,
         settings: EncodingSettings,
-        generation_eos_ids: list[int] | None = None,
-        *,
-        inference_template: str | None = None,
+        generation_eos_ids: list[int] | None,
+        n_rows: int,
+        end_dropped,
     ) -> None:
         self.tok = tok
         self.settings = settings
         self.stop_ids = set(generation_eos_ids or ([tok.eos_id] if tok.eos_id is not None else []))
-        # The template the model will be prompted with after training: its own.
-        self.inference_template = inference_template
-        self.rows: dict[str, set[int]] = {code: set() for code in CODES}
-        self.params: dict[str, dict] = {code: {} for code in CODES}
-        self.rows_seen = 0
-        self.trained_by_row: dict[int, int] = {}
+        self.end_dropped = end_dropped  # per row: the end of its answer was cut away
+        self.hits = {code: np.zeros(n_rows, bool) for code in SEQUENCE_CODES}
+        self.params: dict[str, dict] = {code: {} for code in SEQUENCE_CODES}
+        self.trained = np.zeros(n_rows, np.int64)  # tokens carrying loss, per row
+        self.seen = np.zeros(n_rows, bool)  # rows that are in some sequence
         self.first_tokens: list[tuple[int, ...]] = []
-        self.drift_checked = 0
-        self.literals: dict[str, set[str]] = {}  # every typed marker found, per code
-        self.by_row: dict[int, Encoded] = {}
-        self._whitespace: dict[int, bool] = {}  # token id -> decodes to whitespace only
-        special = set(tok.tokenizer.all_special_tokens)
-        candidates = {*KNOWN_END_STRINGS, *(t for t in [tok.tokenizer.eos_token] if t)}
-        self.literal_as_text = sorted(s for s in candidates if s not in special)
-        self.literal_special = sorted(s for s in candidates if s in special)
+        self._whitespace: dict[int, bool] = {}
+        self.end_ids = np.fromiter(sorted(tok.end_ids), np.int64)
+        self.plain_end_ids = np.fromiter(
+            sorted(i for i in tok.end_ids if not self._is_whitespace(i)), np.int64
+        )
+        self.stop_array = np.fromiter(sorted(self.stop_ids), np.int64)
 
     def _is_whitespace(self, token_id: int) -> bool:
         # Decided per token as spans end, not by decoding the vocabulary up front: the token
-        # view builds a Checker for every click, and real vocabularies are 100k+ tokens.
+        # view builds a checker for every click, and real vocabularies are 100k+ tokens.
         if token_id not in self._whitespace:
             tokenizer = self.tok.tokenizer
             piece = tokenizer.convert_ids_to_tokens(token_id)
@@ -144,193 +284,158 @@ class Checker:
             )
         return self._whitespace[token_id]
 
-    def _flag(self, code: str, row: int, **params) -> None:
-        self.rows[code].add(row)
-        for key, value in params.items():
-            self.params[code].setdefault(key, value)
+    def _token(self, token_id: int) -> str:
+        return self.tok.tokenizer.convert_ids_to_tokens(int(token_id))
 
-    # --- per chunk -------------------------------------------------------------------
+    def observe(self, group) -> None:
+        """Check a `studio.labels.packing.Group` of whole sequences."""
+        tok, settings, p = self.tok, self.settings, group.pieces
+        ids, rows, start, end = group.ids, p.row, group.start, group.end
+        # The collator: the first token of a sequence has nothing before it, and with
+        # mask_pad_token_id every pad id is masked.
+        trained = group.trained & (group.pos != 0)
+        if settings.mask_pad_token_id:
+            trained &= ids != tok.pad_id
+        counted = np.concatenate([[0], np.cumsum(trained)])
+        np.add.at(self.trained, rows, counted[end] - counted[start])
+        self.seen[rows] = True
+        if settings.packing == "concatenated":  # rows share the attention of their block
+            seq, count = np.unique(p.seq, return_counts=True)
+            self.hits["packing_cross_contamination"][rows[np.isin(p.seq, seq[count > 1])]] = True
+        if tok.bos_id is not None:
+            head = start[(p.offset == 0) & (p.length >= 2)]
+            double = (ids[head] == tok.bos_id) & (ids[head + 1] == tok.bos_id)
+            self.hits["double_bos"][rows[(p.offset == 0) & (p.length >= 2)][double]] = True
+        is_end = np.isin(ids, self.end_ids)
+        masked = np.flatnonzero(group.trained & ~trained & is_end & (group.pos != 0))
+        masked_pieces = np.unique(np.searchsorted(start, masked, "right") - 1)
+        if len(masked):
+            self.hits["eos_masked"][rows[masked_pieces]] = True
+            _first(self.params["eos_masked"], token=self._token(ids[masked[0]]))
+        self._check_spans(group, trained, masked_pieces)
 
-    def observe(
-        self,
-        examples: list[tuple[int, dict]],
-        encoded: list[Encoded],
-        sequences: list[Sequence],
-        batch: dict,
-    ) -> None:
-        if encoded:  # the first batch of a chunk brings the chunk's encodings
-            self.by_row = {e.row: e for e in encoded}
-        self.rows_seen += len(encoded)
-        for (row, data), enc in zip(examples, encoded, strict=True):
-            self._check_row(row, data, enc)
-        labels = batch["labels"].tolist()
-        ids = batch["input_ids"].tolist()
-        positions = batch["position_ids"].tolist()
-        has_attention = "attention_mask" in batch
-        for k, seq in enumerate(sequences):
-            self._check_sequence(seq, ids[k], labels[k], positions[k], has_attention)
-
-    def _check_row(self, row: int, data: dict, enc: Encoded) -> None:
-        tok, settings = self.tok, self.settings
-        parts = contents(data, enc.format)
-        for role, text in parts:
-            for literal in self.literal_as_text:
-                if literal in text:
-                    self._flag("eos_as_text", row, literal=literal, role=role)
-                    self.literals.setdefault("eos_as_text", set()).add(literal)
-            if enc.format != "text":
-                for literal in self.literal_special:
-                    if literal in text:
-                        self._flag("special_token_in_text", row, literal=literal, role=role)
-                        self.literals.setdefault("special_token_in_text", set()).add(literal)
-        if enc.trained_dropped or enc.end_dropped:
-            self._flag("response_truncated", row, max_length=settings.max_length)
-        answers_only = settings.stage == "sft" and settings.loss != "all"
-        if enc.format == "text" and answers_only and not settings.response_template:
-            # Plain text has no prompt/answer boundary: every token carries loss.
-            self._flag("prompt_trained", row, reason="text_rows", role="text")
-        if enc.format == "messages" and enc.loss == "assistant":
-            if not has_generation_markers(tok.template):
-                self._flag("template_not_marked", row)
-            else:
-                self._check_prompt_in_trained(row, parts, enc)
-            if self.drift_checked < DRIFT_SAMPLE and self.inference_template:
-                self._check_drift(row, data, enc)
-        if enc.reason:
-            self.params["no_trained_tokens"].setdefault("reasons", {})
-            reasons = self.params["no_trained_tokens"]["reasons"]
-            reasons[enc.reason] = reasons.get(enc.reason, 0) + 1
-
-    def _check_prompt_in_trained(self, row, parts, enc: Encoded) -> None:
-        trained = [i for i, label in zip(enc.input_ids, enc.labels, strict=True) if label != -100]
-        if not trained:
-            return
-        text = self.tok.tokenizer.decode(trained)
-        answers = [content for role, content in parts if role == "assistant"]
-        for role, content in parts:
-            content = content.strip()
-            # More often than the replies themselves quote it (an echoed greeting is fine).
-            quoted = sum(answer.count(content) for answer in answers)
-            if role != "assistant" and len(content) >= 4 and text.count(content) > quoted:
-                self._flag("prompt_trained", row, reason="prompt_in_trained", role=role)
-                return
-
-    def _check_drift(self, row: int, data: dict, enc: Encoded) -> None:
-        messages = data["messages"]
-        first = next((i for i, m in enumerate(messages) if m["role"] == "assistant"), None)
-        if first is None or enc.truncated and self.settings.truncation_side == "left":
-            return
-        self.drift_checked += 1
-        prompt = apply_chat_template(
-            self.tok.tokenizer,
-            messages[:first],
-            chat_template=self.inference_template,
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-        )["input_ids"]
-        prompt = list(prompt)
-        trained_at = next((i for i, lab in enumerate(enc.labels) if lab != IGNORE), None)
-        head = enc.input_ids[: len(prompt)] if trained_at is None else enc.input_ids[:trained_at]
-        if trained_at is None and enc.truncated:
-            prompt = prompt[: len(head)]  # truncation cut the prompt: reported as truncation
-        if head != prompt:
-            self._flag("template_drift", row)
-
-    def _check_sequence(self, seq, ids, labels, positions, has_attention) -> None:
-        tok = self.tok
-        rows_in_seq = {s.row for s in seq.segments}
-        if len(rows_in_seq) > 1:
-            isolated = not has_attention and all(positions[s.start] == 0 for s in seq.segments)
-            if not isolated:
-                for row in rows_in_seq:
-                    self._flag("packing_cross_contamination", row)
-        for seg in seq.segments:
-            seg_ids, seg_labels = ids[seg.start : seg.end], labels[seg.start : seg.end]
-            pre_labels = seq.labels[seg.start : seg.end]
-            self.trained_by_row[seg.row] = self.trained_by_row.get(seg.row, 0) + sum(
-                1 for label in seg_labels if label != IGNORE
+    def _check_spans(self, group, trained, masked_pieces) -> None:
+        """Every trained span must end on an end marker that generation stops on. A span
+        whose end marker was masked is reported once, as eos_masked."""
+        p, ids, start, end = group.pieces, group.ids, group.start, group.end
+        span_start, span_end = runs_within(trained, start, len(ids))
+        owner = np.searchsorted(start, span_start, "right") - 1
+        keep = ~np.isin(owner, masked_pieces)
+        span_start, span_end, owner = span_start[keep], span_end[keep], owner[keep]
+        room = PREFIX_SPANS - len(self.first_tokens)
+        if room > 0 and len(owner):
+            pieces, first = np.unique(owner, return_index=True)
+            first = first[p.offset[pieces] == 0][:room]
+            for a, piece in zip(span_start[first].tolist(), owner[first].tolist(), strict=True):
+                self.first_tokens.append(tuple(ids[a : min(a + 4, end[piece])].tolist()))
+        # A span reaching the end of a piece whose row goes on in the next block is not over.
+        ongoing = (span_end == end[owner]) & ~p.last[owner]
+        span_start, span_end, owner = span_start[~ongoing], span_end[~ongoing], owner[~ongoing]
+        final = ids[span_end - 1]
+        plain = np.isin(final, self.plain_end_ids)
+        found = {}  # code -> (span index, row, params) of the first span found
+        wrong_stop = np.flatnonzero(plain & ~np.isin(final, self.stop_array))
+        if len(wrong_stop):
+            self.hits["stop_token_mismatch"][p.row[owner[wrong_stop]]] = True
+            k = int(wrong_stop[0])
+            found["stop_token_mismatch"] = (
+                k,
+                {"token": self._token(final[k]), "id": int(final[k])},
             )
-            if seg.offset == 0 and tok.bos_id is not None and seg_ids[:2] == [tok.bos_id] * 2:
-                self._flag("double_bos", seg.row)
-            masked_ends = [
-                i
-                for i, (pre, post) in enumerate(zip(pre_labels, seg_labels, strict=True))
-                if pre != IGNORE and post == IGNORE and pre in tok.end_ids and seg.start + i > 0
-            ]
-            if masked_ends:
-                token = tok.tokenizer.convert_ids_to_tokens(seg_ids[masked_ends[0]])
-                self._flag("eos_masked", seg.row, token=token)
-            # A span whose end token was masked is reported once, as eos_masked.
-            if not masked_ends:
-                self._check_spans(seg, seg_ids, seg_labels)
-
-    def _check_spans(self, seg, seg_ids, seg_labels) -> None:
-        tok = self.tok
-        spans = _trained_spans(seg_labels)
-        for n, (start, end) in enumerate(spans):
-            if n == 0 and seg.offset == 0 and len(self.first_tokens) < 100_000:
-                self.first_tokens.append(tuple(seg_ids[start : start + 4]))
-            if end == len(seg_labels) and not seg.last:
-                continue  # the row goes on in the next block
-            last = end - 1
-            while last > start and self._is_whitespace(seg_ids[last]):
+        for k in np.flatnonzero(~plain).tolist():
+            a, last = int(span_start[k]), int(span_end[k]) - 1
+            while last > a and self._is_whitespace(int(ids[last])):
                 last -= 1
-            final = seg_ids[last]
-            enc = self.by_row.get(seg.row)
-            if final not in tok.end_ids:
-                if enc is not None and enc.end_dropped:
+            token, row = int(ids[last]), int(p.row[owner[k]])
+            if token not in self.tok.end_ids:
+                if self.end_dropped[row]:
                     continue  # reported as response_truncated
-                tail = tok.tokenizer.decode(seg_ids[max(start, last - 3) : last + 1])
-                self._flag("eos_missing", seg.row, ending=tail)
-            elif final not in self.stop_ids:
-                token = tok.tokenizer.convert_ids_to_tokens(final)
-                self._flag("stop_token_mismatch", seg.row, token=token, id=final)
+                self.hits["eos_missing"][row] = True
+                ending = self.tok.tokenizer.decode(ids[max(a, last - 3) : last + 1].tolist())
+                found.setdefault("eos_missing", (k, {"ending": ending}))
+            elif token not in self.stop_ids:
+                self.hits["stop_token_mismatch"][row] = True
+                params = {"token": self._token(token), "id": token}
+                if k < found.get("stop_token_mismatch", (k + 1,))[0]:
+                    found["stop_token_mismatch"] = (k, params)
+        for code, (_, params) in found.items():
+            _first(self.params[code], **params)
 
-    # --- result ----------------------------------------------------------------------
 
-    def _global_checks(self) -> None:
-        tok = self.tok
-        if tok.pad_id in tok.end_ids and not self.settings.mask_pad_token_id:
-            token = tok.tokenizer.convert_ids_to_tokens(tok.pad_id)
-            self.params["pad_is_eos"]["token"] = token
-            self.rows["pad_is_eos"].update(self.trained_by_row)
-        for row, trained in self.trained_by_row.items():
-            if trained == 0:
-                self.rows["no_trained_tokens"].add(row)
-        spans = self.first_tokens
-        if len(spans) >= PREFIX_MIN_SPANS:
-            common = list(spans[0])
-            for span in spans[1:]:
-                n = 0
-                while n < min(len(common), len(span)) and common[n] == span[n]:
-                    n += 1
-                common = common[:n]
-                if not common:
-                    break
-            if common:
-                self.params["constant_trained_prefix"]["prefix"] = tok.tokenizer.decode(common)
-                self.rows["constant_trained_prefix"].update(self.trained_by_row)
-        self.params["template_drift"]["checked"] = self.drift_checked
-        for code, found in self.literals.items():
-            self.params[code]["literals"] = sorted(found)
+def runs_within(mask: np.ndarray, starts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of True in `mask` that stay inside the parts starting at `starts`."""
+    from studio.tokens.rows import runs
 
-    def diagnostics(self) -> list[Diagnostic]:
-        self._global_checks()
-        found = []
-        for code, severity in CODES.items():
-            rows = self.rows[code]
-            if not rows:
-                continue
-            if code == "no_trained_tokens" and len(rows) >= len(self.trained_by_row):
-                severity = ERROR
-            if code == "eos_missing" and self.settings.stage == "pretrain":
-                severity = WARNING
-            params = {k: v for k, v in self.params[code].items() if v is not None}
-            params["share"] = round(len(rows) / max(self.rows_seen, 1), 4)
-            found.append(Diagnostic(code, severity, len(rows), sorted(rows)[:ROW_SAMPLE], params))
-        found.sort(key=lambda d: (SEVERITY_ORDER[d.severity], -d.count))
-        return found
+    return runs(mask, np.concatenate([starts, [n]]))
+
+
+def common_prefix(spans: list[tuple[int, ...]]) -> list[int]:
+    common = list(spans[0])
+    for span in spans[1:]:
+        n = 0
+        while n < min(len(common), len(span)) and common[n] == span[n]:
+            n += 1
+        common = common[:n]
+        if not common:
+            break
+    return common
+
+
+def diagnose(
+    tok: Tokens,
+    settings: EncodingSettings,
+    flags: np.ndarray,
+    details: dict,
+    sequences: SequenceChecker,
+    numbers,
+    drifted: list[int],
+    drift_checked: int,
+) -> list[Diagnostic]:
+    """The diagnostics of a scan: the row checks' flags and details, the sequence checks,
+    the drift sample, and what holds for the data as a whole. `numbers` maps row positions
+    to the row numbers shown to the user."""
+    n_rows = len(flags)
+    hit = {code: (flags & bit) != 0 for code, bit in BIT.items()}
+    hit.update(sequences.hits)
+    params = {code: dict(p) for code, p in details["params"].items()}
+    for code, p in sequences.params.items():
+        params.setdefault(code, {}).update(p)
+    hit["template_drift"] = np.zeros(n_rows, bool)
+    hit["template_drift"][drifted] = True
+    params.setdefault("template_drift", {})["checked"] = drift_checked
+    seen = sequences.seen
+    if tok.pad_id in tok.end_ids and not settings.mask_pad_token_id:
+        params.setdefault("pad_is_eos", {})["token"] = tok.tokenizer.convert_ids_to_tokens(
+            tok.pad_id
+        )
+        hit["pad_is_eos"] = seen
+    hit["no_trained_tokens"] = seen & (sequences.trained == 0)
+    if details["reasons"]:
+        params.setdefault("no_trained_tokens", {})["reasons"] = dict(details["reasons"])
+    if len(sequences.first_tokens) >= PREFIX_MIN_SPANS:
+        common = common_prefix(sequences.first_tokens)
+        if common:
+            params.setdefault("constant_trained_prefix", {})["prefix"] = tok.tokenizer.decode(
+                common
+            )
+            hit["constant_trained_prefix"] = seen
+    for code, found in details["literals"].items():
+        params.setdefault(code, {})["literals"] = list(found)
+    found = []
+    for code, severity in CODES.items():
+        rows = np.flatnonzero(hit.get(code, ()))
+        if not len(rows):
+            continue
+        if code == "no_trained_tokens" and len(rows) >= int(seen.sum()):
+            severity = ERROR
+        if code == "eos_missing" and settings.stage == "pretrain":
+            severity = WARNING
+        shown = {k: v for k, v in params.get(code, {}).items() if v is not None}
+        shown["share"] = round(len(rows) / max(n_rows, 1), 4)
+        listed = np.sort(np.asarray(numbers(rows)))[:ROW_SAMPLE].tolist()
+        found.append(Diagnostic(code, severity, len(rows), listed, shown))
+    found.sort(key=lambda d: (SEVERITY_ORDER[d.severity], -d.count))
+    return found
 
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:

@@ -77,7 +77,7 @@ def response_marker(examples: list[tuple[int, dict]]) -> str | None:
 
 
 def needed_length(lengths, context_length: int | None) -> int:
-    longest = max(lengths) if lengths else 0
+    longest = int(max(lengths)) if lengths is not None and len(lengths) else 0
     wanted = -(-longest // LENGTH_STEP) * LENGTH_STEP
     return min(wanted, context_length) if context_length else wanted
 

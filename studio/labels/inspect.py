@@ -1,32 +1,33 @@
 """Run rows through the encoding path and the collator, then diagnose what came out.
 
-`scan` streams a whole dataset in chunks (bounded memory); `inspect_rows` builds the
-post-collator batch of a few rows for the token view. Both call the same encoder, packer
-and collator the trainer uses.
+`scan_rows` diagnoses encoded rows (`studio.tokens.rows.TokenRows`, a token store on disk
+or a few rows in memory) over the sequences the trainer would make of them; `scan_store`
+does so for dataset versions through their token store, keeping the report beside it;
+`scan` encodes rows given one by one first. `inspect_rows` builds the post-collator batch
+of a few rows for the token view. All of them go through the encoder, the packing index
+and the collator the trainer uses.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from studio.labels.diagnose import Checker, Diagnostic, has_errors
-from studio.labels.encode import (
-    IGNORE,
-    Collator,
-    Encoded,
-    EncodingSettings,
-    Segment,
-    Tokens,
-    encode_example,
-    pack,
-    resolve_tokens,
-)
+import numpy as np
 
-CHUNK_ROWS = 512
-BATCH_SIZE = 8
+from studio.labels.diagnose import (
+    DRIFT_SAMPLE,
+    Diagnostic,
+    SequenceChecker,
+    diagnose,
+    drifts,
+    has_errors,
+)
+from studio.labels.encode import IGNORE, Collator, EncodingSettings, Segment, Tokens, resolve_tokens
+from studio.labels.packing import PackIndex, Pieces, Sequences, gather
 
 
 @dataclass
@@ -111,61 +112,6 @@ def suggest_fixes(report: ScanReport, target: Target, settings: EncodingSettings
 
 
 @dataclass
-class Step:
-    """One collated batch and where it came from."""
-
-    examples: list[tuple[int, dict]]
-    encoded: list[Encoded]
-    sequences: list
-    batch: dict
-
-
-def steps(
-    examples: Iterable[tuple[int, dict]],
-    tok: Tokens,
-    settings: EncodingSettings,
-    *,
-    chunk_rows: int = CHUNK_ROWS,
-    batch_size: int = BATCH_SIZE,
-) -> Iterator[Step]:
-    """Encode, pack and collate rows chunk by chunk, yielding post-collator batches."""
-    collate = Collator.for_settings(tok, settings)
-    chunk: list[tuple[int, dict]] = []
-
-    def flush(chunk):
-        encoded = [encode_example(data, tok, settings, row=row) for row, data in chunk]
-        sequences = pack(encoded, settings, tok)
-        first = True
-        for i in range(0, len(sequences), batch_size):
-            group = sequences[i : i + batch_size]
-            yield Step(
-                # Each row's checks run once, with the first batch of its chunk.
-                chunk if first else [],
-                encoded if first else [],
-                group,
-                collate(group),
-            )
-            first = False
-
-    for item in examples:
-        chunk.append(item)
-        if len(chunk) >= chunk_rows:
-            yield from flush(chunk)
-            chunk = []
-    if chunk:
-        yield from flush(chunk)
-
-
-def _checker(target: Target, tok: Tokens, settings: EncodingSettings) -> Checker:
-    return Checker(
-        tok,
-        settings,
-        target.generation_eos_ids,
-        inference_template=target.inference_template,
-    )
-
-
-@dataclass
 class ScanReport:
     rows: int
     diagnostics: list[Diagnostic]
@@ -176,7 +122,8 @@ class ScanReport:
     trained_tokens: int
     truncated_rows: int
     sequences: int
-    lengths: array = field(repr=False, default_factory=lambda: array("I"))  # per row, untruncated
+    lengths: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, np.int64))
+    store: dict | None = None  # the token store read: key, whether it was encoded now, ...
 
     @property
     def blocked(self) -> bool:
@@ -184,26 +131,25 @@ class ScanReport:
 
     def histogram(self, bins: int = 20) -> list[dict]:
         """Row counts by untruncated token length, in equal-width bins."""
-        if not self.lengths:
+        if not len(self.lengths):
             return []
-        top = max(max(self.lengths), 1)
+        top = max(int(self.lengths.max()), 1)
         width = max(1, -(-top // bins))
-        counts = [0] * bins
-        for n in self.lengths:
-            counts[min(n // width, bins - 1)] += 1
+        counts = np.bincount(np.minimum(self.lengths // width, bins - 1), minlength=bins)
         return [
-            {"start": i * width, "end": (i + 1) * width, "rows": c} for i, c in enumerate(counts)
+            {"start": i * width, "end": (i + 1) * width, "rows": int(c)}
+            for i, c in enumerate(counts.tolist())
         ]
 
     def length_percentiles(self) -> dict:
-        if not self.lengths:
+        if not len(self.lengths):
             return {}
-        ordered = sorted(self.lengths)
+        ordered = np.sort(self.lengths)
 
         def at(q):
-            return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+            return int(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
 
-        return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": ordered[-1]}
+        return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": int(ordered[-1])}
 
     def to_dict(self) -> dict:
         return {
@@ -222,45 +168,167 @@ class ScanReport:
             "settings": self.settings,
             "blocked": self.blocked,
             "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "store": self.store,
         }
 
 
 def scan(
-    examples: Iterable[tuple[int, dict]],
-    target: Target,
-    settings: EncodingSettings,
-    *,
-    chunk_rows: int = CHUNK_ROWS,
-    batch_size: int = BATCH_SIZE,
+    examples: Iterable[tuple[int, dict]], target: Target, settings: EncodingSettings
 ) -> ScanReport:
-    """Diagnose every row of a dataset, streaming: the rows are never all in memory."""
+    """Encode rows in memory and diagnose them (a few rows, or a file outside the
+    workspace; a dataset version goes through its token store: `scan_store`)."""
+    from studio.tokens.build import encode_rows
+
     started = time.perf_counter()
     settings.validate()
     tok = resolve_tokens(target.tokenizer, settings)
-    checker = _checker(target, tok, settings)
-    rows = tokens = trained = truncated = n_sequences = 0
-    lengths = array("I")
-    for step in steps(examples, tok, settings, chunk_rows=chunk_rows, batch_size=batch_size):
-        checker.observe(step.examples, step.encoded, step.sequences, step.batch)
-        for enc in step.encoded:
-            rows += 1
-            lengths.append(enc.full_length)
-            truncated += enc.truncated > 0 or enc.full_length > settings.max_length
-        n_sequences += len(step.sequences)
-        tokens += sum(len(s.input_ids) for s in step.sequences)
-        trained += int((step.batch["labels"] != IGNORE).sum())
+    rows = encode_rows(examples, tok, settings)
+    return scan_rows(rows, target, settings, tok=tok, started=started)
+
+
+def index_of(rows, settings: EncodingSettings, selection=None, name: str = "all") -> PackIndex:
+    """The packing index over `selection` (row positions; all rows by default), kept in
+    the store's folder when the rows come from one."""
+    selection = np.arange(rows.n_rows) if selection is None else selection
+    path = None
+    if rows.folder is not None:
+        tag = f"{name}:{settings.packing}:{settings.max_length}:{len(selection)}"
+        path = rows.folder / "index" / f"{hashlib.sha256(tag.encode()).hexdigest()[:24]}.npz"
+        if path.is_file():
+            try:
+                return PackIndex.load(path)
+            except (OSError, ValueError, KeyError):
+                pass  # damaged: computed again
+    index = PackIndex.build(rows.lengths, selection, settings.packing, settings.max_length)
+    if path is not None:
+        index.save(path)
+    return index
+
+
+def scan_rows(
+    rows,
+    target: Target,
+    settings: EncodingSettings,
+    *,
+    tok: Tokens | None = None,
+    started: float | None = None,
+    progress: Callable | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> ScanReport:
+    """Diagnose encoded rows over the sequences the trainer would make of all of them,
+    reading the tokens group by group (a few million at a time)."""
+    from studio.tokens.build import Cancelled, Progress
+
+    started = time.perf_counter() if started is None else started
+    settings.validate()
+    tok = tok or resolve_tokens(target.tokenizer, settings)
+    index = index_of(rows, settings)
+    # With isolated packing each row is masked and checked alone, whatever bin it is in:
+    # the checks read the rows in their order, from one stretch of the store.
+    view = index
+    if settings.packing == "isolated":
+        view = PackIndex.build(rows.lengths, np.arange(rows.n_rows), "off", settings.max_length)
+    facts = rows.facts
+    checker = SequenceChecker(
+        tok, settings, target.generation_eos_ids, rows.n_rows, np.asarray(facts["end_dropped"])
+    )
+    checked = Progress("checking", total_rows=rows.n_rows)
+    for group in Sequences(rows, view).groups():
+        if cancel and cancel():
+            raise Cancelled()
+        checker.observe(group)
+        if progress:
+            checked.rows = int(group.pieces.row[-1]) + 1 if len(group.pieces) else checked.rows
+            checked.seconds = time.perf_counter() - started
+            progress(checked)
+    drifted, drift_checked = [], 0
+    if target.inference_template:
+        for position, data in rows.drift_sample()[:DRIFT_SAMPLE]:
+            ids, labels = row_tokens(rows, position)
+            truncated = int(facts["truncated"][position])
+            drift_checked += 1
+            if drifts(tok, settings, target.inference_template, data, ids, labels, truncated):
+                drifted.append(position)
+    diagnostics = diagnose(
+        tok, settings, rows.flags, rows.findings, checker, rows.numbers, drifted, drift_checked
+    )
+    full = np.asarray(facts["full_length"], np.int64)
+    truncated = (np.asarray(facts["truncated"]) > 0) | (full > settings.max_length)
     return ScanReport(
-        rows=rows,
-        diagnostics=checker.diagnostics(),
+        rows=rows.n_rows,
+        diagnostics=diagnostics,
         settings=settings.to_dict(),
         model=target.name,
         seconds=time.perf_counter() - started,
-        tokens=tokens,
-        trained_tokens=trained,
-        truncated_rows=truncated,
-        sequences=n_sequences,
-        lengths=lengths,
+        tokens=index.tokens,
+        trained_tokens=int(checker.trained.sum()),
+        truncated_rows=int(truncated.sum()),
+        sequences=len(index),
+        lengths=full,
     )
+
+
+def row_tokens(rows, position: int) -> tuple[list[int], list[int]]:
+    """One row's ids and labels, as `encode_example` gave them."""
+    length = int(rows.offsets[position + 1] - rows.offsets[position])
+    one = np.ones(1, bool)
+    zero = np.zeros(1, np.int64)
+    group = gather(rows, Pieces(np.array([position]), zero, np.array([length]), zero, zero, one))
+    labels = np.where(group.trained, group.ids, IGNORE)
+    return group.ids.tolist(), labels.tolist()
+
+
+def scan_store(
+    rows,
+    target: Target,
+    settings: EncodingSettings,
+    *,
+    tok: Tokens | None = None,
+    progress: Callable | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> ScanReport:
+    """`scan_rows` for a token store, its report kept in the store's folder: the same
+    check of the same data with the same model and settings answers at once."""
+    started = time.perf_counter()
+    tag = json.dumps(
+        [
+            settings.to_dict(),
+            sorted(target.generation_eos_ids),
+            target.inference_template,
+            target.name,
+        ],
+        sort_keys=True,
+    )
+    path = rows.folder / "scans" / f"{hashlib.sha256(tag.encode()).hexdigest()[:24]}.json"
+    store = {
+        "key": rows.folder.name,
+        "encoded_now": not rows.meta.get("cached", True),
+        "encode_seconds": rows.meta.get("seconds"),
+        "workers": rows.meta.get("workers"),
+        "tokens": rows.n_tokens,
+    }
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        report = ScanReport(
+            **{k: kept[k] for k in ("rows", "settings", "model", "tokens", "trained_tokens")},
+            diagnostics=[Diagnostic(**d) for d in kept["diagnostics"]],
+            seconds=0.0,
+            truncated_rows=kept["truncated_rows"],
+            sequences=kept["sequences"],
+            lengths=np.asarray(rows.facts["full_length"], np.int64),
+        )
+        store["scan_seconds"] = kept["seconds"]
+    except (OSError, ValueError, KeyError, TypeError):
+        report = scan_rows(rows, target, settings, tok=tok, progress=progress, cancel=cancel)
+        from studio.fsutil import atomic_write_json
+
+        store["scan_seconds"] = round(report.seconds, 3)
+        kept = report.to_dict()
+        kept.pop("store", None)
+        atomic_write_json(path, kept)
+    report.seconds = time.perf_counter() - started
+    report.store = store
+    return report
 
 
 @dataclass
@@ -288,7 +356,6 @@ class InspectedSequence:
 class Inspection:
     sequences: list[InspectedSequence]
     diagnostics: list[Diagnostic]
-    encoded: list[Encoded]
     tokens: Tokens
 
 
@@ -296,18 +363,22 @@ def inspect_rows(
     examples: list[tuple[int, dict]], target: Target, settings: EncodingSettings
 ) -> Inspection:
     """The post-collator batch of a few rows, and what the checks say about them."""
+    from studio.tokens.build import encode_rows
+
     settings.validate()
     tok = resolve_tokens(target.tokenizer, settings)
-    checker = _checker(target, tok, settings)
-    sequences, encoded = [], []
-    chunk = max(len(examples), 1)
-    for step in steps(examples, tok, settings, chunk_rows=chunk, batch_size=chunk):
-        checker.observe(step.examples, step.encoded, step.sequences, step.batch)
-        encoded += step.encoded
-        batch = {k: v.tolist() for k, v in step.batch.items()}
-        for k, seq in enumerate(step.sequences):
+    rows = encode_rows(examples, tok, settings)
+    sequences = list(Sequences(rows, index_of(rows, settings)))
+    report = scan_rows(rows, target, settings, tok=tok)
+    shown = []
+    collate = Collator.for_settings(tok, settings)
+    size = max(len(examples), 1)  # one batch per that many sequences, as the view shows them
+    for first in range(0, len(sequences), size):
+        group = sequences[first : first + size]
+        batch = {k: v.tolist() for k, v in collate(group).items()}
+        for k, seq in enumerate(group):
             pad = len(batch["input_ids"][k]) - len(seq.labels)
-            sequences.append(
+            shown.append(
                 InspectedSequence(
                     input_ids=batch["input_ids"][k],
                     labels=batch["labels"][k],
@@ -319,4 +390,27 @@ def inspect_rows(
                     pre_labels=seq.labels + [IGNORE] * pad,
                 )
             )
-    return Inspection(sequences, checker.diagnostics(), encoded, tok)
+    return Inspection(shown, report.diagnostics, tok)
+
+
+def scan_dataset(
+    ws,
+    specs: list[str],
+    target: Target,
+    settings: EncodingSettings,
+    *,
+    progress: Callable | None = None,
+    cancel: Callable[[], bool] | None = None,
+    workers: int | None = None,
+) -> ScanReport:
+    """Diagnose dataset versions of the workspace through their token store (encoded now
+    unless a scan, a check or a run already did), as the Inspect tab and the CLI do."""
+    from studio.train.data import open_rows
+
+    settings.validate()
+    tok = resolve_tokens(target.tokenizer, settings)
+    rows = open_rows(ws, specs, tok, settings, progress=progress, cancel=cancel, workers=workers)
+    try:
+        return scan_store(rows, target, settings, tok=tok, progress=progress, cancel=cancel)
+    finally:
+        rows.close()
