@@ -1,25 +1,23 @@
 """Training data: dataset versions -> the sequences the trainer trains on.
 
-Rows go through the label inspector's own `encode_example` and `pack`, and batches through
-its `Collator`, so what the inspector showed is exactly what trains.
+The rows are encoded once into a token store (`studio.tokens`) by the label inspector's
+own encoder, shared with the Inspect tab and the Train check; the training and validation
+sequences are packing indexes over it (`studio.labels.packing`), gathered when the Trainer
+asks for them, and batches go through the inspector's `Collator`. What the inspector showed
+is exactly what trains, and memory holds the index, not the corpus.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+import collections
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
-from studio.data.records import RecordError, dataset_file, iter_records
+import numpy as np
+
+from studio.data.records import FORMATS, RecordError, dataset_file, iter_records
 from studio.data.registry import find_version
-from studio.labels.encode import (
-    IGNORE,
-    EncodingSettings,
-    Sequence,
-    Tokens,
-    encode_example,
-    pack,
-)
+from studio.labels.encode import EncodingSettings, Tokens
 
 # Formats each stage can train on. Pre-training reads raw text; SFT reads prompt/completion
 # or chat rows (or text with a response marker that separates prompt from answer).
@@ -32,14 +30,15 @@ class DataError(ValueError):
 
 @dataclass
 class TrainingData:
-    train: list[Sequence]
-    eval: list[Sequence]
+    train: object  # studio.labels.packing.Sequences (a lazy list of Sequence)
+    eval: object  # the same for the validation rows, or [] without them
     versions: list[str]  # resolved NAME/vNNNN of every dataset used
     eval_version: str | None
     rows: int
     eval_rows: int
     tokens: int  # non-padding tokens in the training sequences
     trained_tokens: int
+    stores: list = field(default_factory=list, repr=False)  # the TokenRows read
 
     def to_dict(self) -> dict:
         return {
@@ -51,7 +50,23 @@ class TrainingData:
             "eval_sequences": len(self.eval),
             "tokens": self.tokens,
             "trained_tokens": self.trained_tokens,
+            "stores": [
+                {
+                    "key": rows.folder.name,
+                    "encoded_now": not rows.meta.get("cached", True),
+                    "encode_seconds": rows.meta.get("seconds"),
+                }
+                for rows in self.stores
+                if rows.folder is not None
+            ],
         }
+
+    def release(self) -> None:
+        """Let go of the stores (a training process holds them while it trains)."""
+        for rows in self.stores:
+            if rows.pin is not None:
+                rows.pin.release()
+            rows.close()
 
 
 def resolve_versions(ws, specs: list[str]) -> list:
@@ -62,11 +77,12 @@ def resolve_versions(ws, specs: list[str]) -> list:
 
 
 def stage_rows(
-    ws, specs: list[str], stage: str, settings: EncodingSettings | None = None
+    ws, specs: list[str], stage: str | None, settings: EncodingSettings | None = None
 ) -> Iterator[tuple[int, dict]]:
     """The rows of the given dataset versions as (row number, row), streamed, each checked
-    against what the stage needs: a row it cannot use raises DataError naming its line."""
-    allowed = STAGE_FORMATS[stage]
+    against what the stage needs: a row it cannot use raises DataError naming its line.
+    Without a stage (the inspector), every canonical row is read."""
+    allowed = STAGE_FORMATS[stage] if stage else set(FORMATS)
     n, plain_text = 0, True
     for version in resolve_versions(ws, specs):
         label = f"{version.name}/{version.version}"
@@ -110,51 +126,128 @@ def _formats(formats: set[str]) -> str:
 def split_rows(rows: list[dict], share: float, seed: int) -> tuple[list[dict], list[dict]]:
     """Hold out `share` of the rows for evaluation, by row (a held-out row is never packed
     together with a training row)."""
-    if share <= 0:
-        return rows, []
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    n_eval = max(1, round(len(rows) * share))
-    if n_eval >= len(rows):
-        raise DataError(f"validation_split {share} leaves no training rows out of {len(rows)}")
-    held = set(order[:n_eval])
+    held = set(_held_out(len(rows), share, seed).tolist())
     return [r for i, r in enumerate(rows) if i not in held], [rows[i] for i in sorted(held)]
 
 
-def encode_rows(rows: list[dict], tok: Tokens, settings: EncodingSettings) -> list[Sequence]:
-    encoded = []
-    for i, data in enumerate(rows):
-        try:
-            encoded.append(encode_example(data, tok, settings, row=i))
-        except (RecordError, ValueError) as exc:
-            raise DataError(f"row {i + 1}: {exc}") from exc
-    return pack(encoded, settings, tok)
+def _held_out(n: int, share: float, seed: int) -> np.ndarray:
+    from studio.labels.packing import held_out
+
+    try:
+        return held_out(n, share, seed)
+    except ValueError as exc:
+        raise DataError(str(exc)) from exc
 
 
-def build(ws, config, tok: Tokens) -> TrainingData:
-    """Encode the run's data exactly as the inspector does."""
+def open_rows(
+    ws,
+    specs: list[str],
+    tok: Tokens,
+    settings: EncodingSettings,
+    *,
+    stage: str | None = None,
+    text_check: bool = True,
+    workers: int | None = None,
+    progress: Callable | None = None,
+    cancel: Callable[[], bool] | None = None,
+    pin: bool = False,
+):
+    """The token store of the given dataset versions (`studio.tokens.rows.TokenRows`),
+    encoded now unless an earlier check or run already did. With a `stage`, every row must
+    be one the stage can train on (`text_check`: plain text for SFT needs a response
+    marker), whether the store is new or not."""
+    from studio.tokens.cache import open_or_build
+
+    versions = resolve_versions(ws, specs)
+    check = settings if text_check else None
+    rows = open_or_build(
+        ws,
+        versions,
+        tok,
+        settings,
+        lambda: stage_rows(ws, specs, stage, check),
+        workers=workers,
+        progress=progress,
+        cancel=cancel,
+        pin=pin,
+    )
+    if stage and rows.meta.get("cached") and not _stage_fits(rows, stage, check):
+        # Found wanting: read the rows again for the exact row, line and reason.
+        collections.deque(stage_rows(ws, specs, stage, check), maxlen=0)
+    return rows
+
+
+def _stage_fits(rows, stage: str, settings: EncodingSettings | None) -> bool:
+    formats = np.asarray(rows.facts["format"])
+    allowed = [FORMATS.index(f) for f in STAGE_FORMATS[stage]]
+    if rows.n_rows == 0 or not np.isin(formats, allowed).all():
+        return False
+    plain_text = bool((formats == FORMATS.index("text")).all())
+    return not (
+        stage == "sft" and settings is not None and not settings.response_template and plain_text
+    )
+
+
+def prepare(ws, config, tok: Tokens, **store_options) -> TrainingData:
+    """The run's training and validation sequences: its stores (encoded if need be) and
+    their packing indexes, kept beside the stores."""
+    from studio.labels.inspect import index_of
+    from studio.labels.packing import Sequences, trained_tokens
+
     settings = config.encoding
-    rows, versions = read_rows(ws, config.datasets, settings.stage, settings)
+    source = open_rows(ws, config.datasets, tok, settings, stage=settings.stage, **store_options)
+    stores, versions = (
+        [source],
+        [f"{v.name}/{v.version}" for v in resolve_versions(ws, config.datasets)],
+    )
+    every = np.arange(source.n_rows)
     eval_version = None
     if config.eval_dataset:
-        train_rows = rows
-        eval_rows, (eval_version,) = read_rows(ws, [config.eval_dataset], settings.stage)
+        eval_source = open_rows(
+            ws,
+            [config.eval_dataset],
+            tok,
+            settings,
+            stage=settings.stage,
+            text_check=False,
+            **store_options,
+        )
+        stores.append(eval_source)
+        (eval_version,) = [
+            f"{v.name}/{v.version}" for v in resolve_versions(ws, [config.eval_dataset])
+        ]
+        train_rows, eval_rows = every, np.arange(eval_source.n_rows)
+        split = "all"
     else:
-        train_rows, eval_rows = split_rows(rows, config.validation_split, config.training.seed)
-    train = encode_rows(train_rows, tok, settings)
-    evaluation = encode_rows(eval_rows, tok, settings) if eval_rows else []
-    trained = sum(sum(1 for x in s.labels[1:] if x != IGNORE) for s in train)
-    if trained == 0:
-        raise DataError(
-            "no token of the training data carries loss; open the Inspect tab to see why"
+        eval_source = source
+        eval_rows = _held_out(source.n_rows, config.validation_split, config.training.seed)
+        train_rows = np.setdiff1d(every, eval_rows)
+        split = f"split:{config.validation_split}:{config.training.seed}"
+    train_index = index_of(source, settings, train_rows, f"train:{split}")
+    evaluation = []
+    if len(eval_rows):
+        evaluation = Sequences(
+            eval_source, index_of(eval_source, settings, eval_rows, f"eval:{split}")
         )
     return TrainingData(
-        train=train,
+        train=Sequences(source, train_index),
         eval=evaluation,
         versions=versions,
         eval_version=eval_version,
         rows=len(train_rows),
         eval_rows=len(eval_rows),
-        tokens=sum(len(s.input_ids) for s in train),
-        trained_tokens=trained,
+        tokens=train_index.tokens,
+        trained_tokens=trained_tokens(source, train_index),
+        stores=stores,
     )
+
+
+def build(ws, config, tok: Tokens, **store_options) -> TrainingData:
+    """`prepare`, refusing data in which no token carries loss."""
+    data = prepare(ws, config, tok, **store_options)
+    if data.trained_tokens == 0:
+        data.release()
+        raise DataError(
+            "no token of the training data carries loss; open the Inspect tab to see why"
+        )
+    return data

@@ -110,23 +110,31 @@ def _hub_tokenizer_cached(ref: str) -> bool:
     return isinstance(try_to_load_from_cache(ref, "tokenizer_config.json"), str)
 
 
-def preflight(ws, config: RunConfig, *, fetch: bool = False) -> Preflight:
+def preflight(
+    ws,
+    config: RunConfig,
+    *,
+    fetch: bool = False,
+    progress=None,
+    cancel=None,
+    workers: int | None = None,
+) -> Preflight:
     """Scan the training data exactly as it will be encoded, and estimate memory.
 
-    A hub model whose tokenizer is not in the local cache is only fetched with `fetch`
-    (starting a run): a check must answer at once, also on a machine without network."""
+    The data is encoded into its token store here (unless an earlier check did it), and the
+    run's packing indexes are kept beside it, so the run starts training without encoding
+    again. `progress` receives `studio.tokens.build.Progress` while that happens; `cancel`
+    (a callable) stops it, keeping nothing. A hub model whose tokenizer is not in the local
+    cache is only fetched with `fetch` (starting a run): a check must answer at once, also
+    on a machine without network."""
     from studio.hardware import pick_device
-    from studio.labels.inspect import load_target, scan
+    from studio.labels.encode import resolve_tokens
+    from studio.labels.inspect import load_target, scan_store
     from studio.models.load import ModelLoadError, resolve_source
-    from studio.train.data import stage_rows
+    from studio.train.data import prepare, stage_rows
 
     config = resolve_config(ws, config)
     settings = config.encoding
-    # One pass over the data: the scan reads the rows as the stage check streams them, so a
-    # row the stage cannot use is refused here, before any process starts (DataError).
-    rows = stage_rows(ws, config.datasets, settings.stage, settings)
-    if config.eval_dataset:
-        collections.deque(stage_rows(ws, [config.eval_dataset], settings.stage), maxlen=0)
     report, error, missing = None, None, False
     try:
         source = resolve_source(config.model, named_dirs=ws.model_dirs())
@@ -136,9 +144,21 @@ def preflight(ws, config: RunConfig, *, fetch: bool = False) -> Preflight:
         target = load_target(source, trust_remote_code=config.trust_remote_code)
     except ModelLoadError as exc:
         error = str(exc)  # the memory estimate still works from the preset's architecture
-        collections.deque(rows, maxlen=0)  # the rows are still checked
+        # Without a tokenizer nothing can be encoded, but every row is still checked
+        # against what the stage needs (DataError names the first one it cannot use).
+        collections.deque(stage_rows(ws, config.datasets, settings.stage, settings), maxlen=0)
+        if config.eval_dataset:
+            collections.deque(stage_rows(ws, [config.eval_dataset], settings.stage), maxlen=0)
     else:
-        report = scan(rows, target, settings)
+        tok = resolve_tokens(target.tokenizer, settings)
+        options = {"progress": progress, "cancel": cancel, "workers": workers}
+        data = prepare(ws, config, tok, **options)
+        try:
+            report = scan_store(
+                data.stores[0], target, settings, tok=tok, progress=progress, cancel=cancel
+            )
+        finally:
+            data.release()
     architecture = architecture_of(ws, config)
     return Preflight(
         config=config,
@@ -158,11 +178,13 @@ def start(
     preset: str | None = None,
     command: list[str] | None = None,
     checked: Preflight | None = None,
+    progress=None,
 ) -> Run:
     """Check, write the run directory and start the training process (it queues itself
     when the device is busy)."""
     if checked is None or checked.scan is None:
-        checked = preflight(ws, config, fetch=True)  # the tokenizer, from the hub if need be
+        # the tokenizer, from the hub if need be
+        checked = preflight(ws, config, fetch=True, progress=progress)
     if checked.scan is None:
         from studio.models.load import ModelLoadError
 

@@ -145,10 +145,13 @@ def classify(exc: BaseException, where: Path | None = None) -> tuple[str, str]:
     """(reason code, message for the user); `where` is the run directory, whose disk is
     looked at when an error does not say what went wrong."""
     from studio.models.load import ModelLoadError
+    from studio.tokens.cache import StoreError
     from studio.train.backends import BackendError
     from studio.train.data import DataError
 
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, StoreError):  # it says what happened to the encoding, and what to do
+        return exc.reason, text
     if _is_oom(exc):
         return "oom", (
             "out of memory. Lower per_device_train_batch_size (raise "
@@ -205,18 +208,56 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 def _train(run: Run, ws, config: RunConfig, stop: _Stop, *, resume: bool) -> str:
-    from studio.hardware import library_versions
     from studio.labels.encode import resolve_tokens
-    from studio.models.load import load_tokenizer, transformers_names
-    from studio.train import backends, data
+    from studio.models.load import load_tokenizer
+    from studio.tokens.build import Cancelled
+    from studio.train import data
+
+    main = is_main_process()
+    source = resolve_model(ws, config)
+    tokenizer = load_tokenizer(source, trust_remote_code=config.trust_remote_code)
+    tok = resolve_tokens(tokenizer, config.encoding)
+    try:
+        training_data = data.build(
+            ws, config, tok, progress=_log_progress(), cancel=lambda: bool(stop), pin=main
+        )
+    except Cancelled:
+        return "stopped"
+    if main:
+        for rows in training_data.stores:
+            found = "encoded now" if not rows.meta.get("cached") else "encoded before"
+            print(
+                f"[studio] token store {rows.folder.name[:12]} ({found}): {rows.n_rows:,} rows, "
+                f"{rows.n_tokens:,} tokens",
+                flush=True,
+            )
+    try:
+        return _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_data)
+    finally:
+        training_data.release()
+
+
+def _log_progress():
+    """Encoding progress as log lines, one every few seconds."""
+    last = [0.0]
+
+    def show(progress) -> None:
+        now = time.monotonic()
+        if progress.state != "encoding" or now - last[0] >= 5 or progress.fraction == 1.0:
+            print(progress.line(), flush=True)
+            last[0] = now
+
+    return show
+
+
+def _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_data) -> str:
+    from studio.hardware import library_versions
+    from studio.models.load import transformers_names
+    from studio.train import backends
     from studio.train.loop import build_trainer
 
     main = is_main_process()
     set_seed = transformers_names("set_seed")
-    source = resolve_model(ws, config)
-    tokenizer = load_tokenizer(source, trust_remote_code=config.trust_remote_code)
-    tok = resolve_tokens(tokenizer, config.encoding)
-    training_data = data.build(ws, config, tok)
     set_seed(config.training.seed)  # LoRA's initial weights come from this seed
     prepared = backends.prepare(config, source, tokenizer)
     if main:
