@@ -253,6 +253,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gd.add_argument("--skip", nargs="+", default=[], metavar="STEP", help="mark steps skipped")
     gd.set_defaults(func=cmd_guide)
+    tk = verbs.add_parser(
+        "tokens",
+        parents=[common],
+        help="token stores: datasets encoded once, shared by Inspect, Check and training",
+        description="Every dataset encoded for a model and its settings is kept in "
+        "workspace/.cache/tokens/ (about 2-4 bytes a token) so that checks, runs and resumes "
+        "never tokenize it again. List them, remove some, or set the size cap (least "
+        "recently used stores go first when it is exceeded).",
+    )
+    t_verbs = tk.add_subparsers(dest="action", metavar="ACTION", required=True)
+    t_verbs.add_parser(
+        "list", parents=[common], help="stores with their size, data, tokenizer, last use"
+    ).set_defaults(func=cmd_tokens)
+    t_rm = t_verbs.add_parser("remove", parents=[common], help="delete stores")
+    t_rm.add_argument("keys", nargs="*", metavar="KEY", help="store keys (a unique prefix works)")
+    t_rm.add_argument("--all", action="store_true", help="every store not in use")
+    t_rm.set_defaults(func=cmd_tokens)
+    t_cap = t_verbs.add_parser(
+        "cap", parents=[common], help="show or set the size cap (GB), then evict down to it"
+    )
+    t_cap.add_argument("gb", nargs="?", type=float, help="new cap in GB")
+    t_cap.set_defaults(func=cmd_tokens)
     from studio.data.command import add_parser as add_data_parser
     from studio.evaluate.command import add_parser as add_eval_parser
 
@@ -440,15 +462,15 @@ def _inspect_settings(args):
         raise CliError(str(exc)) from exc
 
 
-def _data_path(args) -> tuple[Path, str]:
-
+def _data_path(args) -> tuple[Path, str, bool]:
+    """(data file, its name, whether it is a dataset version of the workspace)."""
     candidate = Path(args.data).expanduser()
     if candidate.is_file():
-        return candidate, candidate.name
+        return candidate, candidate.name, False
     return _dataset_path(args, candidate)
 
 
-def _dataset_path(args, candidate: Path) -> tuple[Path, str]:
+def _dataset_path(args, candidate: Path) -> tuple[Path, str, bool]:
     from studio.data.records import dataset_file
     from studio.data.registry import find_version
 
@@ -458,7 +480,34 @@ def _dataset_path(args, candidate: Path) -> tuple[Path, str]:
         version = find_version(_workspace(args), args.data)
     except LookupError as exc:
         raise CliError(str(exc)) from exc
-    return dataset_file(version), f"{version.name}/{version.version}"
+    return dataset_file(version), f"{version.name}/{version.version}", True
+
+
+def progress_printer(stream=None):
+    """Encoding progress for a terminal: a bar redrawn in place on a TTY, else a line
+    every few seconds (a log file, CI)."""
+    import time
+
+    stream = stream or sys.stderr
+    tty = stream.isatty()
+    shown = {"at": 0.0, "state": "", "width": 0}
+
+    def show(progress) -> None:
+        now = time.monotonic()
+        line = progress.line()
+        done = progress.state == "encoding" and progress.fraction == 1.0
+        if tty:
+            stream.write("\r" + line.ljust(shown["width"]) + ("\n" if done else ""))
+            shown["width"] = 0 if done else len(line)
+        elif progress.state != shown["state"] or now - shown["at"] >= 5 or done:
+            stream.write(line + "\n")
+            shown["at"] = now
+        else:
+            return
+        shown["state"] = progress.state
+        stream.flush()
+
+    return show
 
 
 def cmd_inspect(args) -> tuple[dict, str]:
@@ -467,14 +516,21 @@ def cmd_inspect(args) -> tuple[dict, str]:
     from studio.data.records import RecordError
     from studio.labels.diagnose import explain
     from studio.labels.fixes import apply_settings
-    from studio.labels.inspect import examples_of, inspect_rows, load_target, rows_at, scan
+    from studio.labels.inspect import (
+        examples_of,
+        inspect_rows,
+        load_target,
+        rows_at,
+        scan,
+        scan_dataset,
+    )
     from studio.labels.inspect import suggest_fixes as suggest
     from studio.labels.profiles import dump
     from studio.labels.view import chips, trained_text
     from studio.models.load import ModelLoadError, resolve_source
 
     settings = _inspect_settings(args)
-    path, data_name = _data_path(args)
+    path, data_name, registered = _data_path(args)
     ws = _workspace(args)
     try:
         target = load_target(
@@ -484,7 +540,10 @@ def cmd_inspect(args) -> tuple[dict, str]:
     except ModelLoadError as exc:
         raise CliError(str(exc)) from exc
     try:
-        report = scan(examples_of(path, limit=args.limit), target, settings)
+        if registered and args.limit is None:  # through its token store (kept for later)
+            report = scan_dataset(ws, [data_name], target, settings, progress=progress_printer())
+        else:
+            report = scan(examples_of(path, limit=args.limit), target, settings)
         fixes = suggest(report, target, settings, path)
         shown = rows_at(path, args.show_row, 1) if args.show_row is not None else []
     except (RecordError, ValueError) as exc:
@@ -666,6 +725,51 @@ def cmd_export(args) -> tuple[dict, str]:
         f"{done.bytes / 2**20:.1f} MiB in {done.seconds} s; stops on ids {done.eos_token_ids}"
     )
     return done.to_dict(), text
+
+
+def cmd_tokens(args) -> tuple[dict, str]:
+    from studio.tokens import cache
+
+    ws = _workspace(args)
+    removed = []
+    if args.action == "remove":
+        if not args.keys and not args.all:
+            raise CliError("name the stores to remove (python -m studio tokens list), or --all")
+        keys = [s.key for s in cache.list_stores(ws) if not s.in_use] if args.all else args.keys
+        for key in keys:
+            try:
+                removed.append(cache.remove_store(ws, key).key)
+            except cache.StoreError as exc:
+                raise CliError(str(exc)) from exc
+    elif args.action == "cap":
+        if args.gb is not None:
+            if args.gb <= 0:
+                raise CliError("the cap must be a positive number of GB")
+            ws.update_meta(token_cache_gb=args.gb)
+        removed = [s.key for s in cache.evict(ws)]
+    stores = cache.list_stores(ws)
+    total = sum(s.bytes for s in stores)
+    cap = cache.cap_bytes(ws)
+    payload = {
+        "stores": [s.to_dict() for s in stores],
+        "bytes": total,
+        "cap_bytes": cap,
+        "removed": removed,
+    }
+    lines = [f"removed {key}" for key in removed]
+    for s in stores:
+        settings = s.settings
+        what = f"{settings.get('stage')}, max_length {settings.get('max_length')}"
+        lines.append(
+            f"{s.key[:12]}  {s.bytes / 2**20:9,.1f} MiB  {s.tokens:>14,} tokens  "
+            f"{s.bytes_per_token:4.2f} B/token  {', '.join(s.sources)}  [{s.tokenizer}; {what}]"
+            + ("  (in use)" if s.in_use else "")
+        )
+    lines.append(
+        f"{len(stores)} store(s), {total / 2**30:.2f} GB of {cap / 2**30:.1f} GB "
+        f"({cache.tokens_dir(ws)})"
+    )
+    return payload, "\n".join(lines)
 
 
 def cmd_merge(args) -> tuple[dict, str]:

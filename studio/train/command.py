@@ -64,12 +64,14 @@ def _list(args) -> tuple[dict, str]:
 
 
 def _start(args, ws) -> tuple[dict, str]:
+    from studio.cli import progress_printer
     from studio.train import presets
     from studio.train.launch import preflight, start
     from studio.train.vram import summary_lines
 
     config, preset = presets.load(args.config, args.sets)
-    checked = preflight(ws, config)
+    show = progress_printer()
+    checked = preflight(ws, config, progress=show)
     report = checked.scan
     if report is None:
         lines = [f"data: not checked ({checked.scan_error})"]
@@ -87,7 +89,7 @@ def _start(args, ws) -> tuple[dict, str]:
         payload["config"] = checked.config.to_dict()
         return payload, "\n".join(lines)
     command = ["python", "-m", "studio", "train", args.config, *_sets(args.sets)]
-    run = start(ws, config, preset=preset, command=command, checked=checked)
+    run = start(ws, config, preset=preset, command=command, checked=checked, progress=show)
     lines.append(f"run {run.id} started: {run.root}")
     if args.detach:
         return {"run": run.id, "dir": str(run.root), "state": run.state}, "\n".join(lines)

@@ -27,7 +27,7 @@ from studio.data.store import (
 )
 from studio.i18n import t
 from studio.safety import UnsafeInputError, confine
-from studio.ui import data_clean, data_cluster, data_dedup, data_quality
+from studio.ui import data_clean, data_cluster, data_dedup, data_quality, data_tokens
 
 API_IMPORT = "data_import"
 MAP_FIELDS = list(dict.fromkeys(f for fields in LAYOUTS.values() for f in fields))
@@ -39,6 +39,8 @@ SECTIONS = (
     (data_quality, "data.tab_quality", "data-quality"),
     (data_cluster, "data.tab_cluster", "data-cluster"),
 )
+# After the versions: the datasets as encoded for training.
+STORES = (data_tokens, "tokens.tab", "data-tokens")
 
 
 @dataclass
@@ -131,6 +133,9 @@ def build(ctx, loc) -> None:
                     section.build_section(data)
             with loc.make(gr.Tab, i18n={"label": "data.tab_versions"}, id="data-versions"):
                 versions_table = _versions_section(data)
+            section, label, tab_id = STORES
+            with loc.make(gr.Tab, i18n={"label": label}, id=tab_id):
+                section.build_section(data)
 
     def on_created(spec, lang):
         choices = version_specs(ws)

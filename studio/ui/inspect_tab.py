@@ -19,11 +19,10 @@ from studio.labels.diagnose import Diagnostic, explain
 from studio.labels.encode import EncodingSettings
 from studio.labels.fixes import apply_settings, repair_dataset
 from studio.labels.inspect import (
-    examples_of,
     inspect_rows,
     load_target,
     rows_at,
-    scan,
+    scan_dataset,
     suggest_fixes,
 )
 from studio.labels.profiles import (
@@ -37,6 +36,8 @@ from studio.labels.view import histogram_svg, legend_counts, render_sequence, tr
 from studio.models.load import ModelLoadError, resolve_source
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.safety import UnsafeInputError
+from studio.tokens.build import Cancelled
+from studio.ui.progress import CANCELS, Background, progress_text
 
 API_SCAN = "inspect_scan"
 API_ROW = "inspect_row"
@@ -305,9 +306,17 @@ def build(ctx, loc) -> None:
                 lines=4,
                 elem_id="inspect-chat-template",
             )
-        scan_btn = loc.make(
-            gr.Button, i18n={"value": "inspect.scan"}, variant="primary", elem_id="inspect-scan"
-        )
+        with gr.Row():
+            scan_btn = loc.make(
+                gr.Button,
+                i18n={"value": "inspect.scan"},
+                variant="primary",
+                scale=4,
+                elem_id="inspect-scan",
+            )
+            cancel_btn = loc.make(
+                gr.Button, i18n={"value": "tokens.cancel"}, scale=1, elem_id="inspect-cancel"
+            )
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
                 summary = gr.Markdown(elem_id="inspect-summary")
@@ -410,23 +419,45 @@ def build(ctx, loc) -> None:
             raise fail(lang, exc) from None
         return version, settings, target
 
-    def run_scan(dataset_spec, model_spec, *rest):
-        *values, lang = rest
+    def scan_report(dataset_spec, model_spec, values, lang, progress=None, cancel=None):
         version, settings, target = resolve(dataset_spec, model_spec, values, lang)
         try:
-            report = scan(examples_of(dataset_file(version)), target, settings)
+            return scan_dataset(
+                ws, [version.spec], target, settings, progress=progress, cancel=cancel
+            )
         except (RecordError, ValueError) as exc:
             raise fail(lang, exc) from None
+
+    def scan_outputs_of(dataset_spec, model_spec, report, settings_values, lang):
         codes = [d.code for d in report.diagnostics]
         state = {"dataset": dataset_spec, "model": model_spec, "report": report}
         return (
             state,
             render_summary(report, lang),
-            histogram_svg(report.histogram(), settings.max_length),
+            histogram_svg(report.histogram(), settings_from(settings_values).max_length),
             render_diagnostics(report.diagnostics, report.rows, lang),
             gr.update(choices=codes, value=None),
             "",
         )
+
+    def run_scan(request: gr.Request, dataset_spec, model_spec, *rest):
+        """Encode (once) and check the whole dataset, showing the progress; Cancel stops it."""
+        *values, lang = rest
+        task = Background(
+            lambda progress, cancel: scan_report(
+                dataset_spec, model_spec, values, lang, progress, cancel
+            ),
+            request,
+            "inspect",
+        )
+        for progress in task.updates():
+            yield (gr.skip(), progress_text(progress, lang), *[gr.skip()] * 4)
+        try:
+            report = task.result()
+        except Cancelled:
+            yield (None, t("tokens.cancelled", lang), "", "", gr.update(choices=[]), "")
+            return
+        yield scan_outputs_of(dataset_spec, model_spec, report, values, lang)
 
     def show_rows(dataset_spec, model_spec, start, count, compact_on, *rest):
         *values, lang = rest
@@ -463,7 +494,8 @@ def build(ctx, loc) -> None:
         """The fixes of one kind for the last scan (scanning first if there was none)."""
         version, settings, target = resolve(dataset_spec, model_spec, values, lang)
         if not state:
-            state = run_scan(dataset_spec, model_spec, *values, lang)[0]
+            report = scan_report(dataset_spec, model_spec, values, lang)
+            state = {"dataset": dataset_spec, "model": model_spec, "report": report}
         fixes = suggest_fixes(state["report"], target, settings, dataset_file(version))
         return version, settings, [f for f in fixes if f.kind == kind]
 
@@ -540,6 +572,11 @@ def build(ctx, loc) -> None:
         outputs=scan_outputs,
         api_name=API_SCAN,
     )
+
+    def cancel_scan(request: gr.Request) -> None:
+        CANCELS.cancel(request, "inspect")
+
+    cancel_btn.click(cancel_scan, api_visibility="private", queue=False)
     show_inputs = [dataset, model, row, n_rows, compact, *setting_inputs, ctx.lang]
     show_btn.click(
         show_rows, inputs=show_inputs, outputs=[token_view, trained_view], api_name=API_ROW

@@ -19,11 +19,13 @@ from studio.labels.profiles import list_profiles, load_profile
 from studio.memo import Recent
 from studio.runs import curves, history, launcher
 from studio.runs.store import ACTIVE, list_runs, open_run, reconcile, reconcile_run
+from studio.tokens.build import Cancelled
 from studio.train import presets
 from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig, is_integer_field
 from studio.train.launch import Blocked, equivalent_command, preflight, start
 from studio.ui.inspect_tab import dataset_choices, render_diagnostics
 from studio.ui.plots import scale_picker, with_every_series, x_axis_picker
+from studio.ui.progress import CANCELS, Background, progress_html
 
 API_CHECK = "train_check"
 API_START = "train_start"
@@ -409,6 +411,9 @@ def build(ctx, loc) -> None:
                 gr.Button, i18n={"value": "train.stop"}, variant="stop", elem_id="train-stop"
             )
             resume_btn = loc.make(gr.Button, i18n={"value": "train.resume"}, elem_id="train-resume")
+            cancel_btn = loc.make(
+                gr.Button, i18n={"value": "tokens.cancel"}, elem_id="train-cancel-check"
+            )
         message = gr.Markdown(elem_id="train-message")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
@@ -499,14 +504,31 @@ def build(ctx, loc) -> None:
         preset_name, ds, mdl, prof, *values = args
         return config_from_form(ws, preset_name, ds, mdl, prof, values), preset_name
 
-    def do_check(*args):
+    def background_check(request, form):
+        """The preflight of the form's config, started in a thread (it may encode the
+        data): (config, preset name, the task whose result is the Preflight)."""
+        config, preset_name = form_config(form)
+        task = Background(
+            lambda progress, cancel: preflight(ws, config, progress=progress, cancel=cancel),
+            request,
+            "train",
+        )
+        return config, preset_name, task
+
+    def do_check(request: gr.Request, *args):
         *form, lang = args
         try:
-            config, preset_name = form_config(form)
-            checked = preflight(ws, config)
+            _, preset_name, task = background_check(request, form)
+            for progress in task.updates():
+                yield "", progress_html(progress, lang), gr.skip(), gr.skip()
+            checked = task.result()
+        except Cancelled:
+            yield t("tokens.cancelled", lang), "", "", ""
+            return
         except (ConfigError, ValueError, LookupError, OSError) as exc:
-            return f"⚠️ {exc}", "", "", ""
-        return (
+            yield f"⚠️ {exc}", "", "", ""
+            return
+        yield (
             "",
             render_check(checked, lang),
             render_estimate(checked.estimate, lang),
@@ -520,12 +542,14 @@ def build(ctx, loc) -> None:
         api_name=API_CHECK,
     )
 
-    def do_start(*args):
+    def do_start(request: gr.Request, *args):
         *form, lang = args
         checked = None
         try:
-            config, preset_name = form_config(form)
-            checked = preflight(ws, config)
+            config, preset_name, task = background_check(request, form)
+            for progress in task.updates():
+                yield "", progress_html(progress, lang), gr.skip(), gr.skip(), gr.skip()
+            checked = task.result()
             command_line = equivalent_command(checked.config, preset_name, ws.root)
             run = start(
                 ws,
@@ -534,17 +558,22 @@ def build(ctx, loc) -> None:
                 command=shlex.split(command_line),
                 checked=checked,
             )
+        except Cancelled:
+            yield t("tokens.cancelled", lang), "", gr.update(), gr.update(), gr.update()
+            return
         except Blocked as exc:
-            return (
+            yield (
                 f"⚠️ {exc}",
                 render_check(checked, lang),
                 gr.update(),
                 gr.update(),
                 gr.update(),
             )
+            return
         except Exception as exc:  # noqa: BLE001 - the user sees why nothing started
-            return f"⚠️ {exc}", gr.update(), gr.update(), gr.update(), gr.update()
-        return (
+            yield f"⚠️ {exc}", gr.update(), gr.update(), gr.update(), gr.update()
+            return
+        yield (
             t("train.started", lang, run=run.id),
             render_check(checked, lang),
             render_estimate(checked.estimate, lang),
@@ -558,6 +587,11 @@ def build(ctx, loc) -> None:
         outputs=[message, check_html, estimate_html, command, run_pick],
         api_name=API_START,
     )
+
+    def cancel_check(request: gr.Request) -> None:
+        CANCELS.cancel(request, "train")
+
+    cancel_btn.click(cancel_check, api_visibility="private", queue=False)
 
     def selected(run_id):
         if not run_id:
