@@ -758,8 +758,7 @@ def cmd_tokens(args) -> tuple[dict, str]:
     }
     lines = [f"removed {key}" for key in removed]
     for s in stores:
-        settings = s.settings
-        what = f"{settings.get('stage')}, max_length {settings.get('max_length')}"
+        what = s.made_by_text()
         lines.append(
             f"{s.key[:12]}  {s.bytes / 2**20:9,.1f} MiB  {s.tokens:>14,} tokens  "
             f"{s.bytes_per_token:4.2f} B/token  {', '.join(s.sources)}  [{s.tokenizer}; {what}]"

@@ -313,11 +313,23 @@ class StoreInfo:
     tokens: int
     sources: list[str]
     tokenizer: str
-    settings: dict
+    settings: dict  # the encoding settings of the check or run that made it
+    made_by: dict  # of those, the ones that decide its rows (its key)
     created: str
     last_used: float
     in_use: bool
     complete: bool = True
+
+    def made_by_text(self) -> str:
+        """The settings that made the rows, in a few words (packing, padding and the split
+        are not among them: they are indexes over the same store)."""
+        made = self.made_by
+        parts = [str(made.get("stage", "")), f"loss {made.get('loss', '')}"]
+        truncated = made.get("truncate", True)
+        parts.append(f"max_length {made.get('max_length', '')}" if truncated else "whole rows")
+        if made.get("response_template"):
+            parts.append(f"marker {made['response_template']!r}")
+        return ", ".join(parts)
 
     @property
     def bytes_per_token(self) -> float:
@@ -334,6 +346,7 @@ class StoreInfo:
             "sources": self.sources,
             "tokenizer": self.tokenizer,
             "settings": self.settings,
+            "made_by": self.made_by,
             "created": self.created,
             "last_used": self.last_used,
             "in_use": self.in_use,
@@ -388,6 +401,7 @@ def list_stores(ws) -> list[StoreInfo]:
                 sources=list(meta.get("sources", [])),
                 tokenizer=str(meta.get("tokenizer", "")),
                 settings=dict(meta.get("settings", {})),
+                made_by=dict(meta.get("description", {}).get("settings", {})),
                 created=str(meta.get("created", "")),
                 last_used=used.stat().st_mtime if used.exists() else folder.stat().st_mtime,
                 in_use=_in_use(root, folder.name),

@@ -134,8 +134,12 @@ def build(ctx, loc) -> None:
             with loc.make(gr.Tab, i18n={"label": "data.tab_versions"}, id="data-versions"):
                 versions_table = _versions_section(data)
             section, label, tab_id = STORES
-            with loc.make(gr.Tab, i18n={"label": label}, id=tab_id):
-                section.build_section(data)
+            with loc.make(gr.Tab, i18n={"label": label}, id=tab_id) as stores_tab:
+                listing, listing_inputs, listing_outputs = section.build_section(data)
+            # Stores are made by checks and runs elsewhere: read them again when opened.
+            stores_tab.select(
+                listing, inputs=listing_inputs, outputs=listing_outputs, api_visibility="private"
+            )
 
     def on_created(spec, lang):
         choices = version_specs(ws)

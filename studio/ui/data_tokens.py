@@ -27,19 +27,13 @@ COLUMNS = (
 )
 
 
-def _settings(settings: dict) -> str:
-    parts = [settings.get("stage", ""), f"max_length {settings.get('max_length', '')}"]
-    parts += [f"packing {settings.get('packing', '')}", f"loss {settings.get('loss', '')}"]
-    return ", ".join(str(p) for p in parts)
-
-
 def stores_frame(ws, lang: str) -> pd.DataFrame:
     rows = [
         [
             s.key[:12],
             ", ".join(s.sources),
             s.tokenizer.rsplit("/", 1)[-1] if s.tokenizer else "",
-            _settings(s.settings),
+            s.made_by_text(),
             s.rows,
             s.tokens,
             round(s.bytes / 2**20, 1),
@@ -53,7 +47,7 @@ def stores_frame(ws, lang: str) -> pd.DataFrame:
 
 
 def _gb(size: float) -> str:
-    return f"{size / 2**30:.2f} GB"
+    return f"{size / 2**30:.2f} GB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
 
 
 def summary(ws, lang: str) -> str:
@@ -70,7 +64,9 @@ def summary(ws, lang: str) -> str:
     )
 
 
-def build_section(data) -> None:
+def build_section(data):
+    """Lays out the section; returns (refresh function, its inputs, its outputs) for the
+    tab that holds it to call when it is opened."""
     ctx, loc = data.ctx, data.loc
     ws = ctx.workspace
     loc.make(gr.Markdown, i18n={"value": "tokens.intro"})
@@ -117,7 +113,7 @@ def build_section(data) -> None:
             gone = remove_store(ws, key)
         except StoreError as exc:
             raise gr.Error(str(exc)) from None
-        return (t("tokens.removed", lang, key=gone.key[:12]), *listing(lang))
+        return (t("tokens.removed", lang, store=gone.key[:12]), *listing(lang))
 
     def do_cap(value, lang):
         if value is None or value <= 0:
@@ -133,3 +129,4 @@ def build_section(data) -> None:
     )
     cap_btn.click(do_cap, inputs=[cap, ctx.lang], outputs=[status, *outputs], api_name="tokens_cap")
     ctx.lang.change(listing, inputs=ctx.lang, outputs=outputs, api_visibility="private")
+    return listing, [ctx.lang], outputs

@@ -37,7 +37,7 @@ from studio.models.load import ModelLoadError, resolve_source
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.safety import UnsafeInputError
 from studio.tokens.build import Cancelled
-from studio.ui.progress import CANCELS, Background, progress_text
+from studio.ui.progress import CANCELS, Background, progress_text, store_line
 
 API_SCAN = "inspect_scan"
 API_ROW = "inspect_row"
@@ -138,6 +138,8 @@ def render_summary(report, lang: str) -> str:
         max=lengths["max"],
         max_length=d["max_length"],
     )
+    if report.store:
+        text += "\n\n" + store_line(report.store, lang)
     if report.blocked:
         text += "\n\n**" + t("inspect.blocked", lang) + "**"
     return text
@@ -315,7 +317,7 @@ def build(ctx, loc) -> None:
                 elem_id="inspect-scan",
             )
             cancel_btn = loc.make(
-                gr.Button, i18n={"value": "tokens.cancel"}, scale=1, elem_id="inspect-cancel"
+                gr.Button, i18n={"value": "tokens.cancel_scan"}, scale=1, elem_id="inspect-cancel"
             )
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):

@@ -88,6 +88,20 @@ class Background:
         return self._outcome.get("value")
 
 
+def store_line(store: dict | None, lang: str) -> str:
+    """Which token store a scan read, and whether it was encoded for it."""
+    if not store:
+        return ""
+    which = "tokens.store_now" if store.get("encoded_now") else "tokens.store_reused"
+    return t(
+        which,
+        lang,
+        store=store["key"][:12],
+        tokens=f"{store.get('tokens', 0):,}",
+        seconds=store.get("encode_seconds"),
+    )
+
+
 def _percent(fraction: float | None) -> str:
     return "…" if fraction is None else f"{fraction:.0%}"
 

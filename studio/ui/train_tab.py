@@ -25,7 +25,7 @@ from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig, is_
 from studio.train.launch import Blocked, equivalent_command, preflight, start
 from studio.ui.inspect_tab import dataset_choices, render_diagnostics
 from studio.ui.plots import scale_picker, with_every_series, x_axis_picker
-from studio.ui.progress import CANCELS, Background, progress_html
+from studio.ui.progress import CANCELS, Background, progress_html, store_line
 
 API_CHECK = "train_check"
 API_START = "train_start"
@@ -167,6 +167,9 @@ def render_check(checked, lang: str) -> str:
             )
             + "</p>"
         )
+        if checked.scan.store:
+            line = store_line(checked.scan.store, lang)
+            parts.append(f'<p class="train-store"><small>{html.escape(line)}</small></p>')
         if checked.blocked:
             parts.append(
                 f'<p class="train-blocked"><b>{html.escape(t("train.blocked", lang))}</b></p>'
@@ -412,7 +415,7 @@ def build(ctx, loc) -> None:
             )
             resume_btn = loc.make(gr.Button, i18n={"value": "train.resume"}, elem_id="train-resume")
             cancel_btn = loc.make(
-                gr.Button, i18n={"value": "tokens.cancel"}, elem_id="train-cancel-check"
+                gr.Button, i18n={"value": "tokens.cancel_check"}, elem_id="train-cancel-check"
             )
         message = gr.Markdown(elem_id="train-message")
         with gr.Row(equal_height=False):
