@@ -244,10 +244,10 @@ def _rows_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
 
 
 def _rows_parquet(path: Path) -> Iterator[tuple[int, dict | Issue]]:
-    import pyarrow.parquet as pq
+    from studio.data.records import open_parquet
 
     try:
-        reader = pq.ParquetFile(path)
+        reader = open_parquet(path)
     except Exception as exc:  # noqa: BLE001 (ArrowInvalid, OSError: truncated or not Parquet)
         raise IngestError(f"{path.name} is not a readable Parquet file ({exc})") from exc
     n = 0

@@ -76,34 +76,38 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def first_fit_decreasing(lengths: np.ndarray, capacity: int) -> np.ndarray:
     """The bin of each item: longest first (ties in the order given), each into the first
     bin with room. A max-tree over the bins' free room finds that bin in log time, so
-    millions of rows pack in seconds."""
+    millions of rows pack in seconds; the tree and the result are arrays of machine
+    integers (16 bytes a row), not lists of Python ints."""
+    lengths = np.asarray(lengths, _I64)
     n = len(lengths)
-    order = np.argsort(-np.asarray(lengths, _I64), kind="stable").tolist()
-    sizes = np.asarray(lengths, _I64).tolist()
+    order = np.argsort(-lengths, kind="stable")
     size = 1
     while size < max(n, 1):
         size *= 2
-    room = [-1] * (2 * size)  # max free room under each node; -1: no bin there yet
-    bin_of = [0] * n
-    bins = 0
-    for item in order:
-        need = sizes[item]
-        if room[1] >= need:
-            node = 1
-            while node < size:
-                node = 2 * node if room[2 * node] >= need else 2 * node + 1
-        else:
-            node = size + bins
-            room[node] = capacity
-            bins += 1
-        bin_of[item] = node - size
-        room[node] -= need
-        node //= 2
-        while node:
-            left, right = room[2 * node], room[2 * node + 1]
-            room[node] = left if left > right else right
+    room = array("q", [-1]) * (2 * size)  # max free room under each node; -1: no bin yet
+    bins = np.zeros(n, _I64)
+    count = 0
+    for first in range(0, n, 1 << 16):  # a slice at a time, as Python ints
+        items = order[first : first + (1 << 16)]
+        chosen = []
+        for need in lengths[items].tolist():
+            if room[1] >= need:
+                node = 1
+                while node < size:
+                    node = 2 * node if room[2 * node] >= need else 2 * node + 1
+            else:
+                node = size + count
+                room[node] = capacity
+                count += 1
+            chosen.append(node - size)
+            room[node] -= need
             node //= 2
-    return np.asarray(bin_of, _I64)
+            while node:
+                left, right = room[2 * node], room[2 * node + 1]
+                room[node] = left if left > right else right
+                node //= 2
+        bins[items] = chosen
+    return bins
 
 
 class PackIndex:
@@ -235,7 +239,7 @@ def trained_tokens(source, index: PackIndex, packing: str | None = None) -> int:
     the spans alone (no token is read). The first token of a sequence never carries loss
     (nothing precedes it), nor, with isolated packing, the first token of each row."""
     packing = packing or index.packing
-    total, step = 0, max(1, (1 << 22) // max(index.max_length, 1))
+    total, step = 0, max(1, (1 << 20) // max(index.max_length, 1))
     for start in range(0, len(index), step):
         pieces = index.pieces(start, start + step)
         owner, begin, end = _piece_spans(source, pieces)
@@ -321,7 +325,7 @@ class Sequences(collections.abc.Sequence):
         group = gather(self.source, pieces)
         return sequence(group, self.index.packing, self.source.numbers(pieces.row))
 
-    def groups(self, tokens: int = 1 << 22):
+    def groups(self, tokens: int = 1 << 20):
         """The sequences in order, gathered many at a time (about `tokens` per group)."""
         step = max(1, tokens // max(self.index.max_length, 1))
         for start in range(0, len(self), step):

@@ -39,6 +39,7 @@ class TrainingData:
     tokens: int  # non-padding tokens in the training sequences
     trained_tokens: int
     stores: list = field(default_factory=list, repr=False)  # the TokenRows read
+    seconds: float | None = None  # how long opening (or encoding) it all took
 
     def to_dict(self) -> dict:
         return {
@@ -50,6 +51,7 @@ class TrainingData:
             "eval_sequences": len(self.eval),
             "tokens": self.tokens,
             "trained_tokens": self.trained_tokens,
+            "seconds": None if self.seconds is None else round(self.seconds, 3),
             "stores": [
                 {
                     "key": rows.folder.name,

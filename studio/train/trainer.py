@@ -217,12 +217,14 @@ def _train(run: Run, ws, config: RunConfig, stop: _Stop, *, resume: bool) -> str
     source = resolve_model(ws, config)
     tokenizer = load_tokenizer(source, trust_remote_code=config.trust_remote_code)
     tok = resolve_tokens(tokenizer, config.encoding)
+    started = time.perf_counter()
     try:
         training_data = data.build(
             ws, config, tok, progress=_log_progress(), cancel=lambda: bool(stop), pin=main
         )
     except Cancelled:
         return "stopped"
+    training_data.seconds = time.perf_counter() - started
     if main:
         for rows in training_data.stores:
             found = "encoded now" if not rows.meta.get("cached") else "encoded before"
@@ -231,6 +233,7 @@ def _train(run: Run, ws, config: RunConfig, stop: _Stop, *, resume: bool) -> str
                 f"{rows.n_tokens:,} tokens",
                 flush=True,
             )
+        print(f"[studio] data ready in {training_data.seconds:.1f} s", flush=True)
     try:
         return _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_data)
     finally:
