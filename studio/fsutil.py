@@ -8,11 +8,13 @@ error the temporary file is removed and the original, if there was one, is untou
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,4 +92,44 @@ def file_size(path: str | os.PathLike) -> int:
 
 
 def dir_size(path: str | os.PathLike) -> int:
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+    """Bytes in the files under a folder (a file removed meanwhile counts for nothing)."""
+    total = 0
+    for entry in Path(path).rglob("*"):
+        with contextlib.suppress(OSError):
+            if entry.is_file():
+                total += entry.stat().st_size
+    return total
+
+
+class GaveUpWaiting(Exception):
+    """`exclusive_lock` stopped waiting because its `give_up` said so."""
+
+
+@contextlib.contextmanager
+def exclusive_lock(
+    path: str | os.PathLike,
+    *,
+    poll_s: float = 0.2,
+    on_wait: Callable[[], None] | None = None,
+    give_up: Callable[[], bool] | None = None,
+) -> Iterator[None]:
+    """Hold an exclusive flock on `path` for the block, waiting while another process holds
+    it: `on_wait()` is called once when it has to wait, and `give_up()`, asked at every
+    poll, ends the wait with `GaveUpWaiting`. A killed holder releases it by dying."""
+    with open(path, "a+") as handle:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited and on_wait:
+                    on_wait()
+                waited = True
+                if give_up and give_up():
+                    raise GaveUpWaiting() from None
+                time.sleep(poll_s)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -81,8 +81,7 @@ def training_lines() -> list[str]:
 def build_tokenizer(*, eos: str = "</s>", template: str = TEMPLATE):
     """A byte-level BPE (vocabulary 500: most Japanese characters stay byte pieces) with a
     BOS-adding post-processor, wrapped as a transformers fast tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     specials = [eos if s == "</s>" else s for s in SPECIALS]
     core = Tokenizer(models.BPE())
@@ -95,6 +94,15 @@ def build_tokenizer(*, eos: str = "</s>", template: str = TEMPLATE):
         show_progress=False,
     )
     core.train_from_iterator(training_lines(), trainer)
+    return wrap(core, eos=eos, pad="<pad>", template=template)
+
+
+def wrap(core, *, eos: str = "</s>", pad: str | None = None, template: str = TEMPLATE):
+    """A trained `tokenizers.Tokenizer` with a BOS-adding post-processor, as a transformers
+    fast tokenizer with ChatML's special tokens and `template`."""
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
     bos = core.token_to_id("<s>")
     core.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
@@ -103,7 +111,7 @@ def build_tokenizer(*, eos: str = "</s>", template: str = TEMPLATE):
         tokenizer_object=core,
         bos_token="<s>",
         eos_token=eos,
-        pad_token="<pad>",
+        pad_token=pad,
         unk_token="<unk>",
         additional_special_tokens=["<|im_start|>", "<|im_end|>"],
     )

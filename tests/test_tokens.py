@@ -24,7 +24,7 @@ from studio.tokens import cache
 from studio.tokens.build import Cancelled, encode_rows
 from studio.train.data import DataError, open_rows, stage_rows
 from tests.conftest import REPO
-from tests.test_labels import build_tokenizer
+from tests.test_labels import build_tokenizer, training_lines, wrap
 
 DATASETS = ("sample-corpus", "sample-chat-ojousama", "sample-qa", "teaching-chat-broken")
 
@@ -32,10 +32,7 @@ DATASETS = ("sample-corpus", "sample-chat-ojousama", "sample-qa", "teaching-chat
 def sentencepiece_like():
     """A Llama-2-style tokenizer: BPE over Metaspace pieces (`▁`) with byte fallback, a BOS
     added by its post-processor and a ChatML template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    from tests.test_labels import TEMPLATE, training_lines
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     specials = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
     core = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
@@ -46,19 +43,7 @@ def sentencepiece_like():
         vocab_size=700, special_tokens=specials + alphabet, show_progress=False
     )
     core.train_from_iterator(training_lines(), trainer)
-    bos = core.token_to_id("<s>")
-    core.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
-    )
-    tok.chat_template = TEMPLATE
-    return tok
+    return wrap(core)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +61,47 @@ def rows_of(ws, spec):
     return [r.data for r in iter_records(dataset_file(find_version(ws, spec)))]
 
 
-def assert_store_is_the_encoding(store, rows, tok, settings):
-    """Every row of the store is `encode_example` of that row, and its packing is `pack`."""
+def reference_pack(encoded, packing: str, max_length: int) -> list[tuple[list, list, list]]:
+    """(ids, labels, positions) of each sequence, packed the plain way with lists: what the
+    index over the store must reproduce."""
+    if packing == "off":
+        return [(e.input_ids, e.labels, list(range(len(e.input_ids)))) for e in encoded]
+    if packing == "isolated":  # first fit, longest first; rows in their order inside a bin
+        bins, room = [], []
+        for e in sorted(encoded, key=lambda e: len(e.input_ids), reverse=True):
+            for b, free in enumerate(room):
+                if len(e.input_ids) <= free:
+                    bins[b].append(e)
+                    room[b] -= len(e.input_ids)
+                    break
+            else:
+                bins.append([e])
+                room.append(max_length - len(e.input_ids))
+        out = []
+        for members in bins:
+            ids, labels, positions = [], [], []
+            for e in sorted(members, key=lambda e: e.row):
+                ids += e.input_ids
+                labels += [IGNORE, *e.labels[1:]] if e.input_ids else []
+                positions += list(range(len(e.input_ids)))
+            out.append((ids, labels, positions))
+        return out
+    stream_ids = [i for e in encoded for i in e.input_ids]
+    stream_labels = [x for e in encoded for x in e.labels]
+    return [
+        (
+            stream_ids[k : k + max_length],
+            stream_labels[k : k + max_length],
+            list(range(len(stream_ids[k : k + max_length]))),
+        )
+        for k in range(0, len(stream_ids), max_length)
+    ]
+
+
+def assert_store_is_the_encoding(store, rows, tok, settings, packings=None):
+    """Every row of the store is `encode_example` of that row, and its packing index (for
+    each of `packings`, by default the settings' own) gathers what packing those rows the
+    plain way makes, as `pack` does."""
     encoded = [encode_example(data, tok, settings, row=i) for i, data in enumerate(rows)]
     assert store.n_rows == len(rows)
     starts, facts = store.offsets, store.facts
@@ -94,45 +118,36 @@ def assert_store_is_the_encoding(store, rows, tok, settings):
         assert int(fact["truncated"]) == enc.truncated
         assert int(fact["trained_dropped"]) == enc.trained_dropped
         assert bool(fact["end_dropped"]) == enc.end_dropped
-    index = PackIndex.build(
-        store.lengths, np.arange(store.n_rows), settings.packing, settings.max_length
-    )
-    gathered = list(Sequences(store, index))
-    packed = pack(encoded, settings, tok)
-    assert [s.input_ids for s in gathered] == [s.input_ids for s in packed]
-    assert [s.labels for s in gathered] == [s.labels for s in packed]
-    assert [s.position_ids for s in gathered] == [s.position_ids for s in packed]
+    for packing in packings or [settings.packing]:
+        same = settings.replace(packing=packing)
+        index = PackIndex.build(store.lengths, np.arange(store.n_rows), packing, same.max_length)
+        gathered = [(s.input_ids, s.labels, s.position_ids) for s in Sequences(store, index)]
+        assert gathered == reference_pack(encoded, packing, same.max_length), packing
+        assert [s.input_ids for s in pack(encoded, same, tok)] == [g[0] for g in gathered]
 
 
-SETTINGS = {
-    "sample-corpus": [
-        EncodingSettings(stage="pretrain", packing="isolated", max_length=256),
-        EncodingSettings(stage="pretrain", packing="concatenated", max_length=128),
-        EncodingSettings(stage="sft", loss="all", max_length=64, truncation_side="left"),
-    ],
-    "sample-chat-ojousama": [
-        EncodingSettings(),
-        EncodingSettings(loss="all", packing="isolated", max_length=96),
-        EncodingSettings(stage="pretrain", packing="concatenated", max_length=200),
-    ],
-    "sample-qa": [
-        EncodingSettings(),
-        EncodingSettings(loss="all", add_eos=False, packing="isolated"),
-        EncodingSettings(add_special_tokens="no", max_length=24),
-    ],
-    "teaching-chat-broken": [EncodingSettings(add_special_tokens="yes", max_length=48)],
-}
+def variants():
+    """Every stage and loss mode, each with rows truncated (for packing off and isolated,
+    which share a store) and whole (concatenated packing)."""
+    modes = [("sft", loss) for loss in ("auto", "completion", "assistant", "all")]
+    for stage, loss in [*modes, ("pretrain", "auto")]:
+        yield EncodingSettings(stage=stage, loss=loss, max_length=96), ("off", "isolated")
+        whole = EncodingSettings(stage=stage, loss=loss, max_length=96, packing="concatenated")
+        yield whole, ("concatenated",)
 
 
 @pytest.mark.parametrize("spec", DATASETS)
 def test_store_equals_encode_example_row_for_row(workspace, tokenizers, spec):
+    """Every bundled dataset, stage, loss mode and packing mode, with three families of
+    tokenizers: the store holds what `encode_example` gives row by row, and its packing
+    index gathers what `pack` makes of those rows."""
     rows = rows_of(workspace, spec)
     for name, tokenizer in tokenizers.items():
-        for settings in SETTINGS[spec]:
+        for settings, packings in variants():
             tok = resolve_tokens(tokenizer, settings)
             store = open_rows(workspace, [spec], tok, settings, workers=1)
             assert not store.meta["cached"], (name, settings)
-            assert_store_is_the_encoding(store, rows, tok, settings)
+            assert_store_is_the_encoding(store, rows, tok, settings, packings)
             store.close()
 
 

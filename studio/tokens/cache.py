@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.fsutil import dir_size
 from studio.labels.encode import EncodingSettings, Tokens
 from studio.tokens.build import Cancelled, Progress, default_workers, encode_to_folder
 from studio.tokens.rows import TokenRows
@@ -143,23 +144,14 @@ def _lock_path(root: Path, key: str) -> Path:
 @contextlib.contextmanager
 def _exclusive(root: Path, key: str, cancel, on_wait):
     """Hold the store's lock (waiting, cancellably, while another process holds it)."""
-    with open(_lock_path(root, key), "a+") as handle:
-        waited = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if cancel and cancel():
-                    raise Cancelled() from None
-                if not waited and on_wait:
-                    on_wait()
-                waited = True
-                time.sleep(WAIT_POLL_S)
-        try:
+    from studio.fsutil import GaveUpWaiting, exclusive_lock
+
+    path = _lock_path(root, key)
+    try:
+        with exclusive_lock(path, poll_s=WAIT_POLL_S, on_wait=on_wait, give_up=cancel):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except GaveUpWaiting:
+        raise Cancelled() from None
 
 
 def _try_exclusive(root: Path, key: str):
@@ -279,7 +271,7 @@ def _build(root, key, rows, tok, settings, meta, workers, total, progress, cance
         )
         os.rename(partial, root / key)
     except BaseException as exc:
-        written = _size(partial)
+        written = dir_size(partial)
         shutil.rmtree(partial, ignore_errors=True)
         if isinstance(exc, OSError) and is_disk_full(exc, root):
             raise StoreError(
@@ -354,15 +346,6 @@ class StoreInfo:
         }
 
 
-def _size(folder: Path) -> int:
-    total = 0
-    for path in folder.rglob("*"):
-        with contextlib.suppress(OSError):
-            if path.is_file():
-                total += path.stat().st_size
-    return total
-
-
 def _in_use(root: Path, key: str) -> bool:
     handle = _try_exclusive(root, key)
     if handle is None:
@@ -395,7 +378,7 @@ def list_stores(ws) -> list[StoreInfo]:
             StoreInfo(
                 key=folder.name,
                 path=folder,
-                bytes=_size(folder),
+                bytes=dir_size(folder),
                 rows=int(meta.get("rows", 0)),
                 tokens=int(meta.get("tokens", 0)),
                 sources=list(meta.get("sources", [])),

@@ -158,25 +158,38 @@ def open_rows(
     encoded now unless an earlier check or run already did. With a `stage`, every row must
     be one the stage can train on (`text_check`: plain text for SFT needs a response
     marker), whether the store is new or not."""
+    from studio.tokens.build import RowError
     from studio.tokens.cache import open_or_build
 
     versions = resolve_versions(ws, specs)
     check = settings if text_check else None
-    rows = open_or_build(
-        ws,
-        versions,
-        tok,
-        settings,
-        lambda: stage_rows(ws, specs, stage, check),
-        workers=workers,
-        progress=progress,
-        cancel=cancel,
-        pin=pin,
-    )
+    try:
+        rows = open_or_build(
+            ws,
+            versions,
+            tok,
+            settings,
+            lambda: stage_rows(ws, specs, stage, check),
+            workers=workers,
+            progress=progress,
+            cancel=cancel,
+            pin=pin,
+        )
+    except RowError as exc:  # say which dataset the row is in
+        raise DataError(f"{_row_name(versions, exc.row)}: {exc.message}") from None
     if stage and rows.meta.get("cached") and not _stage_fits(rows, stage, check):
         # Found wanting: read the rows again for the exact row, line and reason.
         collections.deque(stage_rows(ws, specs, stage, check), maxlen=0)
     return rows
+
+
+def _row_name(versions, position: int) -> str:
+    """`name/vNNNN row N` of a row numbered across several versions."""
+    for version in versions:
+        if position < int(version.rows or 0):
+            return f"{version.spec} row {position + 1}"
+        position -= int(version.rows or 0)
+    return f"row {position + 1}"
 
 
 def _stage_fits(rows, stage: str, settings: EncodingSettings | None) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import shutil
@@ -50,24 +49,17 @@ def world_size() -> int:
 def device_slot(run: Run, device: str, stop: _Stop):
     """Hold the device's lock for the whole run; wait (status `queued`) while another run
     holds it. The lock is an flock, so a killed process releases it by dying."""
-    lock_path = run.root.parent / f".device-{device.replace(':', '-')}.lock"
-    with open(lock_path, "a+") as handle:
-        waited = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited:
-                    print(f"[studio] {device} is busy with another run; queued", flush=True)
-                    waited = True
-                if stop:
-                    raise _StoppedWhileQueued() from None
-                time.sleep(QUEUE_POLL_S)
-        try:
+    from studio.fsutil import GaveUpWaiting, exclusive_lock
+
+    def queued() -> None:
+        print(f"[studio] {device} is busy with another run; queued", flush=True)
+
+    path = run.root.parent / f".device-{device.replace(':', '-')}.lock"
+    try:
+        with exclusive_lock(path, poll_s=QUEUE_POLL_S, on_wait=queued, give_up=lambda: bool(stop)):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except GaveUpWaiting:
+        raise _StoppedWhileQueued() from None
 
 
 class _StoppedWhileQueued(Exception):
