@@ -524,3 +524,49 @@ def test_a_resumed_run_reads_the_store_not_the_text(workspace, capsys):
     for step, loss in expected.items():
         assert resumed[step] == pytest.approx(loss, rel=1e-4, abs=1e-5), step
     assert "(encoded before)" in capsys.readouterr().out
+
+
+def test_a_real_full_disk_while_encoding(workspace, tmp_path):
+    """The token cache on a 256 KiB tmpfs (in a user namespace): the encoding of the corpus
+    (about 0.9 MB of store) stops with the disk_full message and leaves the disk empty."""
+    import shutil
+
+    if not shutil.which("unshare"):
+        pytest.skip("no unshare")
+    tokens = cache.tokens_dir(workspace)
+    tokens.mkdir(parents=True)
+    probe = textwrap.dedent(
+        f"""
+        import json, os
+        from studio.workspace import open_workspace
+        from studio.models.load import load_tokenizer, resolve_source
+        from studio.labels.encode import EncodingSettings, resolve_tokens
+        from studio.tokens.cache import StoreError
+        from studio.train.data import open_rows
+
+        ws = open_workspace({str(workspace.root)!r})
+        settings = EncodingSettings(stage="pretrain")
+        tok = resolve_tokens(load_tokenizer(resolve_source("")), settings)
+        try:
+            open_rows(ws, ["sample-corpus"], tok, settings, workers=1)
+            print(json.dumps({{"error": None}}))
+        except StoreError as exc:
+            left = sorted(os.listdir({str(tokens)!r}))
+            print(json.dumps({{"error": str(exc), "reason": exc.reason, "left": left}}))
+        """
+    )
+    script = tmp_path / "probe.py"
+    script.write_text(probe)
+    inner = f"mount -t tmpfs -o size=256k tmpfs {tokens} && exec {sys.executable} {script}"
+    proc = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", inner],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    if proc.returncode != 0 and "Traceback" not in proc.stderr:  # the probe never ran
+        pytest.skip(f"no user namespace with a tmpfs here: {proc.stderr.strip()[:200]}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["reason"] == "disk_full", result
+    assert "the disk filled up while encoding sample-corpus" in result["error"]
+    assert [name for name in result["left"] if not name.endswith(".lock")] == []

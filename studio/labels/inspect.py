@@ -187,18 +187,22 @@ def scan(
 
 
 def index_of(rows, settings: EncodingSettings, selection=None, name: str = "all") -> PackIndex:
-    """The packing index over `selection` (row positions; all rows by default), kept in
-    the store's folder when the rows come from one."""
-    selection = np.arange(rows.n_rows) if selection is None else selection
+    """The packing index over `selection` (row positions, or a function that gives them;
+    all rows by default), kept in the store's folder when the rows come from one: `name`
+    says which selection it is (the store never changes)."""
     path = None
     if rows.folder is not None:
-        tag = f"{name}:{settings.packing}:{settings.max_length}:{len(selection)}"
+        tag = f"{name}:{settings.packing}:{settings.max_length}"
         path = rows.folder / "index" / f"{hashlib.sha256(tag.encode()).hexdigest()[:24]}.npz"
         if path.is_file():
             try:
                 return PackIndex.load(path)
             except (OSError, ValueError, KeyError):
                 pass  # damaged: computed again
+    if selection is None:
+        selection = np.arange(rows.n_rows)
+    elif callable(selection):
+        selection = selection()
     index = PackIndex.build(rows.lengths, selection, settings.packing, settings.max_length)
     if path is not None:
         index.save(path)

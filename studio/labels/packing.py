@@ -110,17 +110,28 @@ def first_fit_decreasing(lengths: np.ndarray, capacity: int) -> np.ndarray:
     return bins
 
 
+def _compact(values) -> np.ndarray:
+    values = np.asarray(values)
+    if len(values) and int(values.max()) >= 1 << 31:
+        return values.astype(_I64)
+    return values.astype(np.int32)
+
+
 class PackIndex:
     """Which pieces of which rows make each training sequence."""
 
-    def __init__(self, packing, max_length, rows, lengths, bounds=None) -> None:
+    def __init__(self, packing, max_length, rows, lengths, bounds=None, trained=None) -> None:
         self.packing = packing
         self.max_length = int(max_length)
-        self.rows = np.asarray(rows, _I64)  # row positions, in sequence order
-        self.lengths = np.asarray(lengths, _I64)  # their lengths, same order
+        # Row positions in sequence order, and their lengths: four bytes each where they
+        # fit, as the training process keeps them for the whole run.
+        self.rows = _compact(rows)
+        self.lengths = _compact(lengths)
         # isolated: where each bin starts in `rows`; concatenated: where each row starts
         # in the joined stream.
         self.bounds = None if bounds is None else np.asarray(bounds, _I64)
+        self.trained = trained  # tokens carrying loss, once counted (`trained_in`)
+        self.path: Path | None = None  # where it is kept, if it is
 
     @classmethod
     def build(cls, lengths: np.ndarray, rows: np.ndarray, packing: str, max_length: int):
@@ -139,6 +150,15 @@ class PackIndex:
     @property
     def tokens(self) -> int:
         return int(self.lengths.sum())
+
+    def trained_in(self, source) -> int:
+        """Tokens that carry loss in these sequences (`trained_tokens`), counted once and
+        kept with the index."""
+        if self.trained is None:
+            self.trained = trained_tokens(source, self)
+            if self.path is not None:
+                self.save(self.path)
+        return self.trained
 
     def __len__(self) -> int:
         if self.packing == "off":
@@ -208,16 +228,26 @@ class PackIndex:
         arrays = {"rows": self.rows, "lengths": self.lengths}
         if self.bounds is not None:
             arrays["bounds"] = self.bounds
+        if self.trained is not None:
+            arrays["trained"] = np.int64(self.trained)
         np.savez(buffer, packing=self.packing, max_length=self.max_length, **arrays)
         atomic_write_bytes(path, buffer.getvalue())
+        self.path = Path(path)
 
     @classmethod
     def load(cls, path: Path) -> PackIndex:
         with np.load(path) as data:
-            bounds = data.get("bounds", None)
-            return cls(
-                str(data["packing"]), int(data["max_length"]), data["rows"], data["lengths"], bounds
+            trained = int(data["trained"]) if "trained" in data else None
+            index = cls(
+                str(data["packing"]),
+                int(data["max_length"]),
+                data["rows"],
+                data["lengths"],
+                data.get("bounds", None),
+                trained,
             )
+        index.path = Path(path)
+        return index
 
 
 def _piece_spans(source, pieces: Pieces):

@@ -27,6 +27,8 @@ CHUNK_ROWS = 1024
 CHUNK_CHARS = 2 << 20  # characters of text per chunk sent to a worker
 DRIFT_CHUNKS = 4  # the drift check's sample comes from the first chunks
 PROGRESS_EVERY_S = 0.5
+MAX_WORKERS = 8
+WORKERS_ENV = "STUDIO_ENCODE_WORKERS"
 
 
 class RowError(ValueError):
@@ -107,12 +109,17 @@ def _duration(seconds: float) -> str:
 
 
 def default_workers() -> int:
-    """Worker processes for encoding: the cores this process may use, one left for the app."""
+    """Worker processes for encoding: `STUDIO_ENCODE_WORKERS`, else the cores this process
+    may use less one for the app, at most MAX_WORKERS (each holds a tokenizer and a few
+    chunks: a few hundred MB)."""
+    chosen = os.environ.get(WORKERS_ENV, "").strip()
+    if chosen.isdigit() and int(chosen) > 0:
+        return int(chosen)
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, min(MAX_WORKERS, cores - 1))
 
 
 def row_chars(data: dict) -> int:
@@ -284,6 +291,7 @@ def encode_to_folder(
 
 def _encode_in_workers(rows, tok, settings, workers, write, stopped) -> None:
     from concurrent.futures import TimeoutError as FutureTimeout
+    from concurrent.futures.process import BrokenProcessPool
 
     pool = _pool(workers, tok, settings)
     pending: deque = deque()
@@ -297,6 +305,11 @@ def _encode_in_workers(rows, tok, settings, workers, write, stopped) -> None:
                 return future.result(timeout=0.2)
             except FutureTimeout:
                 continue
+            except BrokenProcessPool:
+                raise RuntimeError(
+                    "an encoding worker process died (killed, or out of memory?); nothing was "
+                    f"kept. Try again with fewer workers ({WORKERS_ENV}=2)."
+                ) from None
 
     try:
         position = 0

@@ -287,6 +287,7 @@ class StoreWriter:
         self.files = {name: open(self.folder / f"{name}.bin", "wb") for name in FILES}  # noqa: SIM115
         self.files["ids"] = open(self.folder / "ids.bin", "wb")  # noqa: SIM115
         self.rows = self.tokens = self.spans = 0
+        self.formats = np.zeros(len(FORMATS), np.int64)  # rows of each format
         self._write("offsets", np.zeros(1, OFFSET))
         self._write("span_offsets", np.zeros(1, OFFSET))
 
@@ -302,6 +303,7 @@ class StoreWriter:
         self._write("spans", cols.spans.astype(SPAN))
         self._write("facts", cols.facts)
         self._write("flags", flags.astype(FLAGS))
+        self.formats += np.bincount(cols.facts["format"], minlength=len(FORMATS))
         self.rows += len(cols)
         self.tokens += int(cols.lengths.sum())
         self.spans += int(cols.span_counts.sum())
@@ -321,6 +323,7 @@ class StoreWriter:
             "rows": self.rows,
             "tokens": self.tokens,
             "spans": self.spans,
+            "formats": dict(zip(FORMATS, self.formats.tolist(), strict=True)),
             "id_dtype": self.ids_dtype.str,
         }
         atomic_write_json(self.folder / "meta.json", meta)

@@ -10,6 +10,7 @@ is exactly what trains, and memory holds the index, not the corpus.
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -193,30 +194,31 @@ def _row_name(versions, position: int) -> str:
 
 
 def _stage_fits(rows, stage: str, settings: EncodingSettings | None) -> bool:
-    formats = np.asarray(rows.facts["format"])
-    allowed = [FORMATS.index(f) for f in STAGE_FORMATS[stage]]
-    if rows.n_rows == 0 or not np.isin(formats, allowed).all():
+    """From the store's count of rows of each format (no row is read)."""
+    if "formats" in rows.meta:
+        counts = {f: n for f, n in rows.meta["formats"].items() if n}
+    else:  # a store written before the counts were kept
+        found = np.bincount(np.asarray(rows.facts["format"]), minlength=len(FORMATS))
+        counts = {f: int(n) for f, n in zip(FORMATS, found, strict=True) if n}
+    if not counts or not set(counts) <= STAGE_FORMATS[stage]:
         return False
-    plain_text = bool((formats == FORMATS.index("text")).all())
-    return not (
-        stage == "sft" and settings is not None and not settings.response_template and plain_text
-    )
+    plain_text = set(counts) == {"text"}
+    answers_unmarked = settings is not None and not settings.response_template
+    return not (stage == "sft" and answers_unmarked and plain_text)
 
 
 def prepare(ws, config, tok: Tokens, **store_options) -> TrainingData:
     """The run's training and validation sequences: its stores (encoded if need be) and
-    their packing indexes, kept beside the stores."""
+    their packing indexes, kept beside the stores. Once those exist, this reads no row: the
+    split is drawn and the rows packed only when an index is made."""
     from studio.labels.inspect import index_of
-    from studio.labels.packing import Sequences, trained_tokens
+    from studio.labels.packing import Sequences
 
     settings = config.encoding
     source = open_rows(ws, config.datasets, tok, settings, stage=settings.stage, **store_options)
-    stores, versions = (
-        [source],
-        [f"{v.name}/{v.version}" for v in resolve_versions(ws, config.datasets)],
-    )
-    every = np.arange(source.n_rows)
-    eval_version = None
+    stores = [source]
+    versions = [v.spec for v in resolve_versions(ws, config.datasets)]
+    eval_version, eval_index = None, None
     if config.eval_dataset:
         eval_source = open_rows(
             ws,
@@ -228,31 +230,32 @@ def prepare(ws, config, tok: Tokens, **store_options) -> TrainingData:
             **store_options,
         )
         stores.append(eval_source)
-        (eval_version,) = [
-            f"{v.name}/{v.version}" for v in resolve_versions(ws, [config.eval_dataset])
-        ]
-        train_rows, eval_rows = every, np.arange(eval_source.n_rows)
-        split = "all"
+        (eval_version,) = [v.spec for v in resolve_versions(ws, [config.eval_dataset])]
+        train_index = index_of(source, settings, name="train:all")
+        eval_index = index_of(eval_source, settings, name="eval:all")
     else:
         eval_source = source
-        eval_rows = _held_out(source.n_rows, config.validation_split, config.training.seed)
-        train_rows = np.setdiff1d(every, eval_rows)
-        split = f"split:{config.validation_split}:{config.training.seed}"
-    train_index = index_of(source, settings, train_rows, f"train:{split}")
-    evaluation = []
-    if len(eval_rows):
-        evaluation = Sequences(
-            eval_source, index_of(eval_source, settings, eval_rows, f"eval:{split}")
+        share, seed = config.validation_split, config.training.seed
+        split = f"split:{share}:{seed}"
+        held = functools.cache(lambda: _held_out(source.n_rows, share, seed))
+        train_index = index_of(
+            source,
+            settings,
+            lambda: np.setdiff1d(np.arange(source.n_rows), held()),
+            f"train:{split}",
         )
+        if share > 0:
+            eval_index = index_of(source, settings, held, f"eval:{split}")
+    evaluation = Sequences(eval_source, eval_index) if eval_index is not None else []
     return TrainingData(
         train=Sequences(source, train_index),
         eval=evaluation,
         versions=versions,
         eval_version=eval_version,
-        rows=len(train_rows),
-        eval_rows=len(eval_rows),
+        rows=len(train_index.rows),
+        eval_rows=len(eval_index.rows) if eval_index is not None else 0,
         tokens=train_index.tokens,
-        trained_tokens=trained_tokens(source, train_index),
+        trained_tokens=train_index.trained_in(source),
         stores=stores,
     )
 
