@@ -217,10 +217,11 @@ def merge_findings(parts: list[dict], drift_limit: int = 2 * DRIFT_SAMPLE) -> di
     return merged
 
 
-def drifts(tok: Tokens, settings: EncodingSettings, inference_template: str, data: dict,
-           ids: list[int], labels: list[int], truncated: int) -> bool:  # fmt: skip
-    """Whether the training rendering of a chat row puts other tokens before its first
-    answer than the inference prompt the model will get."""
+def drifts(tok: Tokens, inference_template: str, data: dict, row_tokens, truncated: int) -> bool:
+    """Whether the training rendering of a chat row (`row_tokens`: its ids and labels)
+    puts other tokens before its first answer than the inference prompt the model will
+    get."""
+    ids, labels = row_tokens
     messages = data["messages"]
     first = next(i for i, m in enumerate(messages) if m["role"] == "assistant")
     prompt = apply_chat_template(

@@ -248,10 +248,10 @@ def scan_rows(
     drifted, drift_checked = [], 0
     if target.inference_template:
         for position, data in rows.drift_sample()[:DRIFT_SAMPLE]:
-            ids, labels = row_tokens(rows, position)
             truncated = int(facts["truncated"][position])
             drift_checked += 1
-            if drifts(tok, settings, target.inference_template, data, ids, labels, truncated):
+            tokens = row_tokens(rows, position)
+            if drifts(tok, target.inference_template, data, tokens, truncated):
                 drifted.append(position)
     diagnostics = diagnose(
         tok, settings, rows.flags, rows.findings, checker, rows.numbers, drifted, drift_checked
