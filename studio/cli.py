@@ -361,6 +361,12 @@ def cmd_model_info(args) -> tuple[dict, str]:
         "  special tokens: "
         + ", ".join(f"{e['role']}={e['token']}({e['id']})" for e in info["special_tokens"]),
     ]
+    family = info["family"]
+    ends = ", ".join(f"{e['token']}({e['id']})" for e in family["end_tokens"]) or "none"
+    lines.append(
+        f"  family {family['family']}, end-of-turn tokens {ends}, "
+        f"assistant turns found by: {family['spans']}"
+    )
     lines += ["  " + t(f"model.note_{n['code']}", "en", **n["params"]) for n in info["notes"]]
     return info, "\n".join(lines)
 
@@ -567,6 +573,8 @@ def cmd_inspect(args) -> tuple[dict, str]:
         f"{report.tokens} tokens trained, {report.truncated_rows} truncated "
         f"({report.seconds:.2f} s, {target.name})"
     ]
+    if report.spans:
+        lines.append(f"assistant turns found by: {report.spans}")
     for entry in payload["diagnostics"]:
         rows = ", ".join(map(str, entry["rows"][:10]))
         lines.append(f"[{entry['severity']}] {entry['code']} ({entry['count']} rows: {rows})")
@@ -614,7 +622,11 @@ def _repair(args, path: Path, data_name: str, fix):
         else:  # a loose file: import it first, so the repair has a parent version
             version = import_file(ws, path, operation="import", source=str(path))
         return repair_dataset(
-            ws, version, fix.params["literals"], drop_unanswered=fix.params["drop_unanswered"]
+            ws,
+            version,
+            fix.params["literals"],
+            drop_unanswered=fix.params["drop_unanswered"],
+            trailing=fix.params.get("trailing", []),
         )
     except (LookupError, RecordError, UnsafeInputError, ValueError) as exc:
         raise CliError(f"cannot repair the data: {exc}") from exc
@@ -809,10 +821,10 @@ def run(func: Callable, args) -> int:
         return 1
     # A verb may report a finding through the exit status (inspect: 3 = errors found).
     status = payload.pop("exit_code", 0)
+    # ... and whether what it did succeeded (train: a run that failed is not ok).
+    ok = bool(payload.pop("ok", True))
     if args.json:
-        print(
-            json.dumps({"ok": True, **payload}, ensure_ascii=False, default=str), file=real_stdout
-        )
+        print(json.dumps({"ok": ok, **payload}, ensure_ascii=False, default=str), file=real_stdout)
     else:
         print(text, file=real_stdout)
     return status

@@ -75,6 +75,34 @@ def test_open_switch_language_generate(browser, running_app, artifacts_dir):
     page.close()
 
 
+def test_model_tab_names_a_real_models_family_and_how_its_turns_are_found(
+    browser, running_app, artifacts_dir
+):
+    """A stock Qwen2.5 tokenizer and template (tests/real_families.py) in the Model tab: its
+    family, its end-of-turn token, and assistant turns found by rendering, not a warning."""
+    from playwright.sync_api import expect
+
+    from tests.real_families import require
+
+    folder = require("qwen2.5")
+    page = browser.new_page()
+    page.goto(running_app["url"])
+    page.get_by_role("tab", name="Model").click(timeout=30_000)
+    expect(page.locator("#model-overview")).to_contain_text("LlamaForCausalLM", timeout=30_000)
+    source = page.locator("#model-source input")
+    source.fill(str(folder))
+    source.press("Enter")  # a custom value, committed as the button takes the focus
+    page.locator("#load-model").click()
+    expect(page.locator("#model-status")).to_contain_text("qwen2.5", timeout=60_000)
+    stats = page.locator("#chat-template-stats")
+    expect(stats).to_contain_text("qwen2.5", timeout=60_000)
+    expect(stats).to_contain_text("<|im_end|> (151645)")
+    expect(stats).to_contain_text("rendering the template")
+    expect(page.locator("#model-notes")).to_contain_text("found by rendering")
+    page.screenshot(path=str(artifacts_dir / "model-tab-qwen2.5.png"), full_page=True)
+    page.close()
+
+
 def test_japanese_browser_gets_japanese_ui(browser, running_app, artifacts_dir):
     from playwright.sync_api import expect
 
@@ -118,7 +146,7 @@ def test_inspect_tab_flags_the_broken_chat_set_and_fixes_it(browser, running_app
     expect(page.locator("#inspect-summary")).to_contain_text("120 rows", timeout=30_000)
     diagnostics = page.locator("#inspect-diagnostics")
     expect(diagnostics.locator('[data-code="eos_masked"]')).to_be_visible(timeout=30_000)
-    expect(diagnostics.locator('[data-code="eos_as_text"]')).to_be_visible()
+    expect(diagnostics.locator('[data-code="foreign_end_marker"]')).to_be_visible()
     expect(page.locator("#inspect-summary")).to_contain_text("errors")
     page.screenshot(path=str(artifacts_dir / "inspect-broken-en.png"), full_page=True)
 

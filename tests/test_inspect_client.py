@@ -55,7 +55,7 @@ def test_upload_the_broken_variant_fix_settings_and_repair_data(client):
     _, _, diagnostics, _, _ = scan(client, spec, SEED_SETTINGS)
     for code in (
         "eos_masked",  # reported once: not again as eos_missing
-        "eos_as_text",
+        "foreign_end_marker",  # <|endoftext|>: another family's EOS, ordinary text here
         "double_bos",
         "template_drift",
         "special_token_in_text",
@@ -102,5 +102,5 @@ def test_upload_the_broken_variant_fix_settings_and_repair_data(client):
 
 
 def test_scan_messages_follow_the_language(client):
-    _, _, diagnostics, _, _ = scan(client, "teaching-chat-broken/v0001", DEFAULTS, lang="ja")
-    assert "エラー" in diagnostics and "eos_as_text" in diagnostics
+    _, _, diagnostics, _, _ = scan(client, "teaching-chat-broken/v0001", SEED_SETTINGS, lang="ja")
+    assert "エラー" in diagnostics and "eos_masked" in diagnostics

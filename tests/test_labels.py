@@ -35,8 +35,14 @@ TEMPLATE = (REPO / "assets" / "models" / "tsumugi-tiny" / "chat_template.jinja")
     encoding="utf-8"
 )
 GEN_OPEN, GEN_CLOSE = "{% generation %}", "{% endgeneration %}"
-# The same ChatML template without generation markers: assistant turns cannot be found.
+# The same ChatML template without generation markers: assistant turns are found by
+# rendering it.
 UNMARKED = TEMPLATE.replace(GEN_OPEN, "").replace(GEN_CLOSE, "")
+# Unmarked, and it rewrites earlier replies (as some reasoning templates drop earlier
+# thinking): rendering cannot find the assistant turns either.
+REWRITES = UNMARKED.replace(
+    "message['content']", "(message['content'] if loop.last else message['content'][:2])"
+)
 # The role header of assistant turns inside the generation block: boilerplate is trained.
 HEADER_INSIDE = (
     "{{ bos_token }}{% for message in messages %}"
@@ -127,6 +133,10 @@ def kit():
     # `</s>` is not special here: typed in the data it is a string of ordinary pieces.
     text_eos = build_tokenizer(eos="<|endoftext|>")
     unmarked = build_tokenizer(template=UNMARKED)
+    rewrites = build_tokenizer(template=REWRITES)
+    # Splits special-token strings found in text: a typed `</s>` becomes `</`, `s`, `>`.
+    split = build_tokenizer()
+    split.split_special_tokens = True
     im_end = clean.convert_tokens_to_ids("<|im_end|>")
 
     def target(tok=clean, eos_ids="auto"):
@@ -138,6 +148,8 @@ def kit():
         clean=clean,
         text_eos=text_eos,
         unmarked=unmarked,
+        rewrites=rewrites,
+        split=split,
         bos=clean.bos_token_id,
         eos=clean.eos_token_id,
         pad=clean.pad_token_id,
@@ -428,10 +440,17 @@ BAD_SETUPS = {
         EncodingSettings(add_eos=False),
     ),
     "eos_as_text": lambda k: (
-        _typed("</s>"),
-        k.target(k.text_eos),
+        numbered(*({"prompt": "質問です", "completion": "答えです。</s>"},) * 3),
+        k.target(k.split),
         EncodingSettings(),
     ),
+    "foreign_end_marker": lambda k: (_typed("</s>"), k.target(k.text_eos), EncodingSettings()),
+    "leading_space_trained": lambda k: (
+        numbered({"prompt": "質問: お茶は？\n答え:", "completion": " 緑茶ですわ。"}),
+        k.target(),
+        EncodingSettings(),
+    ),
+    "spans_by_rendering": lambda k: (k.rows[:20], k.target(k.unmarked), EncodingSettings()),
     "special_token_in_text": lambda k: (_typed("<|im_end|>"), k.target(), EncodingSettings()),
     "eos_masked": lambda k: (
         k.rows[:20],
@@ -455,7 +474,7 @@ BAD_SETUPS = {
         k.target(),
         EncodingSettings(),
     ),
-    "template_not_marked": lambda k: (k.rows[:20], k.target(k.unmarked), EncodingSettings()),
+    "template_not_marked": lambda k: (k.rows[:20], k.target(k.rewrites), EncodingSettings()),
     "template_drift": lambda k: (
         k.rows[:20],
         k.target(),
@@ -543,15 +562,26 @@ def test_eos_missing_is_an_error_for_sft_and_a_warning_for_pretraining(kit):
     assert "eos_missing" not in found(scan(rows, kit.target(), EncodingSettings(stage="pretrain")))
 
 
-def test_eos_as_text_only_where_the_literal_is_not_special(kit):
+def test_end_markers_are_judged_by_their_tokens(kit):
     rows = _typed("</s>")
-    d = found(scan(rows, kit.target(kit.text_eos), EncodingSettings()))["eos_as_text"]
+    # The model's own EOS cut into pieces by a tokenizer that splits special strings.
+    d = found(scan(rows, kit.target(kit.split), EncodingSettings()))["eos_as_text"]
     assert d.params["literal"] == "</s>" and d.params["role"] == "assistant"
-    assert d.rows == [0, 1, 2]
-    # Where `</s>` IS special, the same data is a typed control token instead.
+    assert d.rows == [0, 1, 2] and d.severity == diagnose.ERROR
+    # Where `</s>` is this model's special EOS, the same data is a typed control token.
     codes = found(scan(rows, kit.target(), EncodingSettings()))
     assert "eos_as_text" not in codes
     assert codes["special_token_in_text"].params["literal"] == "</s>"
+    # Where `</s>` is another family's end marker (EOS is <|endoftext|>), it is text: a
+    # warning where it ends a reply, nothing inside one (HTML strikethrough).
+    codes = found(scan(rows, kit.target(kit.text_eos), EncodingSettings()))
+    assert "eos_as_text" not in codes and codes["foreign_end_marker"].severity == diagnose.WARNING
+    inside = numbered(chat("打ち消し線は？", "古い</s>新しい、と書きますの。"))
+    assert found(scan(inside, kit.target(kit.text_eos), EncodingSettings())) == {}
+    # A typed BOS that the tokenizer turns into the BOS id, inside a reply.
+    bos = numbered(chat("こんにちは", "ごきげんよう<s>ですわ。"))
+    d = found(scan(bos, kit.target(), EncodingSettings()))["special_token_in_text"]
+    assert d.params["literal"] == "<s>"
 
 
 def test_pad_eos_is_info_without_the_mask_and_an_error_with_it(kit):
@@ -616,15 +646,31 @@ def test_prompt_trained_when_the_template_trains_the_prompt(kit):
     assert "prompt_trained" not in found(scan(echo, kit.target(), EncodingSettings()))
 
 
+def test_unmarked_template_trains_what_the_marked_one_trains(kit):
+    marked = scan(kit.rows[:20], kit.target(), EncodingSettings())
+    rendered = scan(kit.rows[:20], kit.target(kit.unmarked), EncodingSettings())
+    assert rendered.trained_tokens == marked.trained_tokens > 0
+    d = found(rendered)["spans_by_rendering"]
+    assert d.severity == diagnose.INFO and d.params["method"] == "rendered"
+    assert not rendered.blocked and set(found(rendered)) == {"spans_by_rendering"}
+    tok_m = resolve_tokens(kit.clean, EncodingSettings())
+    tok_r = resolve_tokens(kit.unmarked, EncodingSettings())
+    for _, data in kit.rows[:20]:
+        a = encode_example(data, tok_m, EncodingSettings())
+        b = encode_example(data, tok_r, EncodingSettings())
+        assert (a.input_ids, a.labels) == (b.input_ids, b.labels)
+        assert b.spans == "rendered"
+
+
 def test_template_not_marked_blocks_and_masks_everything(kit):
-    report = scan(kit.rows[:20], kit.target(kit.unmarked), EncodingSettings())
+    report = scan(kit.rows[:20], kit.target(kit.rewrites), EncodingSettings())
     codes = found(report)
     assert codes["template_not_marked"].severity == diagnose.ERROR
     assert codes["no_trained_tokens"].params["reasons"] == {"template_not_marked": 20}
     assert report.trained_tokens == 0 and report.blocked
     # Training on everything needs no markers.
     assert "template_not_marked" not in found(
-        scan(kit.rows[:20], kit.target(kit.unmarked), EncodingSettings(loss="all"))
+        scan(kit.rows[:20], kit.target(kit.rewrites), EncodingSettings(loss="all"))
     )
 
 
@@ -684,13 +730,14 @@ def test_suggested_settings_fixes_clear_a_broken_setup(bundled):
 
 
 def test_fixes_for_template_packing_eos_and_marker(kit):
-    t = kit.target(kit.unmarked)
+    t = kit.target(kit.rewrites)
     report = scan(kit.rows[:20], t, EncodingSettings())
-    tok = resolve_tokens(kit.unmarked, EncodingSettings())
+    tok = resolve_tokens(kit.rewrites, EncodingSettings())
     suggested = fixes.suggest(report.diagnostics, tok, EncodingSettings())
     fixed = fixes.apply_settings(EncodingSettings(), suggested)
-    assert fixed.chat_template == fixes.CHATML_MARKED
-    assert scan(kit.rows[:20], t, fixed).diagnostics == []
+    assert fixed.chat_template == fixes.CHATML_MARKED  # a ChatML template, for ChatML
+    after = found(scan(kit.rows[:20], t, fixed))
+    assert "template_not_marked" not in after and "no_trained_tokens" not in after
 
     s = EncodingSettings(packing="concatenated", max_length=256)
     report = scan(kit.rows[:20], kit.target(), s)
@@ -703,7 +750,7 @@ def test_fixes_for_template_packing_eos_and_marker(kit):
     fixed = fixes.apply_settings(s, fixes.suggest(report.diagnostics, tok, s))
     assert fixed.add_eos is True and scan(rows, kit.target(), fixed).diagnostics == []
 
-    rows = numbered(*({"text": f"### Instruction: q{i}\n### Response: a{i}"} for i in range(3)))
+    rows = numbered(*({"text": f"### Instruction: q{i}\n### Response:\na{i}"} for i in range(3)))
     report = scan(rows, kit.target(), EncodingSettings())
     suggested = fixes.suggest(report.diagnostics, tok, EncodingSettings(), examples=rows)
     fixed = fixes.apply_settings(EncodingSettings(), suggested)
@@ -731,6 +778,22 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def test_another_familys_end_marker_is_removed_only_where_it_ends_a_reply(kit):
+    rows = [chat("打ち消し線は？", "古い</s>新しい値ですわ。</s>")]
+    report = scan(numbered(*rows), kit.target(kit.text_eos), EncodingSettings())
+    (fix,) = [
+        f
+        for f in fixes.suggest(
+            report.diagnostics, resolve_tokens(kit.text_eos, EncodingSettings()), EncodingSettings()
+        )
+        if f.kind == "data"
+    ]
+    assert fix.params["trailing"] == ["</s>"] and fix.params["literals"] == []
+    repaired = fixes.repair_row(rows[0], "messages", [], fix.params["trailing"])
+    assert repaired["messages"][-1]["content"] == "古い</s>新しい値ですわ。"
+    assert rows[0]["messages"][-1]["content"].endswith("ですわ。</s>")  # not in place
+
+
 def test_repair_dataset_writes_a_new_version_and_keeps_the_original(kit, workspace, tmp_path):
     from studio.data.records import dataset_file, read_records
     from studio.data.registry import add_version, list_datasets
@@ -745,7 +808,7 @@ def test_repair_dataset_writes_a_new_version_and_keeps_the_original(kit, workspa
         workspace.datasets, "broken", {"data.jsonl": src}, format="messages", operation="import"
     )
     original = dataset_file(version).read_bytes()
-    target = kit.target(kit.text_eos)
+    target = kit.target(kit.split)
     report = scan(examples_of(dataset_file(version)), target, EncodingSettings())
     assert {"eos_as_text", "no_trained_tokens"} <= set(found(report))
     data_fixes = [
@@ -755,7 +818,12 @@ def test_repair_dataset_writes_a_new_version_and_keeps_the_original(kit, workspa
     ]
     assert len(data_fixes) == 1 and data_fixes[0].action == "repair_data"
     params = data_fixes[0].params
-    assert params == {"literals": ["</s>"], "drop_unanswered": True}
+    assert params == {
+        "literals": ["</s>"],
+        "trailing": [],
+        "drop_unanswered": True,
+        "markers": "</s>",
+    }
 
     new = fixes.repair_dataset(
         workspace, version, params["literals"], drop_unanswered=params["drop_unanswered"]
@@ -768,7 +836,9 @@ def test_repair_dataset_writes_a_new_version_and_keeps_the_original(kit, workspa
     assert repaired == [chat("ごきげんよう", "ごきげんよう、良いお天気ですわ。"), rows[2]]
     assert dataset_file(version).read_bytes() == original  # the original is untouched
     assert len([d for d in list_datasets(workspace) if d.name == "broken"]) == 2
-    assert scan(examples_of(dataset_file(new)), target, EncodingSettings()).diagnostics == []
+    # (This tokenizer also splits the template's own <|im_end|>: eos_missing stays.)
+    after = found(scan(examples_of(dataset_file(new)), target, EncodingSettings()))
+    assert not {"eos_as_text", "no_trained_tokens"} & set(after)
 
 
 def test_repair_refuses_to_leave_no_rows(workspace, tmp_path):

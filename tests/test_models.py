@@ -124,7 +124,18 @@ def test_template_without_generation_markers_is_flagged(embedded):
     )
     assert render_chat_example(tok)["has_generation_markers"] is False
     info = describe(type(embedded)(**{**embedded.__dict__, "tokenizer": tok}))
+    # Without markers the assistant turns are found by rendering: a note, not a warning.
+    notes = {n["code"]: n for n in info["notes"]}
+    assert "no_generation_markers" not in notes
+    assert notes["spans_by_rendering"]["params"] == {"method": "rendered"}
+    assert info["family"]["spans"] == "rendered" and info["family"]["family"] == "chatml"
+    # A template that rewrites earlier turns cannot be read that way: a warning.
+    tok.chat_template = tok.chat_template.replace(
+        "message['content']", "(message['content'] if loop.last else message['content'][:2])"
+    )
+    info = describe(type(embedded)(**{**embedded.__dict__, "tokenizer": tok}))
     assert "no_generation_markers" in {n["code"] for n in info["notes"]}
+    assert info["family"]["spans"] == "none"
 
 
 def test_assistant_mask_covers_reply_and_end_of_turn(embedded):

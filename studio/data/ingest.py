@@ -39,6 +39,7 @@ MAX_REPORTED = 50  # malformed rows listed in a report
 LAYOUTS = {
     "text": {"text": "text"},
     "prompt_completion": {"prompt": "prompt", "completion": "completion"},
+    "prompt_completion_chat": {"prompt": "prompt", "completion": "completion"},
     "alpaca": {"instruction": "instruction", "input": "input", "output": "output"},
     "messages": {"messages": "messages"},
     "sharegpt": {"conversations": "conversations"},
@@ -46,6 +47,7 @@ LAYOUTS = {
 FORM_OF_LAYOUT = {
     "text": "text",
     "prompt_completion": "prompt_completion",
+    "prompt_completion_chat": "messages",
     "alpaca": "prompt_completion",
     "messages": "messages",
     "sharegpt": "messages",
@@ -385,6 +387,33 @@ def _string(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+def _messages_value(value):
+    """A list of messages (a CSV or Parquet cell may hold it as JSON text), else None."""
+    if isinstance(value, str) and value.lstrip().startswith(("[", "{")):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if isinstance(value, dict) and "role" in value:
+        value = [value]
+    if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
+        return value
+    return None
+
+
+def _turns(value, key: str) -> list[dict]:
+    turns = _messages_value(value)
+    if turns is None:
+        raise ValueError(f"{key!r} must be a list of {{role, content}} messages")
+    out = []
+    for turn in turns:
+        role, content = turn.get("role"), turn.get("content")
+        if role not in {"system", "user", "assistant", "tool", "developer"}:
+            raise ValueError(f"unknown role {role!r} in {key!r}")
+        out.append({"role": role, "content": _string(content)})
+    return out
+
+
 def convert(row: dict, layout: str, mapping: dict) -> dict:
     """One row in its canonical form; raises ValueError for a row that does not fit."""
     if layout == "text":
@@ -392,6 +421,12 @@ def convert(row: dict, layout: str, mapping: dict) -> dict:
         if not text.strip():
             raise ValueError("empty text")
         return {"text": text}
+    if layout == "prompt_completion_chat":
+        prompt = _turns(row.get(mapping["prompt"]), "prompt")
+        completion = _turns(row.get(mapping["completion"]), "completion")
+        if not any(m["role"] == "assistant" for m in completion):
+            raise ValueError("'completion' holds no assistant message")
+        return {"messages": prompt + completion, "completion_start": len(prompt)}
     if layout == "prompt_completion":
         return {
             "prompt": _string(row.get(mapping["prompt"])),
@@ -450,6 +485,10 @@ def inspect_file(
         first = f" (line {issues[0].line}: {issues[0].message})" if issues else ""
         raise IngestError(f"{path.name} has no readable rows{first}")
     layout, mapping = detect_layout(columns)
+    if layout == "prompt_completion" and all(
+        _messages_value(row.get(mapping["prompt"])) is not None for row in sample
+    ):
+        layout = "prompt_completion_chat"  # trl's conversational prompt/completion
     return Inspection(
         path.name, suffix, encoding, layout, mapping, columns, sample, issues, mode, scanned
     )
@@ -462,7 +501,7 @@ FEATURE_COLUMNS = {
 }
 
 
-def _features(form: str):
+def _features(form: str, layout: str | None = None):
     import datasets
 
     string = datasets.Value("string")
@@ -473,6 +512,8 @@ def _features(form: str):
         columns |= {"prompt": string, "completion": string}
     else:
         columns["messages"] = datasets.List({"role": string, "content": string})
+    if layout == "prompt_completion_chat":
+        columns["completion_start"] = datasets.Value("int32")
     return datasets.Features(columns)
 
 
@@ -531,7 +572,10 @@ def import_path(
 
     try:
         data = datasets.Dataset.from_generator(
-            rows, features=_features(form), cache_dir=str(cache_dir(ws)), keep_in_memory=False
+            rows,
+            features=_features(form, layout),
+            cache_dir=str(cache_dir(ws)),
+            keep_in_memory=False,
         )
     except datasets.exceptions.DatasetGenerationError as exc:
         cause = exc.__cause__ or exc.__context__

@@ -50,6 +50,31 @@ def bounded_lines(fh) -> Iterator[str]:
         yield line
 
 
+def is_conversational_pair(record: object) -> bool:
+    """A conversational prompt/completion row (trl's form): `prompt` a list of messages,
+    `completion` the assistant's message(s)."""
+    return (
+        isinstance(record, dict)
+        and "messages" not in record
+        and isinstance(record.get("prompt"), list)
+        and isinstance(record.get("completion"), list | dict)
+    )
+
+
+def canonical(record: object) -> object:
+    """A row in one of the studio's forms. A conversational prompt/completion row becomes a
+    chat row whose `completion_start` says where the completion begins: only the turns from
+    there on carry loss, as trl trains them."""
+    if not is_conversational_pair(record):
+        return record
+    completion = record["completion"]
+    prompt = list(record["prompt"])
+    out = {k: v for k, v in record.items() if k not in ("prompt", "completion")}
+    out["messages"] = prompt + (completion if isinstance(completion, list) else [completion])
+    out["completion_start"] = len(prompt)
+    return out
+
+
 def detect_format(record: object) -> str:
     if not isinstance(record, dict):
         raise RecordError(f"expected a JSON object, got {type(record).__name__}")
@@ -116,6 +141,7 @@ def iter_records(path: Path, *, limit: int | None = None) -> Iterator[Record]:
                 except ValueError as exc:
                     raise RecordError(f"{path.name}, line {line_no}: invalid JSON ({exc})") from exc
                 try:
+                    data = canonical(data)
                     fmt = detect_format(data)
                 except RecordError as exc:
                     raise RecordError(f"{path.name}, line {line_no}: {exc}") from exc
@@ -139,6 +165,7 @@ def _iter_json_list(path: Path, limit: int | None) -> Iterator[Record]:
         raise RecordError(f"{path.name} must hold a JSON list of rows")
     for index, item in enumerate(data[:limit] if limit is not None else data):
         try:
+            item = canonical(item)
             fmt = detect_format(item)
         except RecordError as exc:
             raise RecordError(f"{path.name}, row {index + 1}: {exc}") from exc

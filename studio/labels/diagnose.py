@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from studio.labels.encode import IGNORE, Encoded, EncodingSettings, Tokens
-from studio.models.info import apply_chat_template, has_generation_markers
+from studio.labels.spans import prompt_ids
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
@@ -37,13 +37,19 @@ CODES = {
     "template_drift": WARNING,
     "packing_cross_contamination": WARNING,
     "special_token_in_text": WARNING,
+    "foreign_end_marker": WARNING,
+    "leading_space_trained": WARNING,
     "constant_trained_prefix": INFO,
     "pad_is_eos": INFO,
+    "spans_by_rendering": INFO,
 }
 
-# End-of-sequence strings of common model families. Found as literal text in the data,
-# they are either a control token typed by hand or, when this tokenizer does not know them,
-# a string of ordinary pieces the model will learn to print (the `</s>` story).
+# End-of-sequence strings of common model families. Found as literal text in the data, they
+# are judged by what this tokenizer makes of them: the model's own end marker cut into
+# ordinary pieces is one it will learn to print and never stop on (the `</s>` story); a
+# string the tokenizer turns into a control token is a control token typed by hand; another
+# family's end marker that stays ordinary text is just text, suspicious only where it ends
+# a reply.
 KNOWN_END_STRINGS = (
     "</s>",
     "<|endoftext|>",
@@ -65,6 +71,9 @@ ROW_CODES = (
     "response_truncated",
     "prompt_trained",
     "template_not_marked",
+    "spans_by_rendering",
+    "foreign_end_marker",
+    "leading_space_trained",
 )
 BIT = {code: 1 << i for i, code in enumerate(ROW_CODES)}
 # The codes decided from the sequences' tokens.
@@ -95,6 +104,10 @@ class Diagnostic:
         }
 
 
+# The parts of a row the model learns to write.
+WRITTEN = ("assistant", "completion", "text")
+
+
 def contents(data: dict, fmt: str) -> list[tuple[str, str]]:
     """(role, text) pairs a row's author wrote; templates add the rest."""
     if fmt == "text":
@@ -110,14 +123,38 @@ def _first(params: dict, **values) -> None:
         params.setdefault(key, value)
 
 
-def end_literals(tok: Tokens) -> tuple[list[str], list[str]]:
-    """(end strings this tokenizer reads as ordinary text, ones it reads as special)."""
-    special = set(tok.tokenizer.all_special_tokens)
-    candidates = {*KNOWN_END_STRINGS, *(t for t in [tok.tokenizer.eos_token] if t)}
-    return (
-        sorted(s for s in candidates if s not in special),
-        sorted(s for s in candidates if s in special),
-    )
+def own_end_strings(tok: Tokens) -> set[str]:
+    """The strings of this model's own EOS and end-of-turn tokens."""
+    tokenizer = tok.tokenizer
+    own = {tokenizer.convert_ids_to_tokens(int(i)) for i in tok.end_ids}
+    return {s for s in [*own, tokenizer.eos_token] if s}
+
+
+def judge_literals(tok: Tokens) -> dict[str, str]:
+    """Every known end string, and this model's own BOS/EOS/end-of-turn strings, judged by
+    the ids this tokenizer gives them as they would appear in a row (its own settings:
+    split_special_tokens, legacy SentencePiece behaviour):
+
+    - `split`: the model's own end marker cut into ordinary pieces (eos_as_text);
+    - `special`: turned into one control token (special_token_in_text);
+    - `foreign`: another family's end marker, ordinary text here (foreign_end_marker where
+      it ends a reply).
+
+    A BOS string that stays ordinary text (`<s>` is also HTML) is not judged at all."""
+    tokenizer = tok.tokenizer
+    own = own_end_strings(tok)
+    specials = set(tok.special_ids) | set(tokenizer.get_added_vocab().values())
+    bos = tokenizer.bos_token
+    judged = {}
+    for literal in sorted({*KNOWN_END_STRINGS, *own, *([bos] if bos else [])}):
+        ids = tokenizer(literal, add_special_tokens=False)["input_ids"]
+        if len(ids) == 1 and ids[0] in specials:
+            judged[literal] = "special"
+        elif literal in own:
+            judged[literal] = "split"
+        elif literal != bos:
+            judged[literal] = "foreign"
+    return judged
 
 
 class RowChecker:
@@ -129,8 +166,8 @@ class RowChecker:
     def __init__(self, tok: Tokens, settings: EncodingSettings, drift_budget: int = 0) -> None:
         self.tok = tok
         self.settings = settings
-        self.literal_as_text, self.literal_special = end_literals(tok)
-        self.marked = has_generation_markers(tok.template)
+        self.judged = judge_literals(tok)
+        self._lone_space: dict[int, bool] = {}
         self.flags: list[int] = []
         self.params: dict[str, dict] = {code: {} for code in ROW_CODES}
         self.literals: dict[str, set[str]] = {}
@@ -149,33 +186,60 @@ class RowChecker:
 
         parts = contents(data, enc.format)
         for role, text in parts:
-            for literal in self.literal_as_text:
-                if literal in text:
-                    flag("eos_as_text", literal=literal, role=role)
-                    self.literals.setdefault("eos_as_text", set()).add(literal)
-            if enc.format != "text":
-                for literal in self.literal_special:
-                    if literal in text:
-                        flag("special_token_in_text", literal=literal, role=role)
-                        self.literals.setdefault("special_token_in_text", set()).add(literal)
+            for literal, kind in self.judged.items():
+                if literal not in text:
+                    continue
+                if kind == "split":
+                    code = "eos_as_text"
+                elif kind == "special" and enc.format != "text":
+                    code = "special_token_in_text"
+                elif kind == "foreign" and role in WRITTEN and text.rstrip().endswith(literal):
+                    code = "foreign_end_marker"
+                else:
+                    continue
+                flag(code, literal=literal, role=role)
+                self.literals.setdefault(code, set()).add(literal)
         if enc.trained_dropped or enc.end_dropped:
             flag("response_truncated", max_length=settings.max_length)
+        if enc.format != "messages" and (token := self._leading_space(enc)) is not None:
+            flag("leading_space_trained", token=token)
         answers_only = settings.stage == "sft" and settings.loss != "all"
         if enc.format == "text" and answers_only and not settings.response_template:
             # Plain text has no prompt/answer boundary: every token carries loss.
             flag("prompt_trained", reason="text_rows", role="text")
         if enc.format == "messages" and enc.loss == "assistant":
-            if not self.marked:
+            if enc.spans == "none":
                 flag("template_not_marked")
-            elif role := self._prompt_in_trained(parts, enc):
+            elif enc.spans in ("rendered", "trl"):
+                flag("spans_by_rendering", method=enc.spans)
+            if enc.spans != "none" and (role := self._prompt_in_trained(parts, enc)):
                 flag("prompt_trained", reason="prompt_in_trained", role=role)
             left_cut = enc.truncated and settings.truncation_side == "left"
-            has_answer = any(m["role"] == "assistant" for m in data["messages"])
+            start = int(data.get("completion_start") or 0)
+            has_answer = any(m["role"] == "assistant" for m in data["messages"][start:])
             if len(self.drift_sample) < self.drift_budget and has_answer and not left_cut:
                 self.drift_sample.append((position, data))
         if enc.reason:
             self.reasons[enc.reason] = self.reasons.get(enc.reason, 0) + 1
         self.flags.append(bits)
+
+    def _leading_space(self, enc: Encoded) -> str | None:
+        """The lone space token a completion's trained part starts with, if it does: the
+        model learns to open its answers with a space the prompt should hold. (In chat rows
+        the template decides what the model writes, so a template's own space before a
+        reply, as Llama-2's, is what the model must write.)"""
+        if enc.labels[:1] != [IGNORE]:
+            return None  # trained from the first token: no seam
+        first = next((t for t in enc.labels if t != IGNORE), None)
+        if first is None:
+            return None
+        if first not in self._lone_space:
+            tokenizer = self.tok.tokenizer
+            piece = tokenizer.convert_ids_to_tokens(first)
+            self._lone_space[first] = first not in self.tok.special_ids and (
+                piece in ("▁", "Ġ", " ") or tokenizer.decode([first]) == " "
+            )
+        return self.tok.tokenizer.convert_ids_to_tokens(first) if self._lone_space[first] else None
 
     def _prompt_in_trained(self, parts, enc: Encoded) -> str | None:
         trained = [i for i, label in zip(enc.input_ids, enc.labels, strict=True) if label != -100]
@@ -219,25 +283,21 @@ def merge_findings(parts: list[dict], drift_limit: int = 2 * DRIFT_SAMPLE) -> di
 
 def drifts(tok: Tokens, inference_template: str, data: dict, row_tokens, truncated: int) -> bool:
     """Whether the training rendering of a chat row (`row_tokens`: its ids and labels)
-    puts other tokens before its first answer than the inference prompt the model will
-    get."""
+    teaches its first answer after other tokens than the inference prompt the model will
+    get. What both renderings share (a default system prompt, a date header) is not drift,
+    nor are trained tokens the prompt also holds (a training template that trains the
+    newline after the assistant header)."""
     ids, labels = row_tokens
     messages = data["messages"]
-    first = next(i for i, m in enumerate(messages) if m["role"] == "assistant")
-    prompt = apply_chat_template(
-        tok.tokenizer,
-        messages[:first],
-        chat_template=inference_template,
-        add_generation_prompt=True,
-        tokenize=True,
-        return_dict=True,
-    )["input_ids"]
-    prompt = list(prompt)
+    start = int(data.get("completion_start") or 0)
+    first = next(i for i, m in enumerate(messages) if m["role"] == "assistant" and i >= start)
+    prompt = prompt_ids(tok.tokenizer, inference_template, messages[:first])
     trained_at = next((i for i, lab in enumerate(labels) if lab != IGNORE), None)
-    head = ids[: len(prompt)] if trained_at is None else ids[:trained_at]
-    if trained_at is None and truncated:
-        prompt = prompt[: len(head)]  # truncation cut the prompt: reported as truncation
-    return head != prompt
+    if trained_at is None and truncated and len(ids) < len(prompt):
+        return list(ids) != prompt[: len(ids)]  # truncation cut the prompt: reported as truncation
+    if list(ids[: len(prompt)]) != prompt:
+        return True
+    return trained_at is not None and trained_at > len(prompt)
 
 
 class SequenceChecker:
@@ -415,7 +475,9 @@ def diagnose(
         params.setdefault("no_trained_tokens", {})["reasons"] = dict(details["reasons"])
     if len(sequences.first_tokens) >= PREFIX_MIN_SPANS:
         common = common_prefix(sequences.first_tokens)
-        if common:
+        # A space every reply opens with (SentencePiece's `▁` before Japanese text after
+        # `[/INST]`) is how the template spells the reply, not trained boilerplate.
+        if common and tok.tokenizer.decode(common).strip():
             params.setdefault("constant_trained_prefix", {})["prefix"] = tok.tokenizer.decode(
                 common
             )

@@ -14,7 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from studio.data.records import detect_format
-from studio.models.info import END_OF_TURN_TOKENS, apply_chat_template, has_generation_markers
+from studio.labels.spans import SpanPlan, assistant_tokens, plain_tokens, plan_for
+from studio.models.info import END_OF_TURN_TOKENS
 
 IGNORE = -100  # label of a token that carries no loss
 
@@ -23,6 +24,8 @@ LOSSES = ("auto", "completion", "assistant", "all")
 PACKINGS = ("off", "isolated", "concatenated")
 SPECIAL_TOKEN_MODES = ("auto", "yes", "no")
 TRUNCATION_SIDES = ("right", "left")
+# Padding tokens some vocabularies reserve without naming them as their pad token.
+PAD_TOKENS = ("<|finetune_right_pad_id|>", "<pad>", "<|pad|>")
 MAX_LENGTH_LIMIT = 1 << 24  # tokens: longer than any model's context
 
 
@@ -130,6 +133,8 @@ class Tokens:
     prefix_ids: list[int]  # what add_special_tokens=True puts before a text (usually BOS)
     suffix_ids: list[int]  # ... and after it (usually nothing; some tokenizers add EOS)
     special_ids: set[int]
+    spans: SpanPlan = field(default_factory=lambda: SpanPlan("none"))
+    """How the assistant's tokens are found in this template's renderings."""
 
     @property
     def end_ids(self) -> set[int]:
@@ -150,6 +155,8 @@ def resolve_tokens(tokenizer, settings: EncodingSettings) -> Tokens:
         pad_id = tokenizer.pad_token_id
     elif tokenizer.unk_token_id is not None:
         pad_id = tokenizer.unk_token_id
+    elif any(t in vocab for t in PAD_TOKENS):  # Llama-3.1's reserved padding token
+        pad_id = vocab[next(t for t in PAD_TOKENS if t in vocab)]
     elif tokenizer.eos_token_id is not None:
         pad_id = tokenizer.eos_token_id
     else:
@@ -173,7 +180,15 @@ def resolve_tokens(tokenizer, settings: EncodingSettings) -> Tokens:
         prefix_ids=prefix,
         suffix_ids=suffix,
         special_ids=set(tokenizer.all_special_ids),
+        spans=plan_for(tokenizer, template, end_strings(tokenizer, eot_ids)),
     )
+
+
+def end_strings(tokenizer, eot_ids: list[int]) -> tuple[str, ...]:
+    """The strings of the EOS and end-of-turn tokens, longest first."""
+    ids = [i for i in [tokenizer.eos_token_id, *eot_ids] if i is not None]
+    found = {tokenizer.convert_ids_to_tokens(int(i)) for i in ids}
+    return tuple(sorted((s for s in found if s), key=len, reverse=True))
 
 
 def effective_loss(settings: EncodingSettings, fmt: str) -> str:
@@ -202,32 +217,41 @@ class Encoded:
     trained_dropped: int = 0  # tokens that would have carried loss, removed by truncation
     end_dropped: bool = False  # the final EOS/end-of-turn of a trained span was cut away
     reason: str | None = None  # why no token carries loss, when the encoder knows
+    spans: str | None = None  # chat rows: how the assistant's tokens were found (spans.METHODS)
 
     @property
     def trained(self) -> int:
         return sum(1 for label in self.labels if label != IGNORE)
 
 
-def _pieces(data: dict, fmt: str, settings: EncodingSettings, loss: str) -> list[str]:
-    """The strings a row's encoding tokenizes (each without the tokenizer's own BOS/EOS);
-    a batch of rows has all of theirs tokenized in one call. Chat rows render their template
-    instead and have none."""
+def _piece(data: dict, fmt: str, settings: EncodingSettings, loss: str):
+    """(the string a text or prompt/completion row tokenizes, where its trained part starts
+    in characters): 0 trains it all, None means the response marker was not found. Chat
+    rows render their template instead and have none.
+
+    A prompt and its completion are tokenized as one string, as the model reads them, and
+    split where the completion starts: tokenizing the completion on its own would start it
+    as if it began a text (a SentencePiece tokenizer puts a spurious `▁` there)."""
     if fmt == "text":
         text, marker = data["text"], settings.response_template
-        cut = text.find(marker) if loss == "completion" and marker else -1
-        if cut < 0:
-            return [text]
-        head = text[: cut + len(marker)]
-        return [head, text[len(head) :]]
+        if loss != "completion" or not marker:
+            return text, 0
+        cut = text.find(marker)
+        return text, (None if cut < 0 else cut + len(marker))
     if fmt == "prompt_completion":
-        # Prompt and completion are tokenized apart, as at inference: the prompt alone is
-        # what the model will be given, and it must learn to continue from exactly those.
-        return [data["prompt"], data["completion"]]
-    return []
+        return data["prompt"] + data["completion"], len(data["prompt"])
+    return None
 
 
-def _with_specials(tok: Tokens, ids: list[int], add_special: bool) -> list[int]:
-    return tok.prefix_ids + ids + tok.suffix_ids if add_special else ids
+def _seam(offsets, cut: int) -> int:
+    """How many leading tokens hold no character at or after `cut` (a token that straddles
+    the seam belongs to the completion: it holds characters the model must write)."""
+    n = 0
+    for _, end in offsets:
+        if end > cut:
+            break
+        n += 1
+    return n
 
 
 def _with_eos(tok: Tokens, ids: list[int], settings: EncodingSettings) -> list[int]:
@@ -236,45 +260,41 @@ def _with_eos(tok: Tokens, ids: list[int], settings: EncodingSettings) -> list[i
     return ids
 
 
-def _encode_text(pieces: list[list[int]], tok: Tokens, settings: EncodingSettings, loss: str):
-    """(ids, number of leading tokens without loss, reason); None masks the whole row."""
+def _encode_piece(ids, offsets, cut, fmt, tok: Tokens, settings: EncodingSettings, loss: str):
+    """(ids, number of leading tokens without loss, reason) of a text or prompt/completion
+    row; the tokenizer's own BOS goes first unless turned off, EOS last."""
     add_special = settings.add_special_tokens != "no"
-    if len(pieces) == 1:
-        ids = _with_eos(tok, _with_specials(tok, pieces[0], add_special), settings)
-        if loss == "completion" and settings.response_template:
-            return ids, None, "response_template_not_found"
-        return ids, 0, None
-    head_ids, tail_ids = pieces
     prefix = tok.prefix_ids if add_special else []
-    ids = _with_eos(tok, prefix + head_ids + tail_ids, settings)
-    return ids, len(prefix) + len(head_ids), None
+    if fmt == "text" and cut == 0:
+        suffix = tok.suffix_ids if add_special else []
+        return _with_eos(tok, prefix + ids + suffix, settings), 0, None
+    full = _with_eos(tok, prefix + ids, settings)
+    if cut is None:
+        return full, len(full), "response_template_not_found"
+    masked = 0 if loss == "all" else len(prefix) + _seam(offsets, cut)
+    return full, masked, None
 
 
-def _encode_prompt_completion(pieces: list[list[int]], tok: Tokens, settings: EncodingSettings):
-    prompt_ids = _with_specials(tok, pieces[0], settings.add_special_tokens != "no")
-    completion_ids = _with_eos(tok, pieces[1], settings)
-    return prompt_ids + completion_ids, len(prompt_ids)
-
-
-def _encode_messages(data: dict, tok: Tokens, settings: EncodingSettings):
+def _encode_messages(data: dict, tok: Tokens, settings: EncodingSettings, loss: str):
+    """(ids, assistant mask, how the assistant's tokens were found) of a chat row. A row
+    with `completion_start` (a conversational prompt/completion) masks the turns before it."""
     if not tok.template:
         raise ValueError("the tokenizer has no chat template; choose a template for chat data")
-    rendered = apply_chat_template(
-        tok.tokenizer,
-        data["messages"],
-        chat_template=tok.template,
-        tokenize=True,
-        return_dict=True,
-        return_assistant_tokens_mask=True,
-    )
-    ids = list(rendered["input_ids"])
-    mask = list(rendered.get("assistant_masks") or [0] * len(ids))
+    messages = data["messages"]
+    if loss == "all":
+        ids = plain_tokens(tok.tokenizer, tok.template, messages)
+        mask, method = [1] * len(ids), None
+    else:
+        first = int(data.get("completion_start") or 0)
+        ids, mask, method = assistant_tokens(
+            tok.tokenizer, tok.spans, tok.template, messages, first
+        )
     if settings.add_special_tokens == "yes":
         # The common mistake of rendering the template to text and tokenizing that text
         # again with the tokenizer's defaults: its BOS comes on top of the template's.
         ids = tok.prefix_ids + ids + tok.suffix_ids
         mask = [0] * len(tok.prefix_ids) + mask + [0] * len(tok.suffix_ids)
-    return ids, mask
+    return ids, mask, method
 
 
 def encode_example(
@@ -295,46 +315,59 @@ def encode_examples(
         if isinstance(tokenizer_or_tokens, Tokens)
         else resolve_tokens(tokenizer_or_tokens, settings)
     )
-    plans, texts = [], []
+    plans, texts, cuts = [], [], []
     for row, data in examples:
         fmt = detect_format(data)
         loss = effective_loss(settings, fmt)
-        pieces = _pieces(data, fmt, settings, loss)
-        plans.append((row, data, fmt, loss, len(texts), len(pieces)))
-        texts += pieces
-    tokenized = (
-        tok.tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
-        if texts
-        else []
-    )
+        piece = _piece(data, fmt, settings, loss)
+        plans.append((row, data, fmt, loss, len(texts) if piece else None))
+        if piece:
+            texts.append(piece[0])
+            cuts.append(piece[1])
+    ids, offsets = [], []
+    if texts:
+        # Offsets only where a seam must be found: plain text rows train every token.
+        seams = any(cut != 0 for cut in cuts)
+        out = tok.tokenizer(
+            texts,
+            add_special_tokens=False,
+            return_attention_mask=False,
+            return_offsets_mapping=seams,
+        )
+        ids = out["input_ids"]
+        offsets = out["offset_mapping"] if seams else [None] * len(ids)
     return [
-        _encoded(row, data, fmt, loss, tokenized[first : first + n], tok, settings)
-        for row, data, fmt, loss, first, n in plans
+        _encoded(
+            row,
+            data,
+            fmt,
+            loss,
+            None if at is None else (ids[at], offsets[at], cuts[at]),
+            tok,
+            settings,
+        )
+        for row, data, fmt, loss, at in plans
     ]
 
 
-def _encoded(row, data, fmt, loss, pieces, tok: Tokens, settings: EncodingSettings) -> Encoded:
-    reason = None
-    if fmt == "text":
-        ids, n_prompt, reason = _encode_text(pieces, tok, settings, loss)
-        # n_prompt None: the response marker was not found, nothing carries loss.
-        masked = len(ids) if n_prompt is None else n_prompt
-        labels = [IGNORE] * masked + ids[masked:]
-    elif fmt == "prompt_completion":
-        ids, n_prompt = _encode_prompt_completion(pieces, tok, settings)
-        masked = 0 if loss == "all" else n_prompt
+def _encoded(row, data, fmt, loss, piece, tok: Tokens, settings: EncodingSettings) -> Encoded:
+    reason, method = None, None
+    if piece is not None:
+        ids, masked, reason = _encode_piece(*piece, fmt, tok, settings, loss)
         labels = [IGNORE] * masked + ids[masked:]
     else:
-        ids, mask = _encode_messages(data, tok, settings)
+        ids, mask, method = _encode_messages(data, tok, settings, loss)
         if loss == "all":
             labels = list(ids)
         else:
             labels = [i if m else IGNORE for i, m in zip(ids, mask, strict=True)]
             if not any(m["role"] == "assistant" for m in data["messages"]):
                 reason = "no_assistant_turn"
-            elif not has_generation_markers(tok.template):
+            elif method == "none":
                 reason = "template_not_marked"
     encoded = Encoded(row, fmt, ids, labels, loss, full_length=len(ids), reason=reason)
+    if fmt == "messages":
+        encoded.spans = method
     if settings.packing != "concatenated":
         truncate(encoded, settings, tok)
     return encoded

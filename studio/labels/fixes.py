@@ -14,8 +14,8 @@ from pathlib import Path
 
 from studio.data.records import iter_records
 from studio.labels.diagnose import Diagnostic
-from studio.labels.encode import EncodingSettings, Tokens
-from studio.models.info import has_generation_markers
+from studio.labels.encode import PAD_TOKENS, EncodingSettings, Tokens
+from studio.labels.spans import plan_for
 
 # A ChatML template with generation markers around what the assistant writes (its reply
 # and the end-of-turn token), for tokenizers that know <|im_start|>/<|im_end|>.
@@ -57,7 +57,7 @@ class Fix:
 def dedicated_pad(tok: Tokens) -> str | None:
     """A token to pad with that is neither EOS nor an end-of-turn token."""
     tokenizer = tok.tokenizer
-    for candidate in (tokenizer.pad_token, tokenizer.unk_token, "<pad>", "<|pad|>", "<unk>"):
+    for candidate in (tokenizer.pad_token, tokenizer.unk_token, *PAD_TOKENS, "<unk>"):
         if not candidate:
             continue
         token_id = tokenizer.get_vocab().get(candidate)
@@ -95,7 +95,12 @@ def suggest(
     """One fix per diagnostic where the fix is mechanical."""
     codes = {d.code: d for d in diagnostics}
     fixes: list[Fix] = []
-    own_template_marked = has_generation_markers(inference_template)
+    # The model's own template, if assistant turns can be found in it: the way back to it
+    # must not lead to template_not_marked again.
+    own_template_works = (
+        bool(inference_template)
+        and plan_for(tok.tokenizer, inference_template, tok.spans.ends).found
+    )
     pad = dedicated_pad(tok)
 
     def add(code, kind, action, changes=None, **params):
@@ -107,12 +112,13 @@ def suggest(
             add(code, "settings", "special_auto", {"add_special_tokens": "auto"})
         elif code == "double_bos":
             add(code, "settings", "special_no", {"add_special_tokens": "no"})
-        elif settings.chat_template and inference_template:
+        elif settings.chat_template and own_template_works:
             add(code, "settings", "own_template", {"chat_template": None})
     if "template_not_marked" in codes:
-        if settings.chat_template and own_template_marked:
+        if settings.chat_template and own_template_works:
             add("template_not_marked", "settings", "own_template", {"chat_template": None})
-        elif "<|im_start|>" in tok.tokenizer.get_vocab():
+        elif "<|im_start|>" in (tok.template or "") and "<|im_start|>" in tok.tokenizer.get_vocab():
+            # Only a ChatML template is replaced by ChatML: other families have their own.
             add(
                 "template_not_marked",
                 "settings",
@@ -163,13 +169,32 @@ def suggest(
         }
         - {None}
     )
+    foreign = codes.get("foreign_end_marker")
+    trailing = sorted(
+        set(foreign.params.get("literals", [foreign.params.get("literal")])) - {None}
+        if foreign
+        else set()
+    )
     empty = codes.get("no_trained_tokens")
     drop = bool(empty and empty.params.get("reasons", {}).get("no_assistant_turn"))
-    if literals or drop:
-        code = "eos_as_text" if "eos_as_text" in codes else "special_token_in_text"
-        if not literals:
-            code = "no_trained_tokens"
-        add(code, "data", "repair_data", literals=literals, drop_unanswered=drop)
+    if literals or trailing or drop:
+        code = next(
+            (
+                c
+                for c in ("eos_as_text", "special_token_in_text", "foreign_end_marker")
+                if c in codes
+            ),
+            "no_trained_tokens",
+        )
+        add(
+            code,
+            "data",
+            "repair_data",
+            literals=literals,
+            trailing=trailing,
+            drop_unanswered=drop,
+            markers=", ".join(literals + trailing) or "-",
+        )
     return fixes
 
 
@@ -181,33 +206,46 @@ def apply_settings(settings: EncodingSettings, fixes: list[Fix]) -> EncodingSett
     return settings.replace(**changes)
 
 
-def _strip(text: str, literals: list[str]) -> str:
+def _strip(text: str, literals: list[str], trailing: list[str] = (), written: bool = True) -> str:
     new = text
     for literal in literals:
         new = new.replace(literal, "")
+    if written:  # another family's end marker is removed only where it ends the text
+        ended = True
+        while ended:
+            ended = False
+            for literal in trailing:
+                if new.rstrip().endswith(literal):
+                    new = new.rstrip()[: -len(literal)]
+                    ended = True
     return new.rstrip() if new != text else new
 
 
-def repair_row(data: dict, fmt: str, literals: list[str]) -> dict | None:
-    """A copy of the row with typed end markers removed; None when it should be dropped."""
+def repair_row(data: dict, fmt: str, literals: list[str], trailing: list[str] = ()) -> dict:
+    """A copy of the row with typed end markers removed (`trailing` ones only at the end of
+    what the model writes)."""
     row = json.loads(json.dumps(data))
     if fmt == "text":
-        row["text"] = _strip(row["text"], literals)
+        row["text"] = _strip(row["text"], literals, trailing)
     elif fmt == "prompt_completion":
-        row["prompt"] = _strip(row["prompt"], literals)
-        row["completion"] = _strip(row["completion"], literals)
+        row["prompt"] = _strip(row["prompt"], literals, trailing, written=False)
+        row["completion"] = _strip(row["completion"], literals, trailing)
     else:
         for message in row["messages"]:
-            message["content"] = _strip(message["content"], literals)
+            written = message["role"] == "assistant"
+            message["content"] = _strip(message["content"], literals, trailing, written)
     return row
 
 
-def repair_dataset(ws, version, literals: list[str], *, drop_unanswered: bool = True) -> object:
+def repair_dataset(
+    ws, version, literals: list[str], *, drop_unanswered: bool = True, trailing: list[str] = ()
+) -> object:
     """Write a repaired copy of a dataset version as its next version."""
     from studio.data.records import dataset_file
     from studio.data.registry import add_version
 
     literals = [lit for lit in literals if lit]
+    trailing = [lit for lit in trailing if lit]
     kept = dropped = changed = 0
     with tempfile.TemporaryDirectory(dir=ws.root) as tmp:
         out = Path(tmp) / "data.jsonl"
@@ -221,7 +259,7 @@ def repair_dataset(ws, version, literals: list[str], *, drop_unanswered: bool = 
                 ):
                     dropped += 1
                     continue
-                fixed = repair_row(data, record.format, literals)
+                fixed = repair_row(data, record.format, literals, trailing)
                 changed += fixed != data
                 fh.write(json.dumps(fixed, ensure_ascii=False) + "\n")
                 kept += 1
@@ -236,6 +274,7 @@ def repair_dataset(ws, version, literals: list[str], *, drop_unanswered: bool = 
             parent=version.version,
             settings={
                 "removed_literals": literals,
+                "removed_trailing": trailing,
                 "dropped_rows_without_answer": dropped,
                 "rows_changed": changed,
             },

@@ -124,6 +124,7 @@ class ScanReport:
     sequences: int
     lengths: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, np.int64))
     store: dict | None = None  # the token store read: key, whether it was encoded now, ...
+    spans: str | None = None  # chat rows: how assistant turns are found (spans.METHODS)
 
     @property
     def blocked(self) -> bool:
@@ -169,6 +170,7 @@ class ScanReport:
             "blocked": self.blocked,
             "diagnostics": [d.to_dict() for d in self.diagnostics],
             "store": self.store,
+            "spans": self.spans,
         }
 
 
@@ -269,7 +271,19 @@ def scan_rows(
         truncated_rows=int(truncated.sum()),
         sequences=len(index),
         lengths=full,
+        spans=_spans_method(rows, tok, settings),
     )
+
+
+def _spans_method(rows, tok: Tokens, settings: EncodingSettings) -> str | None:
+    """How the assistant turns of the chat rows are found, when assistant-only loss is
+    computed for some."""
+    from studio.data.records import FORMATS
+
+    chat = int(np.asarray(rows.facts["format"] == FORMATS.index("messages")).sum())
+    if not chat or settings.stage != "sft" or settings.loss not in ("auto", "assistant"):
+        return None
+    return tok.spans.method
 
 
 def row_tokens(rows, position: int) -> tuple[list[int], list[int]]:
@@ -315,6 +329,7 @@ def scan_store(
         kept = json.loads(path.read_text(encoding="utf-8"))
         report = ScanReport(
             **{k: kept[k] for k in ("rows", "settings", "model", "tokens", "trained_tokens")},
+            spans=kept.get("spans"),
             diagnostics=[Diagnostic(**d) for d in kept["diagnostics"]],
             seconds=0.0,
             truncated_rows=kept["truncated_rows"],

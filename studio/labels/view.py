@@ -97,8 +97,8 @@ def render_sequence(seq, tokenizer, special_ids: set[int], *, compact: bool = Fa
     return f'<div class="token-view{" compact" if compact else ""}">{"".join(pieces)}</div>'
 
 
-def trained_text(seq, tokenizer) -> list[str]:
-    """The decoded text of each trained span, in order: what the model learns to write."""
+def trained_runs(seq) -> list[list[int]]:
+    """The runs of consecutive trained token ids of a sequence (or an encoded row)."""
     spans, current = [], []
     for token_id, label in zip(seq.input_ids, seq.labels, strict=True):
         if label != IGNORE:
@@ -108,7 +108,12 @@ def trained_text(seq, tokenizer) -> list[str]:
             current = []
     if current:
         spans.append(current)
-    return [tokenizer.decode(span) for span in spans]
+    return spans
+
+
+def trained_text(seq, tokenizer) -> list[str]:
+    """The decoded text of each trained span, in order: what the model learns to write."""
+    return [tokenizer.decode(span) for span in trained_runs(seq)]
 
 
 def legend_counts(seq) -> dict:

@@ -163,6 +163,11 @@ def describe(loaded) -> dict:
         "generation_eos_ids": [{"id": i, "token": tok.convert_ids_to_tokens(i)} for i in eos_ids],
         "chat_template": chat,
     }
+    from studio.models.family import describe_family
+
+    info["family"] = describe_family(
+        tok, getattr(tok, "chat_template", None), getattr(cfg, "model_type", None)
+    )
     info["notes"] = [n.__dict__ for n in notes(info, eos_ids, eot_ids)]
     return info
 
@@ -181,8 +186,11 @@ def notes(info: dict, eos_ids: list[int], eot_ids: list[int]) -> list[Note]:
     elif chat.get("error"):
         found.append(Note("template_error", "warning", {"error": chat["error"]}))
     else:
-        if not chat["has_generation_markers"]:
+        spans = (info.get("family") or {}).get("spans")
+        if spans == "none":
             found.append(Note("no_generation_markers", "warning", {}))
+        elif not chat["has_generation_markers"]:
+            found.append(Note("spans_by_rendering", "info", {"method": spans}))
         if chat["bos_when_retokenized"] > 1:
             found.append(
                 Note("double_bos_on_retokenize", "info", {"count": chat["bos_when_retokenized"]})

@@ -32,7 +32,7 @@ from studio.labels.encode import EncodingSettings, Tokens
 from studio.tokens.build import Cancelled, Progress, default_workers, encode_to_folder
 from studio.tokens.rows import TokenRows
 
-FORMAT = 1  # bump when the files or their meaning change: old stores are encoded again
+FORMAT = 2  # bump when the files or their meaning change: old stores are encoded again
 DEFAULT_CAP_GB = 64.0
 CAP_ENV = "STUDIO_TOKEN_CACHE_GB"
 WAIT_POLL_S = 0.2

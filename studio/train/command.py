@@ -147,6 +147,7 @@ def _follow(run: Run, offset: int = 0) -> tuple[dict, str]:
     )
     if status["state"] == "failed":
         summary["exit_code"] = 1
+        summary["ok"] = False  # the command worked; the run did not
     return summary, text
 
 
@@ -172,7 +173,8 @@ def _training_process(args, ws) -> tuple[dict, str]:
     run = Run(run_dir)
     code = execute(run, ws, resume=args.resume is not None)
     status = run.status()
-    return {"run": run.id, **status, "exit_code": code}, f"{run.id}: {status['state']}"
+    payload = {"run": run.id, **status, "exit_code": code, "ok": code == 0}
+    return payload, f"{run.id}: {status['state']}"
 
 
 def _distributed(args, ws) -> tuple[dict, str]:
@@ -211,5 +213,5 @@ def _distributed(args, ws) -> tuple[dict, str]:
     code = execute(run, ws)
     status = run.status()
     rank = dist.get_rank()
-    payload = {"run": run.id, "rank": rank, **status, "exit_code": code}
+    payload = {"run": run.id, "rank": rank, **status, "exit_code": code, "ok": code == 0}
     return payload, f"[rank {rank}] {run.id}: {status['state']}"

@@ -138,6 +138,10 @@ def render_summary(report, lang: str) -> str:
         max=lengths["max"],
         max_length=d["max_length"],
     )
+    if report.spans:
+        text += "\n\n" + t(
+            "inspect.spans_line", lang, method=t(f"inspect.spans_{report.spans}", lang)
+        )
     if report.store:
         text += "\n\n" + store_line(report.store, lang)
     if report.blocked:
@@ -532,7 +536,11 @@ def build(ctx, loc) -> None:
         fix = fixes[0]
         try:
             new = repair_dataset(
-                ws, version, fix.params["literals"], drop_unanswered=fix.params["drop_unanswered"]
+                ws,
+                version,
+                fix.params["literals"],
+                drop_unanswered=fix.params["drop_unanswered"],
+                trailing=fix.params.get("trailing", []),
             )
         except (RecordError, ValueError, OSError) as exc:
             raise fail(lang, exc) from None

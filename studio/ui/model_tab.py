@@ -72,12 +72,24 @@ def render_template_stats(info: dict, lang: str) -> str:
     chat = info["chat_template"]
     if chat is None:
         return t("model.note_no_chat_template", lang)
-    return t(
+    stats = t(
         "model.chat_template_stats",
         lang,
         tokens=chat["num_tokens"],
         markers=_yes(chat["has_generation_markers"], lang),
     )
+    family = info.get("family")
+    if not family:
+        return stats
+    ends = ", ".join(f"`{e['token']}` ({e['id']})" for e in family["end_tokens"]) or "—"
+    line = t(
+        "model.family",
+        lang,
+        family=family["family"],
+        ends=ends,
+        spans=t(f"inspect.spans_{family['spans']}", lang),
+    )
+    return f"{stats}  \n{line}"
 
 
 def render_loaded(info: dict, lang: str) -> str:
