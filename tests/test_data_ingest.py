@@ -82,6 +82,54 @@ def test_layouts_are_detected_and_converted(workspace, tmp_path):
     assert next(iter_records(dataset_file(version))).format == "prompt_completion"
 
 
+def test_conversational_prompt_completion_becomes_chat_that_trains_the_completion(
+    workspace, tmp_path
+):
+    """trl's conversational prompt/completion: `prompt` a list of messages, `completion`
+    the assistant's. It was refused ("'prompt' and 'completion' must be strings") or
+    imported as JSON text; now it is a chat row whose `completion_start` marks the turns
+    that carry loss."""
+    from studio.data.records import canonical
+    from studio.labels.encode import EncodingSettings, encode_example, resolve_tokens
+    from studio.models.load import load_tokenizer, resolve_source
+
+    history = [
+        {"role": "user", "content": "こんにちは"},
+        {"role": "assistant", "content": "ごきげんよう。"},
+        {"role": "user", "content": "富士山の高さは？"},
+    ]
+    rows = [
+        {
+            "prompt": history,
+            "completion": [{"role": "assistant", "content": "3776メートルですわ。"}],
+        },
+        {"prompt": history[:1], "completion": {"role": "assistant", "content": "ごきげんよう。"}},
+    ]
+    path = write(tmp_path / "pairs.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    version, report = import_path(workspace, path)
+    assert report["layout"] == "prompt_completion_chat" and version.format == "messages"
+    stored = open_version(workspace, version).to_list()
+    assert stored[0]["messages"] == [*history, rows[0]["completion"][0]]
+    assert [r["completion_start"] for r in stored] == [3, 1]
+    # the same rows read straight from the file (the inspector on a path) are the same
+    assert canonical(rows[0])["completion_start"] == 3
+    tokenizer = load_tokenizer(resolve_source(""))
+    settings = EncodingSettings()
+    tok = resolve_tokens(tokenizer, settings)
+    record = next(iter_records(dataset_file(version)))
+    enc = encode_example(record.data, tok, settings)
+    trained = tokenizer.decode(
+        [i for i, x in zip(enc.input_ids, enc.labels, strict=True) if x != -100]
+    )
+    assert trained == "3776メートルですわ。<|im_end|>"  # not the earlier assistant turn
+    bad = write(
+        tmp_path / "bad.jsonl",
+        json.dumps({"prompt": history, "completion": [{"role": "user", "content": "x"}]}) + "\n",
+    )
+    with pytest.raises(IngestError, match="no assistant message"):
+        import_path(workspace, bad)
+
+
 def test_column_mapping(workspace, tmp_path):
     path = write(tmp_path / "news.csv", "title,body\nA,本文です\n")
     version, _ = import_path(workspace, path, layout="text", mapping={"text": "body"})

@@ -295,3 +295,33 @@ def test_fixes_do_not_lead_back_to_what_they_fixed():
     assert fixed.chat_template is None  # the model's own template
     after = codes(scan(rows_of(rows), t, fixed))
     assert not {"template_drift", "template_not_marked", "no_trained_tokens"} & set(after)
+
+
+def test_a_template_that_rewrites_turns_falls_back_to_trls_training_template():
+    """Qwen3's template drops earlier turns' thinking, so rendering cannot read it; trl
+    ships a training variant with generation markers, which is used instead and said so."""
+    from pathlib import Path
+
+    import trl
+
+    from studio.labels.spans import trl_training_template
+
+    qwen3 = (Path(trl.__file__).parent / "chat_templates" / "qwen3.jinja").read_text("utf-8")
+    assert trl_training_template(qwen3)
+    t = target("qwen2.5")
+    settings = EncodingSettings(chat_template=qwen3)
+    tok = resolve_tokens(t.tokenizer, settings)
+    assert tok.spans.method == "trl"
+    turns = [
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "<think>\nadd\n</think>\n\n4."},
+        {"role": "user", "content": "3+3?"},
+        {"role": "assistant", "content": "<think>\nadd again\n</think>\n\n6."},
+    ]
+    enc = encode_example({"messages": turns}, tok, settings)
+    assert enc.spans == "trl"
+    texts = [t.tokenizer.decode(run) for run in trained_runs(enc)]
+    assert [x.strip().endswith(("4.<|im_end|>", "6.<|im_end|>")) for x in texts] == [True, True]
+    report = scan(rows_of([{"messages": turns}]), t, settings)
+    assert codes(report)["spans_by_rendering"].params["method"] == "trl"
+    assert report.spans == "trl" and not report.blocked

@@ -346,3 +346,24 @@ def test_a_new_app_reattaches_to_a_live_run_and_marks_a_dead_one(workspace):
     run.set_status("running")  # as if the app had been down when it died
     assert reconcile(workspace) == [run.id]
     assert run.state == "interrupted" and "resume" in run.status()["message"]
+
+
+def test_a_run_that_fails_is_not_ok_in_json(workspace, tmp_path):
+    """Trained anyway although no token carries loss (a template that rewrites earlier
+    turns: assistant turns cannot be found): the run fails, the exit status is 1 and the
+    JSON says ok: false, not ok: true with state failed."""
+    template = EOS_MASKED_TEMPLATE.replace("{% generation %}", "").replace(
+        "{% endgeneration %}", ""
+    )
+    template = template.replace(
+        "message['content']", "(message['content'] if loop.last else message['content'][:2])"
+    )
+    config = yaml.safe_load((REPO / "presets" / "cpu-demo-sft.yaml").read_text())
+    config.pop("description")
+    config["encoding"]["chat_template"] = template
+    config["training"].update(max_steps=2, eval_strategy="no")
+    path = tmp_path / "unmarked.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    proc = studio(workspace, "train", str(path), "--set", "allow_blocked=true", "--json")
+    out = payload(proc)
+    assert proc.returncode == 1 and out["state"] == "failed" and out["ok"] is False
