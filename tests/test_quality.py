@@ -540,4 +540,3 @@ def test_bundled_corpus_figures(trained, truth, artifacts_dir):
     assert whole["noise"]["recall"] >= 0.75 and whole["noise"]["precision"] >= 0.8
     assert whole["good"]["precision"] >= 0.93 and whole["good"]["recall"] >= 0.93
     assert fresh["noise"]["recall"] >= 0.7 and fresh["good"]["precision"] >= 0.9
-    assert trained["seconds"] < 15  # about a second alone; the CI machine is shared

@@ -280,3 +280,33 @@ def test_a_dead_run_on_a_full_disk_keeps_the_pages_answering(workspace, monkeypa
     assert run.state == "running"
     assert reconcile_run(run) is True  # space freed: recorded now
     assert run.status()["reason"] == "process_gone"
+
+
+def test_a_dead_process_ends_the_wait_even_when_its_status_cannot_be_written(
+    workspace, monkeypatch
+):
+    """A full disk during Resume: the training process exits, but neither it nor its
+    watcher can write status.json, which still says running. `wait` (the CLI's) must end,
+    not loop forever."""
+    import errno
+    import threading
+
+    from studio.runs import launcher
+    from studio.train import presets
+
+    config, preset = presets.load("cpu-demo-sft")
+    run = launcher.prepare_run(workspace, config, preset=preset)
+    run.set_status("running", pid=None)
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Run, "set_status", full)
+    with launcher._LOCK:
+        launcher._WATCHERS[run.id] = proc
+    watcher = threading.Thread(target=launcher._watch, args=(run, proc), daemon=True)
+    watcher.start()
+    assert launcher.wait(run, timeout=60, poll=0.1) == "failed"
+    watcher.join(timeout=60)
+    assert not watcher.is_alive()  # the watcher did not die on the OSError either

@@ -44,6 +44,7 @@ from studio.data.filters import FILTERS, PipelineError, build_filter, parse_word
 from studio.data.store import DataError, document_text, open_version, resolve, write_version
 from studio.fsutil import atomic_write_text
 from studio.paths import PRESETS_DIR
+from studio.safety import UnsafeInputError, YamlRefused, load_yaml, user_path
 
 PRESET_DIR = PRESETS_DIR / "cleaning"
 DEFAULT_PRESET = "ja"
@@ -109,30 +110,30 @@ def _check_value(where: str, p, value):
             return value
         if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no"):
             return value.strip().lower() in ("true", "yes")
-        raise PipelineError(f"{where}: {p.name} must be true or false, got {value!r}")
+        raise PipelineError(f"{where}: {p.name} must be true or false, got {shown(value)}")
     if kind in ("int", "float"):
         if isinstance(value, bool):
-            raise PipelineError(f"{where}: {p.name} must be a number, got {value!r}")
+            raise PipelineError(f"{where}: {p.name} must be a number, got {shown(value)}")
         try:
             number = float(value) if kind == "float" else _as_int(value)
         except (TypeError, ValueError):
             what = "an integer" if kind == "int" else "a number"
-            raise PipelineError(f"{where}: {p.name} must be {what}, got {value!r}") from None
+            raise PipelineError(f"{where}: {p.name} must be {what}, got {shown(value)}") from None
         if p.min is not None and number < p.min:
-            raise PipelineError(f"{where}: {p.name} must be at least {p.min}, got {value!r}")
+            raise PipelineError(f"{where}: {p.name} must be at least {p.min}, got {shown(value)}")
         if p.max is not None and number > p.max:
-            raise PipelineError(f"{where}: {p.name} must be at most {p.max}, got {value!r}")
+            raise PipelineError(f"{where}: {p.name} must be at most {p.max}, got {shown(value)}")
         return number
     if kind == "str":
         if value is None:
             return ""
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise PipelineError(f"{where}: {p.name} must be text, got {value!r}")
+            raise PipelineError(f"{where}: {p.name} must be text, got {shown(value)}")
         return str(value)
     if kind == "choice":
         if value not in p.choices:
             raise PipelineError(
-                f"{where}: {p.name} must be one of {', '.join(p.choices)}, got {value!r}"
+                f"{where}: {p.name} must be one of {', '.join(p.choices)}, got {shown(value)}"
             )
         return value
     if kind == "words":
@@ -141,7 +142,7 @@ def _check_value(where: str, p, value):
         if isinstance(value, str):
             return parse_words(value)
         if not isinstance(value, list) or not all(isinstance(w, (str, int)) for w in value):
-            raise PipelineError(f"{where}: {p.name} must be a list of strings, got {value!r}")
+            raise PipelineError(f"{where}: {p.name} must be a list of strings, got {shown(value)}")
         return [str(w) for w in value]
     raise AssertionError(kind)
 
@@ -158,11 +159,22 @@ def _as_int(value) -> int:
     raise TypeError(value)
 
 
+def shown(value: Any) -> str:
+    """A value as a message shows it: short, whatever its size."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = 60
+    r.maxlist = r.maxdict = 6
+    r.maxlevel = 3
+    return r.repr(value)
+
+
 def validate_step(raw: Any, index: int, base_dir: Path | None = None) -> Step:
     """One step from its YAML mapping; errors name the step (1-based) and the key."""
     where = f"step {index + 1}"
     if not isinstance(raw, dict):
-        raise PipelineError(f"{where}: expected a mapping with 'filter:', got {raw!r}")
+        raise PipelineError(f"{where}: expected a mapping with 'filter:', got {shown(raw)}")
     raw = dict(raw)
     name = raw.pop("filter", None)
     if not isinstance(name, str) or not name.strip():
@@ -176,7 +188,7 @@ def validate_step(raw: Any, index: int, base_dir: Path | None = None) -> Step:
     spec = FILTERS[name]
     enabled = raw.pop("enabled", True)
     if not isinstance(enabled, bool):
-        raise PipelineError(f"{where}: enabled must be true or false, got {enabled!r}")
+        raise PipelineError(f"{where}: enabled must be true or false, got {shown(enabled)}")
     params = {}
     for key, value in raw.items():
         p = spec.param(str(key))
@@ -199,9 +211,10 @@ def validate_step(raw: Any, index: int, base_dir: Path | None = None) -> Step:
                     f"{where}: extra_patterns: {pattern!r} is not a regular expression ({exc})"
                 ) from None
     if name == "ng_words" and params["words_file"]:
-        path = Path(params["words_file"]).expanduser()
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
+        try:  # exposed: inside the workspace, whether or not the file exists
+            path = user_path(params["words_file"], base_dir)
+        except UnsafeInputError as exc:
+            raise PipelineError(f"{where}: words_file: {exc}") from None
         read_word_list(path)  # a missing or non-UTF-8 file fails here, named
         params["words_file"] = str(path)
     return Step(name, enabled, params)
@@ -231,7 +244,9 @@ def validate_pipeline(data: Any, base_dir: Path | None = None) -> Pipeline:
 def parse_pipeline(text: str, source: str = "pipeline", base_dir: Path | None = None):
     """A pipeline from YAML text; errors are prefixed with `source` (a file name)."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except YamlRefused as exc:
+        raise PipelineError(f"{source}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark is not None else ""
@@ -354,7 +369,9 @@ def pipeline_from_rows(rows, ng_words: str | list[str] | None = None, name: str 
         if settings:
             text = settings if settings.startswith("{") else "{" + settings + "}"
             try:
-                parsed = yaml.safe_load(text)
+                parsed = load_yaml(text)
+            except YamlRefused as exc:
+                raise PipelineError(f"step {len(steps) + 1}: {exc}") from None
             except yaml.YAMLError:
                 raise PipelineError(
                     f"step {len(steps) + 1}: settings {settings!r} are not 'key: value, ...'"

@@ -551,11 +551,15 @@ class BBSJunk(Filter):
 def read_word_list(path: str | Path) -> list[str]:
     """Words from a UTF-8 text file, one per line (blank lines and `#` comments skipped).
     A file that is not UTF-8 raises `PipelineError` naming it and the first bad byte."""
+    from studio.safety import UnsafeInputError, read_user_file
+
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_user_file(path)  # not a FIFO, a device or a huge file
     except OSError as exc:
         raise PipelineError(f"cannot read the NG-word list {path}: {exc.strerror or exc}") from exc
+    except UnsafeInputError as exc:
+        raise PipelineError(f"cannot use the NG-word list: {exc}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -33,6 +33,11 @@ TEXT_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".txt")
 ENCODINGS = ("utf-8", "utf-8-sig", "cp932", "euc-jp")
 SAMPLE_BYTES = 1 << 20
 MAX_JSON_LIST_BYTES = 512 << 20  # a .json list is parsed whole; bigger files must be JSONL
+NESTED = "JSON nested too deeply (thousands of levels of [ or {): not a row of data"
+SURROGATE = (
+    "holds a lone surrogate escape (\\ud800-\\udfff without its pair), which is not text; "
+    "fix the escape or drop the row"
+)
 MAX_REPORTED = 50  # malformed rows listed in a report
 
 # Layouts and the columns each needs (canonical name -> default source column).
@@ -184,10 +189,24 @@ def _rows_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, dict | Issue]]
         except ValueError as exc:
             yield line_no, Issue(line_no, f"not valid JSON ({exc.msg})")
             continue
+        except RecursionError:  # skippable like any malformed row
+            yield line_no, Issue(line_no, NESTED)
+            continue
+        if "\\u" in line.lower() and _lone_surrogate(row):
+            yield line_no, Issue(line_no, SURROGATE)
+            continue
         if not isinstance(row, dict):
             yield line_no, Issue(line_no, f"a JSON {type(row).__name__}, not an object")
             continue
         yield line_no, row
+
+
+def _lone_surrogate(row) -> bool:
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _rows_json(path: Path, encoding: str) -> Iterator[tuple[int, dict | Issue]]:
@@ -200,6 +219,8 @@ def _rows_json(path: Path, encoding: str) -> Iterator[tuple[int, dict | Issue]]:
         data = json.loads(path.read_text(encoding=encoding))
     except ValueError as exc:
         raise IngestError(f"{path.name}: not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise IngestError(f"{path.name}: {NESTED}") from None
     if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
         data = next(iter(data.values()))  # {"data": [...]}
     if not isinstance(data, list):
@@ -355,9 +376,11 @@ def detect_layout(columns: list[str] | set[str]) -> tuple[str, dict]:
     strings = sorted(cols)
     if len(strings) == 1:
         return "text", {"text": strings[0]}
+    names = sorted(cols)
+    shown = ", ".join(names[:10]) + (f", ... ({len(names):,} columns)" if len(names) > 10 else "")
     raise IngestError(
-        "could not tell the row layout from the columns "
-        f"({', '.join(sorted(cols)) or 'none'}); choose the layout and map the columns"
+        f"could not tell the row layout from the columns ({shown or 'none'}); "
+        "choose the layout and map the columns"
     )
 
 
@@ -375,7 +398,8 @@ def check_mapping(layout: str, mapping: dict, columns: list[str]) -> dict:
         if column not in columns:
             raise IngestError(
                 f"column {column!r} (for {key!r}) is not in the file; its columns are "
-                + ", ".join(columns)
+                + ", ".join(columns[:10])
+                + (f", ... ({len(columns):,} columns)" if len(columns) > 10 else "")
             )
         clean[key] = column
     return clean

@@ -140,6 +140,10 @@ def iter_records(path: Path, *, limit: int | None = None) -> Iterator[Record]:
                     data = json.loads(line)
                 except ValueError as exc:
                     raise RecordError(f"{path.name}, line {line_no}: invalid JSON ({exc})") from exc
+                except RecursionError:
+                    raise RecordError(
+                        f"{path.name}, line {line_no}: JSON nested too deeply"
+                    ) from None
                 try:
                     data = canonical(data)
                     fmt = detect_format(data)
@@ -161,6 +165,8 @@ def _iter_json_list(path: Path, limit: int | None) -> Iterator[Record]:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as exc:
         raise RecordError(f"cannot read {path.name} as JSON: {exc}") from exc
+    except RecursionError:
+        raise RecordError(f"cannot read {path.name} as JSON: nested too deeply") from None
     if not isinstance(data, list):
         raise RecordError(f"{path.name} must hold a JSON list of rows")
     for index, item in enumerate(data[:limit] if limit is not None else data):

@@ -33,7 +33,7 @@ import yaml
 
 from studio.evaluate import EvalError
 from studio.evaluate import metrics as m
-from studio.safety import UnsafeInputError, safe_name
+from studio.safety import UnsafeInputError, YamlRefused, load_yaml, safe_name
 
 PREFIX = "lm-eval:"
 INSTALL_HINT = (
@@ -79,8 +79,8 @@ def local_tasks(ws) -> dict[str, Path]:
     found = {}
     for path in sorted(tasks_dir(ws).glob("*.y*ml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError:
+            data = load_yaml(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, YamlRefused):
             data = None  # `!function` tags and the like: lm_eval reads it by name
         name = data.get("task") if isinstance(data, dict) else path.stem
         if isinstance(name, str):
@@ -96,8 +96,8 @@ def _task_config(path: Path) -> dict | str:
     """The task as a config dict with `data_files` made absolute (relative to the YAML's
     folder), or its name when the YAML needs lm_eval's own loader."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
+        data = load_yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, YamlRefused):
         return path.stem
     if not isinstance(data, dict) or "include" in data:
         return data.get("task", path.stem) if isinstance(data, dict) else path.stem

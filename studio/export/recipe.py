@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from studio.safety import YamlRefused, load_yaml
+
 KINDS = ("adapters", "models")
 ADAPTER_METHODS = ("linear", "ties", "dare_ties", "svd")
 MODEL_METHODS = ("linear", "task_arithmetic", "ties", "dare_ties", "slerp")
@@ -106,6 +108,9 @@ class MergeRecipe:
             density = float(data.get("density", 0.5))
         except (TypeError, ValueError) as exc:
             raise RecipeError("density must be a number") from exc
+        for key in ("name", "kind", "method", "base", "dtype"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise RecipeError(f"{key} must be a name, not {type(data[key]).__name__}")
         return cls(
             name=str(data.get("name") or ""),
             kind=str(data.get("kind", "adapters")),
@@ -119,7 +124,7 @@ class MergeRecipe:
     @classmethod
     def read(cls, path: str | Path) -> MergeRecipe:
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            data = load_yaml(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, YamlRefused) as exc:
             raise RecipeError(f"cannot read the recipe {path}: {exc}") from exc
         return cls.from_dict(data)

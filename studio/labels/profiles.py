@@ -12,7 +12,7 @@ import yaml
 
 from studio.fsutil import atomic_write_text
 from studio.labels.encode import EncodingSettings
-from studio.safety import safe_name
+from studio.safety import YamlRefused, load_yaml, safe_name
 
 DEFAULT_PROFILE = "default"
 
@@ -28,8 +28,8 @@ def profiles_dir(ws) -> Path:
 def read_settings_file(path: Path) -> tuple[EncodingSettings, dict]:
     """Settings from a YAML file: either the fields at the top level or under `encoding:`."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, YamlRefused) as exc:
         raise ProfileError(f"cannot read settings from {Path(path).name}: {exc}") from exc
     if not isinstance(data, dict):
         raise ProfileError(f"{Path(path).name} must hold a mapping of settings")

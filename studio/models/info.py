@@ -36,6 +36,8 @@ def apply_chat_template(tokenizer, conversation, **kwargs):
         problem = f"a syntax error on line {exc.lineno}: {exc.message}"
     except TemplateError as exc:
         problem = f"it raised an error: {exc}"
+    except RecursionError:
+        problem = "it recurses without end (a macro or include that calls itself)"
     raise ChatTemplateError(
         f"The chat template cannot be rendered ({problem}). Fix the template (the model's "
         "chat_template.jinja or tokenizer_config.json, or the chat_template setting), or "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.paths import EMBEDDED_MODEL_DIR, EMBEDDED_MODEL_NAME
-from studio.safety import UnsafeInputError, confine
+from studio.safety import UnsafeInputError, confine, confinement
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 EMBEDDED_ALIASES = {"", "embedded", EMBEDDED_MODEL_NAME}
@@ -66,6 +66,8 @@ def resolve_source(
     beyond this machine, so a browser cannot load from anywhere on disk).
     """
     spec = (spec or "").strip()
+    if local_roots is None:  # the app, exposed: every folder a browser names is confined
+        local_roots = confinement("models")
     if spec in EMBEDDED_ALIASES:
         return ModelSource("embedded", str(EMBEDDED_MODEL_DIR), EMBEDDED_MODEL_NAME)
     if named_dirs and spec in named_dirs:
@@ -77,8 +79,12 @@ def resolve_source(
                 raise ModelLoadError(str(exc)) from exc
         return ModelSource("local", str(folder), spec)
     candidate = Path(spec).expanduser()
-    looks_like_path = spec.startswith(("/", ".", "~")) or os.sep in spec and candidate.exists()
-    if looks_like_path or candidate.is_dir():
+    looks_like_path = spec.startswith(("/", ".", "~"))
+    if local_roots is None and not looks_like_path:
+        # A relative folder that exists. Not when confined: `owner/name` is then always a
+        # hub id, so that the answer never tells whether such a folder exists.
+        looks_like_path = os.sep in spec and candidate.exists() or candidate.is_dir()
+    if looks_like_path:
         if local_roots is not None:
             try:
                 candidate = confine(candidate, local_roots)

@@ -19,7 +19,7 @@ import time
 from studio.fsutil import atomic_write_json, atomic_write_text
 from studio.paths import REPO_ROOT
 from studio.priority import at_normal_priority, training_env
-from studio.runs.store import ACTIVE, Run, RunError, new_run_id, start_time
+from studio.runs.store import ACTIVE, Run, RunError, new_run_id, reconcile_run, start_time
 from studio.train.config import ConfigError, RunConfig
 
 _WATCHERS: dict[str, subprocess.Popen] = {}
@@ -123,9 +123,13 @@ def spawn(run: Run, ws, *, resume: bool = False, env: dict | None = None) -> sub
 
 def _watch(run: Run, proc: subprocess.Popen) -> None:
     code = proc.wait()
-    with _LOCK:
-        _WATCHERS.pop(run.id, None)
-    mark_exit(run, code)
+    try:
+        mark_exit(run, code)
+    except OSError:  # a full disk: `wait` and the pages that look judge by the process
+        pass
+    finally:
+        with _LOCK:
+            _WATCHERS.pop(run.id, None)
 
 
 def mark_exit(run: Run, code: int) -> None:
@@ -190,6 +194,13 @@ def _kill_tree(pgid) -> None:
         os.killpg(int(pgid), signal.SIGKILL)
 
 
+def _gone(run: Run, proc: subprocess.Popen | None) -> bool:
+    """The run's training process has ended (ours, reaped; or another's, not alive)."""
+    if proc is not None:
+        return proc.poll() is not None
+    return not run.alive() and not _child_alive(run) and run.process_path.exists()
+
+
 def wait(run: Run, timeout: float | None = None, poll: float = 0.5) -> str:
     """Block until the run is no longer queued or running; returns its state."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -204,5 +215,15 @@ def wait(run: Run, timeout: float | None = None, poll: float = 0.5) -> str:
         state = run.state
         if state not in ACTIVE and (proc is None or proc.poll() is not None):
             return state
+        if state in ACTIVE and _gone(run, proc):
+            # A dead process is a finished run, whatever the status file still says (its
+            # last words may not have reached a full disk): say so once more, and end.
+            with contextlib.suppress(OSError):
+                if proc is not None:
+                    mark_exit(run, proc.returncode)
+                else:
+                    reconcile_run(run)
+            state = run.state
+            return state if state not in ACTIVE else "failed"
         if deadline is not None and time.monotonic() > deadline:
             return state

@@ -87,6 +87,8 @@ def _start(args, ws) -> tuple[dict, str]:
     if args.check:
         payload = checked.to_dict()
         payload["config"] = checked.config.to_dict()
+        if report is None:  # nothing was checked: not a clean bill of health
+            payload.update(ok=False, exit_code=1)
         return payload, "\n".join(lines)
     command = ["python", "-m", "studio", "train", args.config, *_sets(args.sets)]
     run = start(ws, config, preset=preset, command=command, checked=checked, progress=show)

@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from studio.labels.encode import EncodingSettings
+from studio.safety import YamlRefused, load_yaml
 
 METHODS = ("full", "lora", "qlora", "galore")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -404,7 +405,9 @@ def apply_sets(data: dict, assignments: list[str]) -> dict:
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ConfigError(f"unknown field {key!r}{hint}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml(raw) if raw.strip() else None
+        except YamlRefused as exc:
+            raise ConfigError(f"--set {key}: {exc}") from None
         except yaml.YAMLError:
             value = raw
         if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
@@ -425,10 +428,10 @@ def apply_sets(data: dict, assignments: list[str]) -> dict:
 def read_config_file(path: str | Path) -> dict:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"no config file at {path}") from exc
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, YamlRefused) as exc:
         raise ConfigError(f"cannot read {path.name}: {exc}") from exc
     if data is None:
         return {}

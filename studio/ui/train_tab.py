@@ -621,6 +621,8 @@ def build(ctx, loc) -> None:
         if run.state in ACTIVE or run.state == "completed":
             return t("train.cannot_resume", lang, run=run.id, state=run.state), gr.update()
         try:
+            if ctx.local_roots is not None:  # exposed: the run's model must be allowed too
+                ctx.resolve(str(history.config_of(run).get("model") or ""))
             launcher.spawn(run, ws, resume=True)
         except Exception as exc:  # noqa: BLE001
             return f"⚠️ {exc}", gr.update()
