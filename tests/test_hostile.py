@@ -887,3 +887,48 @@ def test_more_bad_inputs_get_short_clear_messages(workspace, tmp_path):
     loop = "{% macro f(x) %}{{ f(x) }}{% endmacro %}{{ f(1) }}"
     with pytest.raises(ChatTemplateError, match="recurses"):
         apply_chat_template(tokenizer, [{"role": "user", "content": "a"}], chat_template=loop)
+
+
+def test_parquet_bombs_are_capped_like_text_lines(workspace, tmp_path):
+    """One 20 M-character value in a tiny Parquet file is a malformed row (skippable, like
+    an over-long line); a dictionary-encoded file that decodes to far more than it weighs
+    is refused before it fills memory or the cache."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from studio.data import ingest
+    from studio.data.ingest import IngestError, import_path
+
+    big = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"text": ["ok", "x" * (20 << 20), "fine"]}), big, compression="zstd")
+    assert big.stat().st_size < 100_000
+    with pytest.raises(IngestError, match="2: a row of over 16 M characters"):
+        import_path(workspace, big)
+    version, report = import_path(workspace, big, skip_bad=True)
+    assert version.rows == 2 and report["skipped"] == 1
+    bomb = tmp_path / "bomb.parquet"
+    pq.write_table(pa.table({"text": ["y" * (1 << 20)] * 400}), bomb, use_dictionary=True)
+    assert bomb.stat().st_size < 100_000
+    old = ingest.BOMB_FLOOR
+    ingest.BOMB_FLOOR = 64 << 20  # the same rule, at a size a test can afford
+    try:
+        with pytest.raises(IngestError, match="decodes to over"):
+            import_path(workspace, bomb)
+    finally:
+        ingest.BOMB_FLOOR = old
+
+
+def test_a_lone_quote_in_a_tsv_loses_no_rows(workspace, tmp_path):
+    """20 rows, CRLF, row 5 starts with a lone `"`: it swallowed rows 5-20 into one field
+    (16 rows gone, "1 skipped"); now every row is its own line's."""
+    from studio.data.ingest import import_path
+    from studio.data.store import open_version
+
+    quote = '"'
+    lines = ["id\ttext"] + [f"{i}\t{quote if i == 5 else ''}行{i}の本文です" for i in range(1, 21)]
+    path = tmp_path / "quote.tsv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    version, report = import_path(workspace, path, layout="text", mapping={"text": "text"})
+    assert version.rows == 20 and report["skipped"] == 0
+    texts = [r["text"] for r in open_version(workspace, version).to_list()]
+    assert texts[4].endswith("行5の本文です") and texts[19] == "行20の本文です"

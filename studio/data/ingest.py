@@ -232,10 +232,30 @@ def _rows_json(path: Path, encoding: str) -> Iterator[tuple[int, dict | Issue]]:
         yield n, row if isinstance(row, dict) else Issue(n, "not a JSON object")
 
 
+class _LinewiseReader:
+    """csv.reader for TSV: each line is one record. Quotes still group a field within its
+    line, but a lone `"` cannot swallow the lines after it (TSV is not CSV: a record never
+    spans lines), so one bad line is one malformed row, reported as such."""
+
+    def __init__(self, lines, delimiter: str) -> None:
+        self.lines, self.delimiter, self.line_num = lines, delimiter, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> list[str]:
+        line = next(self.lines)
+        self.line_num += 1
+        return next(csv.reader([line.rstrip("\r\n")], delimiter=self.delimiter), [])
+
+
 def _rows_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, dict | Issue]]:
     lines = (line for _, line in _text_lines(path, encoding))
     with contextlib.closing(lines):
-        reader = csv.reader(lines, delimiter=delimiter)
+        if delimiter == "\t":
+            reader = _LinewiseReader(lines, delimiter)
+        else:
+            reader = csv.reader(lines, delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
@@ -266,19 +286,55 @@ def _rows_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
             yield reader.line_num, dict(zip(header, values, strict=True))
 
 
+PARQUET_BATCH = 64  # rows decoded at a time: a few huge values cannot pile up
+BOMB_RATIO = 200  # decoded bytes per byte of file past which a Parquet file is a bomb
+BOMB_FLOOR = 1 << 30
+
+
+def _row_chars(row: dict) -> int:
+    """Characters in a row's values, nested ones included."""
+    total, stack = 0, list(row.values())
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str | bytes):
+            total += len(value)
+        elif isinstance(value, dict):
+            stack += value.values()
+        elif isinstance(value, list | tuple):
+            stack += value
+    return total
+
+
 def _rows_parquet(path: Path) -> Iterator[tuple[int, dict | Issue]]:
-    from studio.data.records import open_parquet
+    """Rows of a Parquet file, decoded a few at a time, with the same cap per row as a
+    text file's line (a tiny Parquet file can hold one 200 MiB value, or a dictionary that
+    decodes to gigabytes): an oversized row is a malformed row, and a file that decodes to
+    far more than it weighs is refused."""
+    from studio.data.records import MAX_LINE_CHARS, open_parquet
 
     try:
         reader = open_parquet(path)
     except Exception as exc:  # noqa: BLE001 (ArrowInvalid, OSError: truncated or not Parquet)
         raise IngestError(f"{path.name} is not a readable Parquet file ({exc})") from exc
-    n = 0
+    n, decoded = 0, 0
+    limit = max(BOMB_FLOOR, BOMB_RATIO * path.stat().st_size)
     try:
-        for batch in reader.iter_batches(batch_size=2048):
+        for batch in reader.iter_batches(batch_size=PARQUET_BATCH):
+            decoded += batch.nbytes
+            if decoded > limit:
+                raise IngestError(
+                    f"{path.name} ({path.stat().st_size:,} bytes) decodes to over "
+                    f"{limit >> 20:,} MiB by row {n + batch.num_rows}: a file that expands this "
+                    "much is refused; export the data again without extreme compression"
+                )
             for row in batch.to_pylist():
                 n += 1
-                yield n, row
+                if _row_chars(row) > MAX_LINE_CHARS:
+                    yield n, Issue(n, f"a row of over {MAX_LINE_CHARS >> 20} M characters")
+                else:
+                    yield n, row
+    except IngestError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise IngestError(
             f"{path.name}, after row {n}: the Parquet data is damaged ({exc})"
