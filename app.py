@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     except WorkspaceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from studio.models.template_guard import guard_templates
+
+    guard_templates()  # a template that loops for ever must not hang the app for everyone
     exposed = is_exposed(args.host, args.share)
     if exposed:
         from studio.safety import confine_app

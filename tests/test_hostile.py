@@ -932,3 +932,41 @@ def test_a_lone_quote_in_a_tsv_loses_no_rows(workspace, tmp_path):
     assert version.rows == 20 and report["skipped"] == 0
     texts = [r["text"] for r in open_version(workspace, version).to_list()]
     assert texts[4].endswith("行5の本文です") and texts[19] == "行20の本文です"
+
+
+LOOPING_TEMPLATE = (
+    "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+)
+
+
+def test_a_template_that_loops_for_ever_is_refused_not_run(monkeypatch):
+    """With the guard the app turns on, a template is first rendered in a child process with
+    a time limit; one that does not finish is refused, and this process never runs it."""
+    import time
+
+    from studio.labels.encode import EncodingSettings, encode_example, resolve_tokens
+    from studio.models import template_guard
+    from studio.models.info import ChatTemplateError, apply_chat_template
+    from studio.models.load import load_tokenizer, resolve_source
+
+    monkeypatch.setattr(template_guard, "PROBE_SECONDS", 3.0)
+    monkeypatch.setattr(template_guard, "_VERDICTS", {})
+    monkeypatch.setattr(template_guard, "_ON", True)
+    tokenizer = load_tokenizer(resolve_source(""))
+    started = time.monotonic()
+    with pytest.raises(ChatTemplateError, match="did not finish rendering"):
+        apply_chat_template(
+            tokenizer, [{"role": "user", "content": "a"}], chat_template=LOOPING_TEMPLATE
+        )
+    settings = EncodingSettings(chat_template=LOOPING_TEMPLATE)
+    tok = resolve_tokens(tokenizer, settings)  # remembered, not tried again
+    assert tok.spans.method == "none"
+    row = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}
+    with pytest.raises(ChatTemplateError, match="did not finish"):
+        encode_example(row, tok, settings)
+    assert time.monotonic() - started < 60  # (a ceiling for a busy machine, not a timing)
+    # The model's own template passes the same check and renders as before.
+    assert apply_chat_template(tokenizer, [{"role": "user", "content": "a"}], tokenize=False)
+    huge = "{% for i in range(100000) %}" + "y" * 100 + "{% endfor %}"
+    with pytest.raises(ChatTemplateError, match="over 1 M characters"):
+        apply_chat_template(tokenizer, [{"role": "user", "content": "a"}], chat_template=huge)

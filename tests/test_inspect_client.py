@@ -104,3 +104,16 @@ def test_upload_the_broken_variant_fix_settings_and_repair_data(client):
 def test_scan_messages_follow_the_language(client):
     _, _, diagnostics, _, _ = scan(client, "teaching-chat-broken/v0001", SEED_SETTINGS, lang="ja")
     assert "エラー" in diagnostics and "eos_masked" in diagnostics
+
+
+def test_a_looping_template_is_refused_and_the_app_keeps_answering(client):
+    """A chat template that would loop for ever is tried in a child process first; the
+    scan says why it is refused, and the app answers everyone else as before."""
+    from tests.conftest import generate_args
+    from tests.test_hostile import LOOPING_TEMPLATE
+
+    looping = [*DEFAULTS[:-1], LOOPING_TEMPLATE]
+    with pytest.raises(Exception, match="did not finish rendering"):
+        scan(client, "sample-chat-ojousama/v0001", looping)
+    text, _ = client.predict(**generate_args(max_new_tokens=4), api_name="/generate")
+    assert text

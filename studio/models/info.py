@@ -30,6 +30,17 @@ def apply_chat_template(tokenizer, conversation, **kwargs):
     `ChatTemplateError` that says where it broke and what to do, not as a Jinja traceback."""
     from jinja2 import TemplateError, TemplateSyntaxError
 
+    from studio.models.template_guard import check_template
+
+    refused = check_template(
+        kwargs.get("chat_template") or getattr(tokenizer, "chat_template", None)
+    )
+    if refused:
+        raise ChatTemplateError(
+            f"The chat template cannot be used: {refused}. Fix the template (the model's "
+            "chat_template.jinja or tokenizer_config.json, or the chat_template setting), or "
+            "choose another model or template."
+        )
     try:
         return tokenizer.apply_chat_template(conversation, **kwargs)
     except TemplateSyntaxError as exc:
