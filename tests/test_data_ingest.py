@@ -230,3 +230,15 @@ def test_rows_nested_too_deeply_or_with_lone_surrogates_are_skippable(workspace,
     version, report = import_path(workspace, path, skip_bad=True)
     assert version.rows == 1 and report["skipped"] == 2
     assert [i["line"] for i in report["skipped_rows"]] == [2, 3]
+
+
+def test_a_failed_import_leaves_nothing_in_the_cache(workspace, tmp_path):
+    from studio.data.store import cache_dir
+
+    before = sorted(p.name for p in cache_dir(workspace).iterdir())
+    path = write(tmp_path / "bad.jsonl", '{"text": "a"}\n' * 50 + "{oops}\n")
+    with pytest.raises(IngestError, match="line 51"):
+        import_path(workspace, path)
+    good = write(tmp_path / "good.jsonl", '{"text": "a"}\n' * 5)
+    import_path(workspace, good)
+    assert sorted(p.name for p in cache_dir(workspace).iterdir()) == before

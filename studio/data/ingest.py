@@ -18,7 +18,10 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import errno
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -612,7 +615,6 @@ def import_path(
     """Import a file as the next version of dataset `name` (default: the file's stem).
     Returns (version, report). With `skip_bad` off, the first malformed row stops the
     import with its line number and nothing is written."""
-    datasets = hf_datasets()
     path = Path(path)
     started = time.monotonic()
     seen = inspect_file(path, txt_mode=txt_mode)
@@ -650,11 +652,31 @@ def import_path(
             out["id"] = str(ident) if ident not in (None, "") else f"{name}-{n:07d}"
             yield out
 
+    # A scratch folder of its own in the cache, removed whatever happens: a failed or
+    # refused import leaves nothing behind (the cache grew with every failure before).
+    scratch = Path(tempfile.mkdtemp(prefix="import-", dir=cache_dir(ws)))
+    try:
+        return _import_rows(ws, path, rows, scratch, name, form, layout, mapping, encoding,
+                            seen, totals, skipped, started, source)  # fmt: skip
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise IngestError(
+                f"{path.name}: the disk filled up while importing; nothing was kept. Free some "
+                "space (old runs, checkpoints, exports, token stores) and import again."
+            ) from None
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _import_rows(ws, path, rows, scratch, name, form, layout, mapping, encoding, seen, totals,
+                 skipped, started, source):  # fmt: skip
+    datasets = hf_datasets()
     try:
         data = datasets.Dataset.from_generator(
             rows,
             features=_features(form, layout),
-            cache_dir=str(cache_dir(ws)),
+            cache_dir=str(scratch),
             keep_in_memory=False,
         )
     except datasets.exceptions.DatasetGenerationError as exc:
