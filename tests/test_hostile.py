@@ -970,3 +970,26 @@ def test_a_template_that_loops_for_ever_is_refused_not_run(monkeypatch):
     huge = "{% for i in range(100000) %}" + "y" * 100 + "{% endfor %}"
     with pytest.raises(ChatTemplateError, match="over 1 M characters"):
         apply_chat_template(tokenizer, [{"role": "user", "content": "a"}], chat_template=huge)
+
+
+def test_a_config_far_larger_than_its_weights_and_a_forged_header_are_named(tmp_path):
+    import json
+    import shutil
+
+    from studio.models.load import ModelLoadError, load_model, resolve_source
+    from studio.paths import EMBEDDED_MODEL_DIR
+
+    huge = tmp_path / "huge"
+    shutil.copytree(EMBEDDED_MODEL_DIR, huge)
+    config = json.loads((huge / "config.json").read_text())
+    config["hidden_size"] = 10**12
+    (huge / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="config.json describes about"):
+        load_model(resolve_source(str(huge)), device="cpu")
+    forged = tmp_path / "forged"
+    shutil.copytree(EMBEDDED_MODEL_DIR, forged)
+    weights = next(forged.glob("*.safetensors"))
+    header = b'{"a": {"dtype": "F32", "shape": [1000000000], "data_offsets": [0, 4000000000]}}'
+    weights.write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 64)
+    with pytest.raises(ModelLoadError, match=weights.name):
+        load_model(resolve_source(str(forged)), device="cpu")

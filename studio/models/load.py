@@ -192,6 +192,42 @@ class LoadedModel:
     extra: dict = field(default_factory=dict)
 
 
+def parameters_from_config(config: dict) -> int | None:
+    """About how many parameters a decoder's config.json describes (embeddings, attention
+    and MLP), or None when it does not say."""
+    try:
+        h = int(config["hidden_size"])
+        layers = int(config["num_hidden_layers"])
+        vocab = int(config["vocab_size"])
+        inter = int(config.get("intermediate_size") or 4 * h)
+    except (KeyError, TypeError, ValueError):
+        return None
+    heads = (1 if config.get("tie_word_embeddings") else 2) * vocab * h
+    return heads + layers * (4 * h * h + 3 * h * inter)
+
+
+def _check_size(folder: Path) -> None:
+    """Refuse a config.json that describes a model far larger than the weights beside it
+    (hidden_size 10^12 would have the loader allocate terabytes before any weight is read)."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(config, dict):
+        return
+    described = parameters_from_config(config.get("text_config") or config)
+    weights = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+    if described is None or not weights:
+        return
+    # Half a byte per parameter is 4-bit quantization; allow a wide margin above it.
+    if described / 2 > 8 * weights + (256 << 20):
+        raise ModelLoadError(
+            f"{folder.name}: config.json describes about {described:,} parameters, but the "
+            f"weight files hold {weights:,} bytes. The config does not match the weights; "
+            "fix config.json or download the model again."
+        )
+
+
 def load_model(
     source: ModelSource,
     *,
@@ -208,6 +244,7 @@ def load_model(
     dtype = dtype or pick_dtype(device)
     if source.local_dir is not None:
         _check_weights_format(source.local_dir, allow_pickle)
+        _check_size(source.local_dir)
     started = time.perf_counter()
     tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
     try:
@@ -217,10 +254,17 @@ def load_model(
             trust_remote_code=trust_remote_code,
             use_safetensors=not allow_pickle,
         )
-    except (OSError, ValueError) as exc:
-        if source.kind == "hub":
+    except Exception as exc:  # noqa: BLE001 - OSError, ValueError, SafetensorError, ...
+        if source.kind == "hub" and isinstance(exc, OSError | ValueError):
             raise _hub_error(source, exc) from exc
-        raise ModelLoadError(f"Could not load the model {source.name}: {exc}") from exc
+        files = ", ".join(
+            p.name for p in sorted((source.local_dir or Path()).glob("*.safetensors"))
+        )
+        where = f" (weights: {files})" if files else ""
+        raise ModelLoadError(
+            f"Could not load the model {source.name}{where}: {type(exc).__name__}: {exc}. "
+            "The files may be damaged or not what their names say; download them again."
+        ) from exc
     model.to(device)
     model.eval()
     return LoadedModel(
