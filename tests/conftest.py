@@ -25,6 +25,16 @@ import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("STUDIO_TEST_ARTIFACTS", REPO / "test-artifacts"))
+# Waits poll for their condition and end as soon as it holds; their ceilings are sized for a
+# busy machine (a shared 2-core box at load 10-15 ran pages several times slower than alone).
+# STUDIO_TEST_SLOWNESS scales every ceiling of the browser tests.
+SLOWNESS = float(os.environ.get("STUDIO_TEST_SLOWNESS", "4"))
+
+
+def ms(seconds: float) -> int:
+    """A browser wait's ceiling in milliseconds: `seconds` on an idle machine, times
+    SLOWNESS."""
+    return int(seconds * 1000 * SLOWNESS)
 
 
 def pytest_configure(config):

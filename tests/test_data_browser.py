@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, ms
 from tests.test_app_browser import browser  # noqa: F401  (the module's Chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -26,39 +26,39 @@ def test_upload_clean_label_and_see_new_versions(browser, running_app, artifacts
     page.get_by_role("tab", name="Data").click()
     page.locator("#data-upload input[type=file]").set_input_files(str(upload))
     found = page.locator("#data-found")
-    expect(found).to_contain_text("encoding utf-8", timeout=30_000)
+    expect(found).to_contain_text("encoding utf-8", timeout=ms(30))
     expect(found).to_contain_text("line 61")  # the malformed row, found before importing
     page.locator("#data-import").click()
     status = page.locator("#data-import-status")
     expect(page.locator(".toast-body, .toast-wrap").first).to_contain_text("line 61")
     page.locator("#data-skip-bad input").check()
     page.locator("#data-import").click()
-    expect(status).to_contain_text("Imported 120 rows as web-mini/v0001", timeout=30_000)
+    expect(status).to_contain_text("Imported 120 rows as web-mini/v0001", timeout=ms(30))
     version = page.locator("#data-version input")
-    expect(version).to_have_value("web-mini/v0001", timeout=10_000)
+    expect(version).to_have_value("web-mini/v0001", timeout=ms(10))
     page.screenshot(path=str(artifacts_dir / "data-import-en.png"), full_page=True)
 
     page.get_by_role("tab", name="Preview").click()
     page.locator("#data-search textarea, #data-search input").first.fill("富士山")
     page.locator("#data-show").click()
-    expect(page.locator("#data-matches")).to_contain_text("rows", timeout=20_000)
+    expect(page.locator("#data-matches")).to_contain_text("rows", timeout=ms(20))
 
     page.get_by_role("tab", name="Clean").click()
     page.locator("#clean-run").click()
-    expect(version).to_have_value("web-mini/v0002", timeout=60_000)
+    expect(version).to_have_value("web-mini/v0002", timeout=ms(60))
     expect(page.locator("#clean-report")).to_be_visible()
     page.screenshot(path=str(artifacts_dir / "data-clean-en.png"), full_page=True)
 
     page.get_by_role("tab", name="Quality").click()
     page.locator("#quality-start").click()
     text = page.locator("#quality-doc-text")
-    expect(text).not_to_be_empty(timeout=20_000)
+    expect(text).not_to_be_empty(timeout=ms(20))
     counts = page.locator("#quality-counts")
     page.locator("#quality-good").click()  # a click, then the keyboard
-    expect(counts).to_contain_text("1 good · 0 noise", timeout=10_000)
+    expect(counts).to_contain_text("1 good · 0 noise", timeout=ms(10))
     for key, good, noise in (("g", 2, 0), ("n", 2, 1), ("2", 2, 2), ("1", 3, 2)):
         page.keyboard.press(key)
-        expect(counts).to_contain_text(f"{good} good · {noise} noise", timeout=10_000)
+        expect(counts).to_contain_text(f"{good} good · {noise} noise", timeout=ms(10))
     ws = running_app["workspace"]
     labels = [
         json.loads(line)
@@ -71,6 +71,6 @@ def test_upload_clean_label_and_see_new_versions(browser, running_app, artifacts
     expect(table).to_contain_text("web-mini/v0002")
     expect(table).to_contain_text("web-mini/v0001")
     page.get_by_role("radio", name="日本語").check()
-    expect(page.get_by_role("tab", name="バージョン")).to_be_visible(timeout=10_000)
+    expect(page.get_by_role("tab", name="バージョン")).to_be_visible(timeout=ms(10))
     page.screenshot(path=str(artifacts_dir / "data-versions-ja.png"), full_page=True)
     page.close()

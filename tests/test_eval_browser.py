@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, child_env, free_port, kill_training, wait_for_http
+from tests.conftest import REPO, child_env, free_port, kill_training, ms, wait_for_http
 from tests.test_app_browser import browser  # noqa: F401  (the module's Chromium fixture)
 from tests.test_eval import make_lora_run
 
@@ -59,7 +59,7 @@ def test_demo_scores_base_and_finetune_with_table_and_heatmap(
     page.locator("#eval-demo").click()
     # The progress shows over the table while it runs: wait for the summary line first.
     status = page.locator("#eval-status")
-    expect(status).to_contain_text("Scored 2 model(s) x 2 suite(s)", timeout=120_000)
+    expect(status).to_contain_text("Scored 2 model(s) x 2 suite(s)", timeout=ms(120))
     table = page.locator("#eval-table")
     expect(table).to_contain_text("sample-eval-rank/v0001")
     expect(table).to_contain_text("sample-eval-qa/v0001")
@@ -70,15 +70,15 @@ def test_demo_scores_base_and_finetune_with_table_and_heatmap(
     noise = page.locator("#eval-noise")
     expect(noise).to_contain_text(f"run:{eval_app['run']} vs tsumugi-tiny")
     expect(noise).to_contain_text("noise")
-    expect(page.locator("#eval-heatmap img")).to_be_visible(timeout=30_000)
+    expect(page.locator("#eval-heatmap img")).to_be_visible(timeout=ms(30))
     page.locator("#eval-csv").click()
-    expect(page.locator("#eval-export")).to_contain_text("-scores", timeout=30_000)
+    expect(page.locator("#eval-export")).to_contain_text("-scores", timeout=ms(30))
     expect(page.locator("#eval-export")).to_contain_text("-items")
     page.screenshot(path=str(artifacts_dir / "evaluate-en.png"), full_page=True)
 
     page.get_by_label("日本語").check()
-    expect(page.get_by_role("tab", name="評価")).to_be_visible(timeout=10_000)
-    expect(page.locator("#eval-table")).to_contain_text("MRR（文全体）", timeout=10_000)
+    expect(page.get_by_role("tab", name="評価")).to_be_visible(timeout=ms(10))
+    expect(page.locator("#eval-table")).to_contain_text("MRR（文全体）", timeout=ms(10))
     expect(page.locator("#eval-noise")).to_contain_text("ノイズ")
     page.screenshot(path=str(artifacts_dir / "evaluate-ja.png"), full_page=True)
     page.close()

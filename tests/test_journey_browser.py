@@ -5,7 +5,7 @@ every step saved as a test artifact (test-artifacts/journey-*.png)."""
 
 import pytest
 
-from tests.conftest import fresh_app
+from tests.conftest import fresh_app, ms
 from tests.test_app_browser import browser  # noqa: F401 - the shared Chromium fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -43,7 +43,7 @@ def test_a_newcomer_walks_the_whole_guided_first_run(browser, journey_app, artif
 
     # A fresh workspace opens on the guide, in the browser's language.
     page.goto(journey_app["url"])
-    expect(page.get_by_role("tab", name="はじめに", selected=True)).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("tab", name="はじめに", selected=True)).to_be_visible(timeout=ms(30))
     expect(page.locator("#guide-progress li")).to_have_count(8)
     expect(page.locator("#guide-progress .guide-next")).to_contain_text("サンプルコーパス")
     shot("start")
@@ -68,11 +68,11 @@ def test_a_newcomer_walks_the_whole_guided_first_run(browser, journey_app, artif
 
     page.locator("#guide-train-run").click()
     status = page.locator("#guide-train-result .run-status")
-    expect(status).to_be_visible(timeout=60_000)
-    expect(step_state("train")).to_have_attribute("data-state", "running", timeout=60_000)
+    expect(status).to_be_visible(timeout=ms(60))
+    expect(step_state("train")).to_have_attribute("data-state", "running", timeout=ms(60))
     shot("train-running")
     expect(status).to_have_attribute("data-state", "completed", timeout=TRAINING_TIMEOUT_MS)
-    expect(step_state("train")).to_have_attribute("data-state", "done", timeout=30_000)
+    expect(step_state("train")).to_have_attribute("data-state", "done", timeout=ms(30))
     run_id = status.locator("b").first.inner_text()
     shot("train-done")
 
@@ -84,7 +84,7 @@ def test_a_newcomer_walks_the_whole_guided_first_run(browser, journey_app, artif
 
     # The rest in English: every label follows the switch.
     page.get_by_label("English").check()
-    expect(page.get_by_role("tab", name="Start here", selected=True)).to_be_visible(timeout=15_000)
+    expect(page.get_by_role("tab", name="Start here", selected=True)).to_be_visible(timeout=ms(15))
     expect(page.locator("#guide-chat")).to_contain_text("Chat with it")
     expect(page.locator("#guide-progress .guide-next")).to_contain_text("Next: 6.")
 
@@ -108,7 +108,7 @@ def test_a_newcomer_walks_the_whole_guided_first_run(browser, journey_app, artif
     page.locator("#guide-train-open").click()
     expect(page.get_by_role("tab", name="Train", selected=True)).to_be_visible()
     page.get_by_role("tab", name="Runs").click()
-    expect(page.locator("#runs-table")).to_contain_text(run_id, timeout=30_000)
+    expect(page.locator("#runs-table")).to_contain_text(run_id, timeout=ms(30))
     shot("runs")
     assert "Traceback" not in page.content()
     assert (
