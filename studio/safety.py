@@ -74,10 +74,6 @@ def confine_app(*, models: list[Path], files: list[Path]) -> None:
     _CONFINED["files"] = [Path(p) for p in files]
 
 
-def release_app() -> None:
-    _CONFINED.clear()
-
-
 def confinement(kind: str) -> list[Path] | None:
     """The folders `kind` ("models" or "files") is confined to, or None when not exposed."""
     return _CONFINED.get(kind)

@@ -652,12 +652,61 @@ def import_path(
             out["id"] = str(ident) if ident not in (None, "") else f"{name}-{n:07d}"
             yield out
 
-    # A scratch folder of its own in the cache, removed whatever happens: a failed or
-    # refused import leaves nothing behind (the cache grew with every failure before).
+    datasets = hf_datasets()
+    with _scratch(ws, path) as scratch:
+        try:
+            data = datasets.Dataset.from_generator(
+                rows,
+                features=_features(form, layout),
+                cache_dir=str(scratch),
+                keep_in_memory=False,
+            )
+        except datasets.exceptions.DatasetGenerationError as exc:
+            cause = exc.__cause__ or exc.__context__
+            while cause is not None and not isinstance(cause, IngestError):
+                cause = cause.__cause__ or cause.__context__
+            if isinstance(cause, IngestError):
+                raise cause from None
+            raise IngestError(f"{path.name}: {exc}") from exc
+        if len(data) == 0:
+            raise IngestError(f"{path.name} has no usable rows ({totals['skipped']} malformed)")
+        report = {
+            "file": path.name,
+            "encoding": encoding,
+            "layout": layout,
+            "mapping": mapping,
+            "form": form,
+            "rows": len(data),
+            "skipped": totals["skipped"],
+            "skipped_rows": [asdict(i) for i in skipped],
+        }
+        version = write_version(
+            ws,
+            name,
+            data,
+            format=form,
+            operation="import",
+            settings={
+                "encoding": encoding,
+                "layout": layout,
+                "mapping": mapping,
+                "txt_mode": seen.txt_mode,
+            },
+            counts={"rows": len(data), "skipped": totals["skipped"]},
+            seconds=time.monotonic() - started,
+            source=source or path.name,
+        )
+    return version, report
+
+
+@contextlib.contextmanager
+def _scratch(ws, path: Path):
+    """A scratch folder of its own in the cache for one import, removed whatever happens:
+    a failed or refused import leaves nothing behind (the cache grew with every failure
+    before). A full disk meanwhile is said as such."""
     scratch = Path(tempfile.mkdtemp(prefix="import-", dir=cache_dir(ws)))
     try:
-        return _import_rows(ws, path, rows, scratch, name, form, layout, mapping, encoding,
-                            seen, totals, skipped, started, source)  # fmt: skip
+        yield scratch
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise IngestError(
@@ -667,51 +716,3 @@ def import_path(
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _import_rows(ws, path, rows, scratch, name, form, layout, mapping, encoding, seen, totals,
-                 skipped, started, source):  # fmt: skip
-    datasets = hf_datasets()
-    try:
-        data = datasets.Dataset.from_generator(
-            rows,
-            features=_features(form, layout),
-            cache_dir=str(scratch),
-            keep_in_memory=False,
-        )
-    except datasets.exceptions.DatasetGenerationError as exc:
-        cause = exc.__cause__ or exc.__context__
-        while cause is not None and not isinstance(cause, IngestError):
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, IngestError):
-            raise cause from None
-        raise IngestError(f"{path.name}: {exc}") from exc
-    if len(data) == 0:
-        raise IngestError(f"{path.name} has no usable rows ({totals['skipped']} malformed)")
-    report = {
-        "file": path.name,
-        "encoding": encoding,
-        "layout": layout,
-        "mapping": mapping,
-        "form": form,
-        "rows": len(data),
-        "skipped": totals["skipped"],
-        "skipped_rows": [asdict(i) for i in skipped],
-    }
-    version = write_version(
-        ws,
-        name,
-        data,
-        format=form,
-        operation="import",
-        settings={
-            "encoding": encoding,
-            "layout": layout,
-            "mapping": mapping,
-            "txt_mode": seen.txt_mode,
-        },
-        counts={"rows": len(data), "skipped": totals["skipped"]},
-        seconds=time.monotonic() - started,
-        source=source or path.name,
-    )
-    return version, report

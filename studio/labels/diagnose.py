@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from studio.labels.encode import IGNORE, Encoded, EncodingSettings, Tokens
+from studio.labels.encode import IGNORE, Encoded, EncodingSettings, Tokens, end_strings
 from studio.labels.spans import prompt_ids
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -123,13 +123,6 @@ def _first(params: dict, **values) -> None:
         params.setdefault(key, value)
 
 
-def own_end_strings(tok: Tokens) -> set[str]:
-    """The strings of this model's own EOS and end-of-turn tokens."""
-    tokenizer = tok.tokenizer
-    own = {tokenizer.convert_ids_to_tokens(int(i)) for i in tok.end_ids}
-    return {s for s in [*own, tokenizer.eos_token] if s}
-
-
 def judge_literals(tok: Tokens) -> dict[str, str]:
     """Every known end string, and this model's own BOS/EOS/end-of-turn strings, judged by
     the ids this tokenizer gives them as they would appear in a row (its own settings:
@@ -142,7 +135,7 @@ def judge_literals(tok: Tokens) -> dict[str, str]:
 
     A BOS string that stays ordinary text (`<s>` is also HTML) is not judged at all."""
     tokenizer = tok.tokenizer
-    own = own_end_strings(tok)
+    own = set(end_strings(tokenizer, tok.eot_ids))  # this model's own EOS and end-of-turn
     specials = set(tok.special_ids) | set(tokenizer.get_added_vocab().values())
     bos = tokenizer.bos_token
     judged = {}

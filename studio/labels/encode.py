@@ -365,9 +365,9 @@ def _encoded(row, data, fmt, loss, piece, tok: Tokens, settings: EncodingSetting
                 reason = "no_assistant_turn"
             elif method == "none":
                 reason = "template_not_marked"
-    encoded = Encoded(row, fmt, ids, labels, loss, full_length=len(ids), reason=reason)
-    if fmt == "messages":
-        encoded.spans = method
+    encoded = Encoded(
+        row, fmt, ids, labels, loss, full_length=len(ids), reason=reason, spans=method
+    )
     if settings.packing != "concatenated":
         truncate(encoded, settings, tok)
     return encoded

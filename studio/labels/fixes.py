@@ -96,9 +96,11 @@ def suggest(
     codes = {d.code: d for d in diagnostics}
     fixes: list[Fix] = []
     # The model's own template, if assistant turns can be found in it: the way back to it
-    # must not lead to template_not_marked again.
+    # must not lead to template_not_marked again. (Rendering it is only worth it when a
+    # template code asks.)
     own_template_works = (
         bool(inference_template)
+        and bool({"template_drift", "template_not_marked"} & set(codes))
         and plan_for(tok.tokenizer, inference_template, tok.spans.ends).found
     )
     pad = dedicated_pad(tok)
@@ -160,21 +162,16 @@ def suggest(
                 {"response_template": marker},
                 marker=marker,
             )
-    literals = sorted(
-        {
-            literal
-            for c in ("eos_as_text", "special_token_in_text")
-            if c in codes
-            for literal in codes[c].params.get("literals", [codes[c].params.get("literal")])
-        }
-        - {None}
-    )
-    foreign = codes.get("foreign_end_marker")
-    trailing = sorted(
-        set(foreign.params.get("literals", [foreign.params.get("literal")])) - {None}
-        if foreign
-        else set()
-    )
+
+    def found_literals(*names) -> list[str]:
+        found = set()
+        for c in names:
+            if c in codes:
+                found |= set(codes[c].params.get("literals", [codes[c].params.get("literal")]))
+        return sorted(found - {None})
+
+    literals = found_literals("eos_as_text", "special_token_in_text")
+    trailing = found_literals("foreign_end_marker")
     empty = codes.get("no_trained_tokens")
     drop = bool(empty and empty.params.get("reasons", {}).get("no_assistant_turn"))
     if literals or trailing or drop:

@@ -25,6 +25,7 @@ template), `none` (no way found).
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,9 +93,9 @@ def char_spans(
     tokenizer, template: str, messages: list[dict], first: int = 0, ends: tuple[str, ...] = ()
 ) -> tuple[str, list[tuple[int, int]]]:
     """The rendered conversation and the character spans of its assistant turns (those at
-    message index `first` or later), each cut after its last end marker (`ends`) where only
-    whitespace follows it. Raises SpansNotFound when the template does not render a turn's
-    prompt as the start of the conversation."""
+    message index `first` or later), each cut right after its last end marker (`ends`).
+    Raises SpansNotFound when the template does not render a turn's prompt as the start of
+    the conversation."""
     text = render(tokenizer, template, messages)
     spans = []
     for k, message in enumerate(messages):
@@ -107,7 +108,7 @@ def char_spans(
             raise SpansNotFound(f"turn {k + 1}: {exc}") from None
         if not text.startswith(prompt):
             raise SpansNotFound(f"turn {k + 1}: the prompt is rendered differently later on")
-        end = _common_prefix(upto, text)
+        end = len(os.path.commonprefix((upto, text)))
         if end <= len(prompt):
             raise SpansNotFound(f"turn {k + 1}: the reply is not rendered after its prompt")
         spans.append((len(prompt), _after_end_marker(text, len(prompt), end, ends)))
@@ -122,20 +123,6 @@ def _after_end_marker(text: str, start: int, end: int, ends: tuple[str, ...]) ->
     turn = text[start:end]
     cut = max((turn.rfind(m) + len(m) for m in ends if m and m in turn), default=-1)
     return start + cut if cut > 0 else end
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    if a[:n] == b[:n]:
-        return n
-    lo, hi = 0, n  # a[:lo] == b[:lo], a[:hi] != b[:hi]
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid
-    return lo
 
 
 def token_mask(offsets, spans: list[tuple[int, int]]) -> list[int]:

@@ -198,7 +198,7 @@ def _gone(run: Run, proc: subprocess.Popen | None) -> bool:
     """The run's training process has ended (ours, reaped; or another's, not alive)."""
     if proc is not None:
         return proc.poll() is not None
-    return not run.alive() and not _child_alive(run) and run.process_path.exists()
+    return not run.alive() and run.process_path.exists()
 
 
 def wait(run: Run, timeout: float | None = None, poll: float = 0.5) -> str:
