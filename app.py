@@ -82,7 +82,7 @@ def warm_up(ctx) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from studio.priority import lower_app_priority
+    from studio.priority import at_normal_priority, lower_app_priority
 
     # First: every thread the app starts from here on yields the CPU to training runs,
     # which start at the priority the app was started with (studio/priority.py).
@@ -119,17 +119,23 @@ def main(argv: list[str] | None = None) -> int:
     # the imports behind it (~3 s cold). A failure here is reported when the user loads it.
     threading.Thread(target=warm_up, args=(ctx,), daemon=True, name="warm-up").start()
     print(f"Workspace: {workspace.root}", flush=True)
-    demo.queue(default_concurrency_limit=1).launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=args.share,
-        auth=auth,
-        inbrowser=not args.no_browser,
-        ssr_mode=False,
-        show_error=True,
-        allowed_paths=[],
-        **launch_options(),
+    # The web server starts at the user's priority, so pages and new clients are answered on
+    # a busy machine; the work behind each event runs lowered (studio/priority.py).
+    at_normal_priority(
+        lambda: demo.queue(default_concurrency_limit=1).launch(
+            prevent_thread_lock=True,
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            auth=auth,
+            inbrowser=not args.no_browser,
+            ssr_mode=False,
+            show_error=True,
+            allowed_paths=[],
+            **launch_options(),
+        )
     )
+    demo.block_thread()
     return 0
 
 

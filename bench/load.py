@@ -9,7 +9,11 @@ training throughput (tokens/s from its metrics.jsonl, warm-up steps excluded) in
 phase, the share loaded/unloaded, the requests made and failed with their latencies, and
 the nice values of the app and the training process.
 
-    python bench/load.py [--clients 10] [--steps 60] [--stress] [--json load.json]
+    python bench/load.py [--clients 10] [--steps 60] [--stress] [--busy N] [--json load.json]
+
+All sessions connect at once as the loaded phase starts (people opening the studio
+together); `--busy N` keeps N busy processes at the user's priority running beside it in
+every phase, as on a machine shared with other work.
 
 Run it as a user would: without OMP_NUM_THREADS (torch then uses every core), on an
 otherwise idle machine.
@@ -22,6 +26,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -101,6 +106,7 @@ class Session(threading.Thread):
         self.random = random.Random(seed)
         self.latencies: dict[str, list[float]] = {k: [] for k in self.PERIODS}
         self.errors: list[str] = []
+        self.connect_s: float | None = None
 
     def call(self, client, name: str, *args, **kwargs) -> None:
         started = time.perf_counter()
@@ -124,7 +130,13 @@ class Session(threading.Thread):
     def run(self) -> None:
         from gradio_client import Client
 
-        client = Client(self.url, verbose=False, analytics_enabled=False)
+        started = time.perf_counter()
+        try:
+            client = Client(self.url, verbose=False, analytics_enabled=False)
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            self.errors.append(f"connect: {type(exc).__name__}: {exc}")
+            return
+        self.connect_s = time.perf_counter() - started
         # each tab was opened at its own moment
         due = {k: time.monotonic() + self.random.uniform(0, p) for k, p in self.PERIODS.items()}
         n = 0
@@ -161,6 +173,10 @@ def phase(app: dict, steps: int, clients: int, *, think: bool = True) -> dict:
         lat = {k: [x for s in sessions for x in s.latencies[k]] for k in kinds}
         result["clients"] = clients
         result["think"] = think
+        connected = [s.connect_s for s in sessions if s.connect_s is not None]
+        result["connected"] = len(connected)
+        result["connect_s"] = {"median": round(statistics.median(connected), 2),
+                               "max": round(max(connected), 2)} if connected else None  # fmt: skip
         result["requests"] = sum(len(v) for v in lat.values())
         result["errors"] = [e for s in sessions for e in s.errors]
         result["latency_s"] = {
@@ -177,6 +193,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--stress", action="store_true", help="no pauses between requests")
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS for the app and its runs")
+    parser.add_argument("--busy", type=int, default=0,
+                        help="busy processes at the user's priority beside it, in every phase "
+                        "(a shared machine)")  # fmt: skip
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -184,19 +203,18 @@ def main() -> None:
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    with tempfile.TemporaryDirectory(prefix="studio-load-") as tmp:
-        ws = Path(tmp) / "ws"
-        with app_process(ws, Path(tmp) / "app.log") as app:
-            phases = {
-                "unloaded": phase(app, args.steps, 0),
-                "loaded": phase(app, args.steps, args.clients, think=not args.stress),
-                "unloaded_again": phase(app, args.steps, 0),
-            }
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        phases = measure(args)
+    finally:
+        for process in busy:
+            process.kill()
     alone = statistics.mean(
         [phases["unloaded"]["tokens_per_s"], phases["unloaded_again"]["tokens_per_s"]]
     )
     report = {
         "cpu_count": os.cpu_count(),
+        "busy_processes": args.busy,
         "phases": phases,
         "unloaded_tokens_per_s": round(alone, 1),
         "loaded_share": round(phases["loaded"]["tokens_per_s"] / alone, 3),
@@ -204,6 +222,17 @@ def main() -> None:
     print(json.dumps(report, indent=2, ensure_ascii=False))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+def measure(args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="studio-load-") as tmp:
+        ws = Path(tmp) / "ws"
+        with app_process(ws, Path(tmp) / "app.log") as app:
+            return {
+                "unloaded": phase(app, args.steps, 0),
+                "loaded": phase(app, args.steps, args.clients, think=not args.stress),
+                "unloaded_again": phase(app, args.steps, 0),
+            }
 
 
 if __name__ == "__main__":

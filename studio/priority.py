@@ -14,19 +14,32 @@ inherits the lower priority, and a child process inherits the priority of the th
 forks it. Raising a priority again needs privileges, which is why the spawner thread is
 made before anything is lowered. When nothing else wants the CPU, a lowered thread runs
 exactly as fast as before.
+
+Only the web server itself is started from the spawner, at the starting priority: on a busy
+machine a server at nice 10 answers a new page or client after the others' work, and
+twenty people opening the studio together timed out (issue 19). Its event loop and the
+threads it hands routes to (the page, /config, uploads, the queue's bookkeeping) stay at
+the user's priority; the work behind every event (a handler, each step of a streaming
+one) is handed to worker threads that lower themselves first (`lowered`).
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import inspect
 import os
 import queue
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
 _spawner: _Spawner | None = None
+_workers: ThreadPoolExecutor | None = None
+_END = object()
 
 
 def nice_level() -> int:
@@ -87,6 +100,55 @@ def lower_app_priority() -> bool:
         return True
     except (AttributeError, OSError):
         return False
+
+
+def lower_this_thread() -> None:
+    """Lower the calling thread to the app's nice level (always permitted)."""
+    level = nice_level()
+    try:
+        if thread_nice() < level:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), level)
+    except (AttributeError, OSError):
+        pass
+
+
+def _run_lowered(fn: Callable[..., T], *args, **kwargs) -> T:
+    """`fn(*args, **kwargs)` in a lowered worker thread, with the caller's context
+    variables (gradio's request, progress and event id live there); waits for it."""
+    global _workers
+    if _workers is None:
+        # More workers than gradio runs handlers at once (40), so this is never the limit.
+        _workers = ThreadPoolExecutor(64, "studio-work", initializer=lower_this_thread)
+    context = contextvars.copy_context()
+    return _workers.submit(context.run, fn, *args, **kwargs).result()
+
+
+def lowered(fn: Callable | None) -> Callable | None:
+    """`fn`, made to run in the app's lowered worker threads when the app lowered its
+    priority (a generator: each of its steps); otherwise `fn` itself. Coroutines run in
+    the event loop and are left alone. The signature is kept (gradio reads it)."""
+    if fn is None or _spawner is None:
+        return fn
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        return fn
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def steps(*args, **kwargs):
+            iterator = _run_lowered(fn, *args, **kwargs)
+            try:
+                while (item := _run_lowered(next, iterator, _END)) is not _END:
+                    yield item
+            finally:
+                _run_lowered(iterator.close)
+
+        return steps
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        return _run_lowered(fn, *args, **kwargs)
+
+    return call
 
 
 def training_env() -> dict[str, str]:

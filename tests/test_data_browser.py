@@ -74,3 +74,41 @@ def test_upload_clean_label_and_see_new_versions(browser, running_app, artifacts
     expect(page.get_by_role("tab", name="バージョン")).to_be_visible(timeout=ms(10))
     page.screenshot(path=str(artifacts_dir / "data-versions-ja.png"), full_page=True)
     page.close()
+
+
+def test_columns_the_studio_does_not_recognise_can_be_mapped(browser, running_app, tmp_path):  # noqa: F811
+    """A CP932 CSV whose headers say nothing: the page shows the file's own columns, the user
+    chooses the layout, the mapping offers those columns, and the import works."""
+    from playwright.sync_api import expect
+
+    from tests.test_app_browser import pick
+
+    upload = tmp_path / "odd-columns.csv"
+    upload.write_bytes("id,foo,bar\n1,こんにちは,どうも\n2,元気？,はい\n".encode("cp932"))
+    page = browser.new_page()
+    page.goto(running_app["url"])
+    page.get_by_role("tab", name="Data").click()
+    page.locator("#data-upload input[type=file]").set_input_files(str(upload))
+    found = page.locator("#data-found")
+    expect(found).to_contain_text("not recognised", timeout=ms(30))
+    expect(found).to_contain_text("Choose the row layout")
+    expect(page.locator(".toast-body")).to_have_count(0)  # no error: it is a question
+    pick(page, "data-layout", "prompt / completion")
+    expect(page.locator("#data-map-prompt")).to_be_visible(timeout=ms(10))
+    prompt = page.locator("#data-map-prompt input")
+    prompt.click()
+    expect(page.get_by_role("option", name="foo")).to_be_visible(timeout=ms(10))  # its columns
+    page.get_by_role("option", name="foo").click()
+    pick(page, "data-map-completion", "bar")
+    page.locator("#data-import").click()
+    status = page.locator("#data-import-status")
+    expect(status).to_contain_text("Imported 2 rows as odd-columns/v0001", timeout=ms(30))
+    from studio.data.store import open_version
+    from studio.workspace import open_workspace
+
+    rows = open_version(open_workspace(running_app["workspace"]), "odd-columns/v0001").to_list()
+    assert [(r["prompt"], r["completion"]) for r in rows] == [
+        ("こんにちは", "どうも"),
+        ("元気？", "はい"),
+    ]
+    page.close()

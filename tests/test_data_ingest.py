@@ -138,6 +138,52 @@ def test_column_mapping(workspace, tmp_path):
         import_path(workspace, path, layout="text", mapping={"text": "nope"})
 
 
+def test_japanese_headers_are_recognised_and_unknown_ones_can_be_mapped(
+    workspace, tmp_path, capsys
+):
+    qa = write(tmp_path / "qa.csv", "質問,回答\n富士山の高さは？,3776 m です。\n", "cp932")
+    version, report = import_path(workspace, qa)
+    assert report["layout"] == "prompt_completion" and report["mapping"] == {
+        "prompt": "質問", "completion": "回答"}  # fmt: skip
+    assert open_version(workspace, version)[0]["completion"] == "3776 m です。"
+
+    odd = write(tmp_path / "odd.csv", "id,foo,bar\n1,こんにちは,どうも\n2,元気？,はい\n", "cp932")
+    seen = inspect_file(odd)  # the first look still works: the user maps the columns
+    assert seen.layout is None and seen.columns == ["id", "foo", "bar"]
+    assert "choose the layout and map the columns" in seen.layout_error
+    with pytest.raises(IngestError, match="--layout and --map"):
+        import_path(workspace, odd)
+    # an explicit layout and mapping win over detection; the mapping alone names the layout
+    mapping = {"prompt": "foo", "completion": "bar"}
+    for layout in ("prompt_completion", None):
+        version, report = import_path(workspace, odd, layout=layout, mapping=mapping)
+        assert report["layout"] == "prompt_completion"
+        assert open_version(workspace, version)[1] | {"id": None} == {
+            "id": None, "prompt": "元気？", "completion": "はい"}  # fmt: skip
+    version, _ = import_path(workspace, odd, layout="text", mapping={"text": "foo"})
+    assert [r["text"] for r in open_version(workspace, version)] == ["こんにちは", "元気？"]
+    ws = ["--workspace", str(workspace.root), "--json"]
+    code = main(["data", "import", str(odd), "--layout", "prompt_completion", "--map", "prompt=foo",
+                 "--map", "completion=bar", *ws])  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["report"]["rows"] == 2, out
+    code = main(
+        [
+            "data",
+            "import",
+            str(qa),
+            "--layout",
+            "prompt_completion",
+            "--map",
+            "completion=質問",
+            *ws,
+        ]
+    )  # fmt: skip  (a partial mapping keeps the rest)
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0, out
+    assert open_version(workspace, out["version"])[0]["completion"] == "富士山の高さは？"
+
+
 @pytest.mark.parametrize(
     "name,content,match",
     [

@@ -286,6 +286,35 @@ def test_out_of_memory_fails_with_advice_and_keeps_earlier_work(workspace, monke
     assert len([m for m in run.metrics() if m["kind"] == "train"]) >= 2
 
 
+def test_a_cpu_allocation_failure_is_out_of_memory_not_an_exception():
+    import torch
+
+    from studio.train.trainer import classify
+
+    with pytest.raises(RuntimeError) as raised:  # torch's CPU allocator, not OutOfMemoryError
+        torch.empty(2**50, dtype=torch.uint8)
+    reason, message = classify(raised.value)
+    assert reason == "oom" and "per_device_train_batch_size" in message
+    try:  # wrapped by a library on the way up
+        raise ValueError("forward failed") from raised.value
+    except ValueError as wrapped:
+        assert classify(wrapped)[0] == "oom"
+    assert classify(RuntimeError("shape mismatch"))[0] == "exception"
+
+
+def test_a_run_the_estimate_says_cannot_fit_is_not_started(workspace):
+    from studio.train.launch import TooLarge, preflight, start
+
+    config, preset = presets.load("cpu-demo-sft", ["lora.r=1000000", "max_steps=2"])
+    checked = preflight(workspace, config)
+    assert checked.too_large and checked.to_dict()["too_large"]
+    with pytest.raises(TooLarge, match="allow_over_memory"):
+        start(workspace, config, preset=preset, checked=checked)
+    assert list_runs(workspace) == []
+    allowed, _ = presets.load("cpu-demo-sft", ["lora.r=1000000", "allow_over_memory=true"])
+    assert not preflight(workspace, allowed).too_large
+
+
 def test_disk_full_while_saving_keeps_the_complete_checkpoints(workspace, monkeypatch):
     import torch
 

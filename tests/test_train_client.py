@@ -63,6 +63,24 @@ def test_a_run_the_inspector_finds_broken_is_refused_unless_allowed(client, runn
     wait_state(client, picked if isinstance(picked, str) else picked["value"], ["completed"])
 
 
+def test_a_run_the_estimate_says_cannot_fit_is_refused_unless_allowed(client, running_app):
+    runs = running_app["workspace"] / "runs"
+    before = set(runs.glob("*"))
+    huge = form(**{"training.max_steps": 2, "lora.r": 1_000_000})
+    message, _, estimate, *_ = client.predict(*huge, "en", api_name="/train_start")
+    assert message.startswith("⚠️ Not started: the memory estimate says"), message
+    assert "Train even when the memory estimate does not fit" in message
+    assert 'data-fits="false"' in estimate
+    ja, *_ = client.predict(*huge, "ja", api_name="/train_start")
+    assert "開始しませんでした" in ja
+    assert set(runs.glob("*")) == before
+    # the user may insist (here on a tiny limit that the 2-step demo run is far from needing)
+    allowed = form(**{"training.max_steps": 2, "gpu_memory_gib": 0.001, "allow_over_memory": True})
+    message, *_, picked = client.predict(*allowed, "en", api_name="/train_start")
+    assert message.startswith("Started run "), message
+    wait_state(client, picked if isinstance(picked, str) else picked["value"], ["completed"])
+
+
 def test_start_stop_resume_from_the_ui(client, running_app):
     message, _, _, _, picked = client.predict(
         *form(**{"training.max_steps": 300, "training.save_steps": 1000}),

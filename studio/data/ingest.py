@@ -60,7 +60,24 @@ FORM_OF_LAYOUT = {
     "messages": "messages",
     "sharegpt": "messages",
 }
-TEXT_ALIASES = ("text", "content", "body", "document", "article", "sentence")
+TEXT_ALIASES = ("text", "content", "body", "document", "article", "sentence",
+                "テキスト", "本文", "文章", "内容")  # fmt: skip
+# Column pairs read as prompt/completion, in order of preference (Japanese headers are the
+# normal case for the studio's users).
+PAIR_ALIASES = (
+    ("prompt", "completion"),
+    ("question", "answer"),
+    ("input", "output"),
+    ("query", "response"),
+    ("質問", "回答"),
+    ("質問", "答え"),
+    ("問題", "答え"),
+    ("問題", "解答"),
+    ("指示", "応答"),
+    ("入力", "出力"),
+    ("プロンプト", "応答"),
+    ("発話", "応答"),
+)
 SHAREGPT_ROLES = {
     "human": "user",
     "user": "user",
@@ -90,13 +107,14 @@ class Inspection:
     file: str
     suffix: str
     encoding: str | None
-    layout: str
+    layout: str | None  # None: the columns did not say; the user chooses and maps
     mapping: dict
     columns: list[str]
     sample: list[dict]
     issues: list[Issue] = field(default_factory=list)
     txt_mode: str | None = None
     scanned: int = 0  # rows looked at for malformed ones
+    layout_error: str | None = None  # why no layout was recognised
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -421,12 +439,7 @@ def detect_layout(columns: list[str] | set[str]) -> tuple[str, dict]:
         if "input" in cols:
             mapping["input"] = "input"
         return "alpaca", mapping
-    for prompt, completion in (
-        ("prompt", "completion"),
-        ("question", "answer"),
-        ("input", "output"),
-        ("query", "response"),
-    ):
+    for prompt, completion in PAIR_ALIASES:
         if {prompt, completion} <= cols:
             return "prompt_completion", {"prompt": prompt, "completion": completion}
     for name in TEXT_ALIASES:
@@ -439,8 +452,36 @@ def detect_layout(columns: list[str] | set[str]) -> tuple[str, dict]:
     shown = ", ".join(names[:10]) + (f", ... ({len(names):,} columns)" if len(names) > 10 else "")
     raise IngestError(
         f"could not tell the row layout from the columns ({shown or 'none'}); "
-        "choose the layout and map the columns"
+        "choose the layout and map the columns (python -m studio data import: --layout and "
+        "--map FIELD=COLUMN)"
     )
+
+
+def layout_of_mapping(mapping: dict) -> str | None:
+    """The layout a column mapping names by its fields (prompt+completion ->
+    prompt_completion, ...), when exactly one fits."""
+    keys = {k for k, v in (mapping or {}).items() if v}
+    fits = [name for name, fields in LAYOUTS.items() if keys and keys <= set(fields)
+            and name != "prompt_completion_chat"]  # fmt: skip
+    required = [n for n in fits if set(LAYOUTS[n]) - {"input"} <= keys]
+    return required[0] if len(required) == 1 else None
+
+
+def guess_mapping(layout: str, columns: list[str]) -> dict:
+    """A starting mapping for a layout the user chose: the columns named like its fields
+    (also by the known aliases); the rest is left for the user."""
+    cols = list(columns)
+    guess = {f: f for f in LAYOUTS.get(layout, {}) if f in cols}
+    if layout in ("prompt_completion", "prompt_completion_chat"):
+        for prompt, completion in PAIR_ALIASES:
+            if {prompt, completion} <= set(cols):
+                guess = {"prompt": prompt, "completion": completion}
+                break
+    elif layout == "text" and "text" not in guess:
+        named = [n for n in TEXT_ALIASES if n in cols]
+        if named:
+            guess["text"] = named[0]
+    return guess
 
 
 def check_mapping(layout: str, mapping: dict, columns: list[str]) -> dict:
@@ -567,14 +608,19 @@ def inspect_file(
     if not sample:
         first = f" (line {issues[0].line}: {issues[0].message})" if issues else ""
         raise IngestError(f"{path.name} has no readable rows{first}")
-    layout, mapping = detect_layout(columns)
+    layout, mapping, unknown = None, {}, None
+    try:
+        layout, mapping = detect_layout(columns)
+    except IngestError as exc:  # not fatal: an explicit layout and mapping still import it
+        unknown = str(exc)
     if layout == "prompt_completion" and all(
         _messages_value(row.get(mapping["prompt"])) is not None for row in sample
     ):
         layout = "prompt_completion_chat"  # trl's conversational prompt/completion
     return Inspection(
-        path.name, suffix, encoding, layout, mapping, columns, sample, issues, mode, scanned
-    )
+        path.name, suffix, encoding, layout, mapping, columns, sample, issues, mode, scanned,
+        unknown,
+    )  # fmt: skip
 
 
 FEATURE_COLUMNS = {
@@ -618,8 +664,12 @@ def import_path(
     path = Path(path)
     started = time.monotonic()
     seen = inspect_file(path, txt_mode=txt_mode)
-    layout = layout or seen.layout
-    mapping = check_mapping(layout, mapping or seen.mapping, seen.columns)
+    # What the user says wins over what the columns suggest.
+    layout = layout or layout_of_mapping(mapping) or seen.layout
+    if layout is None:
+        raise IngestError(seen.layout_error or "choose the layout and map the columns")
+    base = seen.mapping if layout == seen.layout else guess_mapping(layout, seen.columns)
+    mapping = check_mapping(layout, base | (mapping or {}), seen.columns)
     form = FORM_OF_LAYOUT[layout]
     encoding = encoding or seen.encoding
     try:

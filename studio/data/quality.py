@@ -594,10 +594,10 @@ def train_classifier(
     save `quality/models/<name>/`. Returns the model's meta (also in `meta.json`)."""
     settings = (settings or TrainSettings()).validate()
     version = resolve(ws, spec)
+    name = check_model_name(name or default_model_name(version.name))
     labels = load_labels(ws, version.name)
     counts = label_counts(labels)
     check_enough(counts, settings.min_per_class)
-    name = check_model_name(name or default_model_name(version.name))
     final = models_dir(ws) / name
     if final.exists() and not overwrite:
         raise DataError(f"a classifier named {name!r} exists already; pick another name")

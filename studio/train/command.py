@@ -20,7 +20,7 @@ def train(args, ws) -> tuple[dict, str]:
     from studio.models.load import ModelLoadError
     from studio.train.backends import BackendError
     from studio.train.data import DataError
-    from studio.train.launch import Blocked
+    from studio.train.launch import Blocked, TooLarge
 
     try:
         if args.run_dir:
@@ -48,7 +48,7 @@ def train(args, ws) -> tuple[dict, str]:
         ChatTemplateError,
     ) as exc:
         raise CliError(str(exc)) from exc
-    except Blocked as exc:
+    except (Blocked, TooLarge) as exc:
         raise CliError(str(exc)) from exc
 
 
@@ -84,6 +84,8 @@ def _start(args, ws) -> tuple[dict, str]:
         lines += [f"  [{d.severity}] {d.code}: {d.count} rows" for d in report.diagnostics]
     if checked.estimate:
         lines += ["memory: " + line for line in summary_lines(checked.estimate, "en")]
+        if checked.too_large:
+            lines.append("memory: NOT STARTED unless allow_over_memory is set")
     if args.check:
         payload = checked.to_dict()
         payload["config"] = checked.config.to_dict()
@@ -187,7 +189,7 @@ def _distributed(args, ws) -> tuple[dict, str]:
 
     from studio.runs.launcher import prepare_run
     from studio.train import presets
-    from studio.train.launch import Blocked, preflight
+    from studio.train.launch import Blocked, TooLarge, preflight
     from studio.train.trainer import execute, is_main_process
 
     if not dist.is_initialized():  # the Trainer's accelerator reuses this process group
@@ -196,7 +198,7 @@ def _distributed(args, ws) -> tuple[dict, str]:
     paths: list = [None]
     if is_main_process():
         checked = preflight(ws, config)
-        if not checked.blocked:
+        if not (checked.blocked or checked.too_large):
             command = ["accelerate", "launch", "-m", "studio", "train", args.config]
             run = prepare_run(
                 ws,
@@ -209,7 +211,7 @@ def _distributed(args, ws) -> tuple[dict, str]:
     dist.broadcast_object_list(paths, src=0)
     if paths[0] is None:
         if is_main_process():
-            raise Blocked(checked.scan)
+            raise Blocked(checked.scan) if checked.blocked else TooLarge(checked.estimate)
         raise CliError("the main process refused to start the run")
     run = Run(Path(paths[0]))
     code = execute(run, ws)

@@ -151,6 +151,8 @@ class RunConfig:
     allow_pickle: bool = False
     allow_blocked: bool = False
     """Start even when the label inspector finds an error-level problem."""
+    allow_over_memory: bool = False
+    """Start even when the memory estimate says the run will not fit `gpu_memory_gib`."""
     gpu_memory_gib: float = 24.0
     """GPU size the memory estimate is checked against."""
     architecture: dict | None = None

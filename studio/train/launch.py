@@ -31,6 +31,22 @@ class Blocked(RuntimeError):
         self.report = report
 
 
+class TooLarge(RuntimeError):
+    """The memory estimate says the run will not fit, and the config does not allow it."""
+
+    def __init__(self, estimate):
+        from studio.train.vram import gib
+
+        super().__init__(
+            f"the memory estimate says this run needs about {gib(estimate.total, 1)} GiB, more "
+            f"than the {gib(estimate.gpu_bytes, 1)} GiB it is checked against (gpu_memory_gib), "
+            "so it would run out of memory. Follow the estimate's advice (a smaller batch or "
+            "LoRA rank, a shorter max_length, gradient checkpointing, QLoRA), or set "
+            "allow_over_memory: true to start anyway."
+        )
+        self.estimate = estimate
+
+
 @dataclass
 class Preflight:
     config: RunConfig  # resolved
@@ -45,6 +61,15 @@ class Preflight:
     def blocked(self) -> bool:
         return self.scan is not None and self.scan.blocked and not self.config.allow_blocked
 
+    @property
+    def too_large(self) -> bool:
+        """The estimate says the run will not fit, and the config does not allow that."""
+        return (
+            self.estimate is not None
+            and not self.estimate.fits
+            and not self.config.allow_over_memory
+        )
+
     def to_dict(self) -> dict:
         return {
             "scan": self.scan.to_dict() if self.scan else None,
@@ -52,6 +77,7 @@ class Preflight:
             "estimate": self.estimate.to_dict() if self.estimate else None,
             "device": self.device,
             "blocked": self.blocked,
+            "too_large": self.too_large,
         }
 
 
@@ -191,6 +217,8 @@ def start(
         raise ModelLoadError(checked.scan_error or "the model's tokenizer could not be loaded")
     if checked.blocked:
         raise Blocked(checked.scan)
+    if checked.too_large:
+        raise TooLarge(checked.estimate)
     run = prepare_run(
         ws,
         checked.config,

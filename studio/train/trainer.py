@@ -188,15 +188,27 @@ def is_disk_full(exc: BaseException, where: Path | None = None) -> bool:
         return False
 
 
+# What running out of memory looks like where torch does not raise OutOfMemoryError: its
+# CPU allocator raises a RuntimeError ("DefaultCPUAllocator: can't allocate memory: you
+# tried to allocate N bytes. Error code 12 (Cannot allocate memory)").
+OOM_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
 def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
+    """Whether `exc` (or an error it came from) is running out of memory, GPU or CPU."""
     try:
         import torch
 
-        return isinstance(exc, torch.OutOfMemoryError)
+        kinds: tuple[type, ...] = (MemoryError, torch.OutOfMemoryError)
     except (ImportError, AttributeError):
-        return "out of memory" in str(exc).lower()
+        kinds = (MemoryError,)
+    seen, current = set(), exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, kinds) or any(t in str(current).lower() for t in OOM_TEXT):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _train(run: Run, ws, config: RunConfig, stop: _Stop, *, resume: bool) -> str:

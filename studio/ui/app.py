@@ -13,6 +13,7 @@ from studio.i18n import pick_language, t
 from studio.models.load import LoadedModel, ModelSource, resolve_source
 from studio.models.pool import ModelPool, pool_opener, training_guard
 from studio.paths import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR, ICON_PATH
+from studio.priority import lowered
 from studio.ui import (
     chat_tab,
     compare_tab,
@@ -155,6 +156,8 @@ def build_app(ctx: StudioContext) -> gr.Blocks:
         ready = demo.load(initial_language, outputs=ctx.lang, api_visibility="private")
         for fn, inputs, outputs in ctx.on_ready:
             ready = ready.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+    for block_fn in demo.fns.values():  # the work behind every event yields to training runs
+        block_fn.fn = lowered(block_fn.fn)
     return demo
 
 

@@ -275,6 +275,8 @@ def train(ws, spec, name, tokenize, lang):
     spec = _spec_or_error(spec, lang)
     try:
         dataset = q.resolve(ws, spec).name
+        if (name or "").strip():  # a bad name is said first, before the labels are counted
+            q.check_model_name(name.strip())
         counts = q.label_counts(q.load_labels(ws, dataset))
         need = _need(counts)
         if any(need.values()):

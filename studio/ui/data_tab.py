@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from studio.data import preview
-from studio.data.ingest import LAYOUTS, IngestError, import_path, inspect_file
+from studio.data.ingest import LAYOUTS, IngestError, guess_mapping, import_path, inspect_file
 from studio.data.registry import list_datasets
 from studio.data.store import (
     EXPORT_FORMATS,
@@ -277,9 +277,11 @@ def _import_section(data: DataContext) -> None:
             lang,
             file=seen.file,
             encoding=seen.encoding or "parquet",
-            layout=t(f"data.layout_{seen.layout}", lang),
+            layout=t(f"data.layout_{seen.layout}" if seen.layout else "data.layout_unknown", lang),
             columns=", ".join(seen.columns),
         ) + (f"\n\n{t('data.issues', lang, n=seen.scanned)}{issues}" if issues else "")
+        if seen.layout is None:
+            text += "\n\n" + t("data.choose_layout", lang)
         table = pd.DataFrame(
             [[preview.cell(r.get(c)) for c in seen.columns] for r in seen.sample],
             columns=seen.columns,
@@ -336,7 +338,7 @@ def _import_section(data: DataContext) -> None:
         check, inputs=[upload, local_path, ctx.lang], outputs=outputs, api_visibility="private"
     )
     layout.input(
-        lambda chosen, columns: mapping_updates(chosen, columns),
+        lambda chosen, columns: mapping_updates(chosen, columns, guess_mapping(chosen, columns)),
         inputs=[layout, columns_state],
         outputs=list(mapping.values()),
         api_visibility="private",

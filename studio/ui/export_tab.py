@@ -13,6 +13,7 @@ from studio.export.merge import merge
 from studio.export.recipe import ADAPTER_METHODS, KINDS, MODEL_METHODS, MergeRecipe, RecipeError
 from studio.i18n import t
 from studio.runs.store import RunError, list_runs, open_run
+from studio.safety import UnsafeInputError, safe_name
 
 API_EXPORT = "export_run"
 API_MERGE = "merge_models"
@@ -172,6 +173,11 @@ def build(ctx, loc) -> None:
         )  # fmt: skip
 
     def do_export(run_id, mode_name, dtype_name, wanted, lang):
+        try:  # a bad name is said first
+            if (wanted or "").strip():
+                safe_name(wanted.strip())
+        except UnsafeInputError as exc:
+            return f"⚠️ {html.escape(str(exc))}"
         if not run_id:
             return t("export.pick_run", lang)
         try:
@@ -200,7 +206,7 @@ def build(ctx, loc) -> None:
                  density_value, wanted, lang):  # fmt: skip
         try:
             chosen = list(chosen or [])
-            values = parse_weights(weight_text, max(1, len(chosen)))
+            values = parse_weights(weight_text, len(chosen)) if chosen else []
             recipe = MergeRecipe.from_dict(
                 {
                     "name": (wanted or "").strip() or "merged",

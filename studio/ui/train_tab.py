@@ -22,7 +22,7 @@ from studio.runs.store import ACTIVE, list_runs, open_run, reconcile, reconcile_
 from studio.tokens.build import Cancelled
 from studio.train import presets
 from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig, is_integer_field
-from studio.train.launch import Blocked, equivalent_command, preflight, start
+from studio.train.launch import Blocked, TooLarge, equivalent_command, preflight, start
 from studio.ui.inspect_tab import dataset_choices, render_diagnostics
 from studio.ui.plots import scale_picker, with_every_series, x_axis_picker
 from studio.ui.progress import CANCELS, Background, progress_html, store_line
@@ -98,6 +98,7 @@ FIELDS = (
     "training.seed",
     "gpu_memory_gib",
     "allow_blocked",
+    "allow_over_memory",
 )
 # Whole-number fields (their inputs round to integers), as the config's annotations say.
 INTEGER_FIELDS = {path for path in FIELDS if is_integer_field(path)}
@@ -404,6 +405,7 @@ def build(ctx, loc) -> None:
                 number("training.seed", "seed")
                 number("gpu_memory_gib", "gpu_memory_gib")
                 check("allow_blocked", "allow_blocked")
+                check("allow_over_memory", "allow_over_memory")
         inputs = [preset, dataset, model, profile, *[fields[p] for p in FIELDS]]
         with gr.Row():
             check_btn = loc.make(gr.Button, i18n={"value": "train.check"}, elem_id="train-check")
@@ -572,6 +574,19 @@ def build(ctx, loc) -> None:
                 gr.update(),
                 gr.update(),
             )
+            return
+        except TooLarge as exc:
+            from studio.train.vram import gib
+
+            estimate = exc.estimate
+            yield (
+                "⚠️ " + t("train.too_large", lang, need=gib(estimate.total, 1),
+                          have=gib(estimate.gpu_bytes, 1)),
+                render_check(checked, lang),
+                render_estimate(estimate, lang),
+                gr.update(),
+                gr.update(),
+            )  # fmt: skip
             return
         except Exception as exc:  # noqa: BLE001 - the user sees why nothing started
             yield f"⚠️ {exc}", gr.update(), gr.update(), gr.update(), gr.update()
