@@ -106,7 +106,7 @@ def train_steps(metrics: bytes) -> set[int]:
 
 
 def curve_steps(plot) -> list[int]:
-    return sorted({r[0] for r in plot["value"]["data"] if r[1] is not None and r[2] == "loss"})
+    return sorted({r[0] for r in plot["data"] if r[1] is not None and r[2] == "loss"})
 
 
 def history_row(client, run_id, lang="en") -> dict:

@@ -5,10 +5,16 @@ first drawn (its domain is not recomputed when only the value changes): a series
 appears later (the eval loss after the first evaluation, a run added to a comparison) is
 drawn without a stroke, i.e. invisibly. Every frame we send therefore names every series the
 plot may ever show, the absent ones with a single empty row that the chart does not draw.
+
+Only the plot's value is ever updated: when an update changes another property with it
+(`colors_in_legend`, titles), the chart is drawn from the value it had before, so every
+chart showed the previous update (issue 20). The legend is therefore drawn beside the chart
+(`legend_html`), in the page's language.
 """
 
 from __future__ import annotations
 
+import html
 import math
 
 import gradio as gr
@@ -28,6 +34,16 @@ def with_every_series(table: pd.DataFrame, names, x: str) -> pd.DataFrame:
     pad = pd.DataFrame({x: [math.nan] * len(missing), "value": math.nan, "series": missing})
     both = pd.concat([table, pad], ignore_index=True) if len(table) else pad
     return both.astype({x: "float64", "value": "float64", "series": "string"})
+
+
+def legend_html(items) -> str:
+    """A chart's legend as HTML: (label, colour) pairs, each a coloured line and its label."""
+    spans = "".join(
+        f'<span class="legend-item"><span class="legend-swatch" style="background:{color}">'
+        f"</span>{html.escape(label)}</span>"
+        for label, color in items
+    )
+    return f'<div class="chart-legend">{spans}</div>' if spans else ""
 
 
 def x_axis_picker(loc, elem_id: str, **kwargs):

@@ -6,6 +6,7 @@ by the same `studio.runs.curves.frame` as the Train tab's live curve.
 
 from __future__ import annotations
 
+import html
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from studio.fsutil import file_size
 from studio.i18n import t
 from studio.runs import curves, history
 from studio.runs.store import ACTIVE, STATES, RunError, open_run
-from studio.ui.plots import scale_picker, with_every_series, x_axis_picker
+from studio.ui.plots import legend_html, scale_picker, with_every_series, x_axis_picker
 from studio.ui.train_tab import explain
 
 API_HISTORY = "runs_history"
@@ -165,7 +166,7 @@ def build(ctx, loc) -> None:
                 scale=2,
                 elem_id="runs-smoothing",
             )
-        caption = gr.Markdown(elem_id="runs-caption")
+        caption = gr.HTML(elem_id="runs-caption")
         plot = gr.LinePlot(
             x="x",
             y="value",
@@ -284,13 +285,16 @@ def build(ctx, loc) -> None:
         frame["series"] = frame["series"].map(slots).astype("string")
         for i, row in enumerate(summaries):
             row["line"] = f"#{i + 1}"
-        # Only the value changes: updating the plot's other properties (x, titles) rebuilds
-        # its chart without the colour encoding. The x column always has the same name.
-        shown = [slot for slot in slots.values() if slot in set(frame["series"])]
+        # Only the value changes (ui/plots.py): the x column always has the same name, and
+        # the legend is drawn beside the chart.
+        drawn = set(frame["series"])
+        legend = legend_html(
+            (f"{slot} {label}", SLOT_COLORS[slot]) for label, slot in slots.items() if slot in drawn
+        )
         frame = with_every_series(frame.rename(columns={x: "x"}), SLOT_COLORS, "x")
         return (
-            f"**{caption}**" if runs else "",
-            gr.update(value=frame, colors_in_legend=shown),
+            f"<p><b>{html.escape(caption)}</b></p>{legend}" if runs else "",
+            frame,
             table(summaries, SUMMARY_COLUMNS, lang),
             diff_table(runs, lang),
         )

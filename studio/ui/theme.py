@@ -17,6 +17,9 @@ FONTS = [
 MONO = ["Noto Sans Mono CJK JP", "Cascadia Mono", "Menlo", "Consolas", "monospace"]
 
 CSS = """
+.chart-legend { display: flex; flex-wrap: wrap; gap: 0.3em 1.2em; margin: 0.4em 0; font-size: 0.9em; }
+.legend-item { display: inline-flex; align-items: center; gap: 0.4em; }
+.legend-swatch { display: inline-block; width: 1.6em; height: 3px; border-radius: 2px; }
 .gradio-container { max-width: 1480px !important; margin: 0 auto; }
 #studio-header { align-items: center; border-bottom: 1px solid var(--border-color-primary);
   padding-bottom: 4px; margin-bottom: 4px; }

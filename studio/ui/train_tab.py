@@ -24,7 +24,7 @@ from studio.train import presets
 from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig, is_integer_field
 from studio.train.launch import Blocked, TooLarge, equivalent_command, preflight, start
 from studio.ui.inspect_tab import dataset_choices, render_diagnostics
-from studio.ui.plots import scale_picker, with_every_series, x_axis_picker
+from studio.ui.plots import legend_html, scale_picker, with_every_series, x_axis_picker
 from studio.ui.progress import CANCELS, Background, progress_html, store_line
 
 API_CHECK = "train_check"
@@ -51,6 +51,11 @@ VIEWS = {
     "grad_norm": ("grad_norm",),
     "tokens_per_s": ("tokens_per_s",),
 }
+
+
+def series_label(name: str, lang: str) -> str:
+    """A curve's name in the page's language."""
+    return t("runs.metric_loss_raw" if name == "loss (raw)" else f"runs.metric_{name}", lang)
 
 
 def empty_curve():
@@ -479,7 +484,7 @@ def build(ctx, loc) -> None:
             y="value",
             color="series",
             color_map=CURVE_COLORS,
-            colors_in_legend=["loss (raw)", "loss", "eval_loss"],
+            colors_in_legend=[],  # drawn beside it, in the page's language (ui/plots.py)
             value=empty_curve(),
             height=340,
             elem_id="train-curve",
@@ -660,18 +665,19 @@ def build(ctx, loc) -> None:
         reconcile_run(run)  # a run whose process died while this app was not its parent
         key = [run.id, weight, view_name, x, scale_name]
         key += [file_size(run.metrics_path), file_size(run.log_path)]
-        if key == seen:
-            return render_status(run, lang), gr.skip(), gr.skip(), seen
         shown = list(VIEWS.get(view_name, VIEWS["loss"]))
         if view_name == "loss" and weight:
             shown.insert(0, "loss (raw)")
+        legend = legend_html((series_label(n, lang), CURVE_COLORS[n]) for n in shown)
+        if key == seen:
+            return render_status(run, lang) + legend, gr.skip(), gr.skip(), seen
         curve = curves_drawn.get(tuple(key))
         if curve is None:  # drawn once per new metrics line, whoever is watching
             curve = live_curve(run.metrics(), view_name, x, scale_name, weight)
             curves_drawn.put(tuple(key), curve)
         return (
-            render_status(run, lang),
-            gr.update(value=curve, colors_in_legend=shown),
+            render_status(run, lang) + legend,
+            curve,  # the value only (ui/plots.py)
             run.log_tail(12),
             key,
         )
