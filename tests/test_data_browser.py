@@ -112,3 +112,26 @@ def test_columns_the_studio_does_not_recognise_can_be_mapped(browser, running_ap
         ("元気？", "はい"),
     ]
     page.close()
+
+
+def test_an_error_stays_until_closed_in_the_pages_language(browser, running_app):  # noqa: F811
+    """A mistake's explanation does not vanish after 10 s, is titled in the page's language,
+    and leaves no "Error" badge over the field."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(running_app["url"])
+    page.get_by_role("radio", name="日本語").check()
+    page.get_by_role("tab", name="データ").click(timeout=ms(30))
+    page.locator("#data-import").click()  # no file chosen
+    toast = page.locator(".toast-body")
+    expect(toast).to_contain_text("ファイル", timeout=ms(20))
+    title = toast.locator(".toast-title").first
+    assert title.evaluate("e => getComputedStyle(e, \"::before\").content") == "\"エラー\""
+    page.wait_for_timeout(12_000)  # past Gradio's default 10 s
+    expect(toast).to_be_visible()
+    badges = page.locator('#data-import-status [data-testid="status-tracker"] .clear-status')
+    expect(badges.first).to_be_hidden()
+    page.locator(".toast-close").first.click()
+    expect(toast).to_have_count(0, timeout=ms(10))
+    page.close()

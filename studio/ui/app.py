@@ -30,6 +30,7 @@ from studio.ui.localize import Localizer
 from studio.ui.theme import CSS, theme
 from studio.workspace import Workspace
 
+LANG_JS = "(lang) => { document.documentElement.lang = lang; return []; }"
 LANGUAGE_CHOICES = [("日本語", "ja"), ("English", "en")]
 
 
@@ -149,6 +150,8 @@ def build_app(ctx: StudioContext) -> gr.Blocks:
         ctx.lang.change(
             loc.updates, inputs=ctx.lang, outputs=loc.components, api_visibility="private"
         )
+        # The page says which language it is in, so the toasts' titles follow (ui/errors.py).
+        ctx.lang.change(None, inputs=ctx.lang, js=LANG_JS, api_visibility="private")
 
         def initial_language(request: gr.Request) -> str:
             return pick_language(request.headers.get("accept-language") if request else None)

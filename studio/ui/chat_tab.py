@@ -25,6 +25,7 @@ from studio.i18n import t
 from studio.models.load import ModelLoadError
 from studio.safety import UnsafeInputError
 from studio.ui.compare_tab import default_models
+from studio.ui.errors import ShownError
 from studio.ui.sampling import sampling_controls, settings_from
 
 API_CHAT = "chat"
@@ -189,7 +190,7 @@ def build(ctx, loc) -> None:
         try:
             found = save_persona(ws, name, text)
         except ChatError as exc:
-            raise gr.Error(str(exc)) from None
+            raise ShownError(str(exc)) from None
         clean = " ".join(name.split())
         gr.Info(t("chat.persona_saved", lang, name=clean))
         return gr.update(choices=list(found), value=clean)
@@ -198,7 +199,7 @@ def build(ctx, loc) -> None:
         try:
             found = delete_persona(ws, name)
         except ChatError as exc:
-            raise gr.Error(str(exc)) from None
+            raise ShownError(str(exc)) from None
         first = next(iter(found))
         return gr.update(choices=list(found), value=first), found[first]
 
@@ -234,11 +235,11 @@ def build(ctx, loc) -> None:
         lang,
     ):
         if not (text or "").strip():
-            raise gr.Error(t("chat.empty_message", lang))
+            raise ShownError(t("chat.empty_message", lang))
         try:
             settings = settings_from(max_new_tokens, greedy_on, temp, top, k, rep, seed_value)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+            raise ShownError(str(exc)) from None
         # one side per model: [model, its conversation, the warnings under it]
         sides = [[spec_a, list(hist_a or []), ""], [spec_b or None, list(hist_b or []), ""]]
         flagged = False
@@ -319,7 +320,7 @@ def build(ctx, loc) -> None:
             except ChatError:
                 continue
         if not rows:
-            raise gr.Error(t("chat.nothing_to_export", lang))
+            raise ShownError(t("chat.nothing_to_export", lang))
         return rows
 
     def do_export(hist_a, hist_b, system_text, lang):
@@ -330,9 +331,9 @@ def build(ctx, loc) -> None:
         try:
             version = save_as_dataset(ws, rows_of(hist_a, hist_b, system_text, lang), name)
         except UnsafeInputError as exc:
-            raise gr.Error(t("chat.bad_dataset_name", lang, error=exc)) from None
+            raise ShownError(t("chat.bad_dataset_name", lang, error=exc)) from None
         except DataError as exc:  # e.g. the disk is full; earlier versions are unchanged
-            raise gr.Error(str(exc)) from None
+            raise ShownError(str(exc)) from None
         return t("chat.dataset_saved", lang, name=version.name, version=version.version)
 
     export_btn.click(

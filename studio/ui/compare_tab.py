@@ -26,6 +26,7 @@ from studio.evaluate.runner import latest_finetune, sweep_models
 from studio.i18n import t
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.runs.store import list_runs
+from studio.ui.errors import ShownError
 from studio.ui.sampling import sampling_controls, settings_from
 
 API_COMPARE = "compare_models"
@@ -238,7 +239,7 @@ def build(ctx, loc) -> None:
         try:
             names = run_with_checkpoints(ws, run_id)
         except EvalError as exc:  # no such run
-            raise gr.Error(t("compare.no_run", lang, run=run_id, error=exc)) from None
+            raise ShownError(t("compare.no_run", lang, run=run_id, error=exc)) from None
         merged = list(dict.fromkeys([*(current or []), *names]))
         return gr.update(choices=ctx.model_choices(lang, checkpoints=True), value=merged)
 
@@ -248,7 +249,7 @@ def build(ctx, loc) -> None:
         try:
             return "\n".join(read_prompts(Path(path)))
         except PromptsError as exc:
-            raise gr.Error(t("compare.bad_prompts", lang, error=exc)) from None
+            raise ShownError(t("compare.bad_prompts", lang, error=exc)) from None
 
     def run(
         chosen,
@@ -265,12 +266,12 @@ def build(ctx, loc) -> None:
     ):
         chosen = [m for m in (chosen or []) if m]
         if not chosen:
-            raise gr.Error(t("compare.no_models", lang))
+            raise ShownError(t("compare.no_models", lang))
         try:
             prompt_list = parse_prompts(prompt_text or "", source=t("compare.prompts", lang))
             settings = settings_from(max_new_tokens, greedy_on, temp, top, rep, seed_value)
         except (PromptsError, ValueError) as exc:
-            raise gr.Error(str(exc)) from None
+            raise ShownError(str(exc)) from None
         total = len(chosen) * len(prompt_list)
 
         result = None

@@ -27,6 +27,7 @@ from studio.data.filters import FILTERS, PipelineError, read_word_list
 from studio.data.store import DataError
 from studio.fsutil import atomic_write_text
 from studio.i18n import t
+from studio.ui.errors import ShownError
 
 API_CLEAN = "data_clean"
 
@@ -227,7 +228,7 @@ def build_section(data) -> None:
         try:
             p = preset(name or DEFAULT_PRESET)
         except PipelineError as exc:
-            raise gr.Error(t("data_clean.bad_pipeline", lang, error=exc)) from None
+            raise ShownError(t("data_clean.bad_pipeline", lang, error=exc)) from None
         return rows_frame(pipeline_to_rows(p)), pipeline_words(p)
 
     def load_yaml(file, lang):
@@ -237,7 +238,7 @@ def build_section(data) -> None:
         try:
             p = load_pipeline(path)
         except PipelineError as exc:
-            raise gr.Error(t("data_clean.bad_file", lang, file=path.name, error=exc)) from None
+            raise ShownError(t("data_clean.bad_file", lang, file=path.name, error=exc)) from None
         note = t("data_clean.yaml_loaded", lang, file=path.name, count=len(p.steps))
         return rows_frame(pipeline_to_rows(p)), pipeline_words(p), note
 
@@ -248,14 +249,14 @@ def build_section(data) -> None:
         try:
             words = read_word_list(path)
         except PipelineError as exc:
-            raise gr.Error(t("data_clean.bad_file", lang, file=path.name, error=exc)) from None
+            raise ShownError(t("data_clean.bad_file", lang, file=path.name, error=exc)) from None
         return "\n".join(words), t("data_clean.ng_loaded", lang, file=path.name, count=len(words))
 
     def current(rows, words, lang):
         try:
             return pipeline_from_rows(rows, words)
         except PipelineError as exc:
-            raise gr.Error(t("data_clean.bad_pipeline", lang, error=exc)) from None
+            raise ShownError(t("data_clean.bad_pipeline", lang, error=exc)) from None
 
     def save_yaml(rows, words, name, lang):
         p = current(rows, words, lang)
@@ -267,12 +268,12 @@ def build_section(data) -> None:
 
     def run(spec, rows, words, procs, dry, lang, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
         if not spec:
-            raise gr.Error(t("data_clean.no_version", lang))
+            raise ShownError(t("data_clean.no_version", lang))
         pipeline = current(rows, words, lang)
         try:
             result = run_pipeline(ws, spec, pipeline, num_proc=int(procs or 0), dry_run=dry)
         except (DataError, PipelineError) as exc:
-            raise gr.Error(t("data_clean.failed", lang, error=exc)) from None
+            raise ShownError(t("data_clean.failed", lang, error=exc)) from None
         r = result.report
         figures = dict(
             source=r["source"],

@@ -23,6 +23,7 @@ from studio.data.cluster import (
 )
 from studio.data.store import DataError
 from studio.i18n import t
+from studio.ui.errors import ShownError
 
 API_CLUSTER = "data_cluster"
 API_BALANCE = "data_balance"
@@ -156,7 +157,7 @@ def build_section(data) -> None:
 
     def run(spec, k_value, seed_value, lang, progress=gr.Progress()):  # noqa: B008
         if not spec:
-            raise gr.Error(t("data_cluster.no_version", lang))
+            raise ShownError(t("data_cluster.no_version", lang))
         try:
             result = cluster_version(
                 ws,
@@ -166,7 +167,7 @@ def build_section(data) -> None:
                 progress=lambda done, total: progress(done / max(1, total)),
             )
         except DataError as exc:
-            raise gr.Error(t("data_cluster.failed", lang, error=exc)) from None
+            raise ShownError(t("data_cluster.failed", lang, error=exc)) from None
         summary = result.summary()
         message = t(
             "data_cluster.done",
@@ -188,11 +189,11 @@ def build_section(data) -> None:
 
     def apply(summary, frame, seed_value, lang):
         if not summary:
-            raise gr.Error(t("data_cluster.not_clustered", lang))
+            raise ShownError(t("data_cluster.not_clustered", lang))
         try:
             caps, weights = rules_from_table(table_rows(frame), summary["k"])
             if not caps and not weights:
-                raise gr.Error(t("data_cluster.no_rules", lang))
+                raise ShownError(t("data_cluster.no_rules", lang))
             result = balance_version(
                 ws,
                 summary["dataset"],
@@ -202,7 +203,7 @@ def build_section(data) -> None:
                 k=summary["k"],
             )
         except DataError as exc:
-            raise gr.Error(t("data_cluster.balance_failed", lang, error=exc)) from None
+            raise ShownError(t("data_cluster.balance_failed", lang, error=exc)) from None
         message = t(
             "data_cluster.balanced",
             lang,

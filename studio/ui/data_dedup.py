@@ -19,6 +19,7 @@ from studio.data.dedup import (
 )
 from studio.data.store import DataError
 from studio.i18n import t
+from studio.ui.errors import ShownError
 
 API_DEDUP = "data_dedup"
 PER_PAGE = 10  # clusters a page
@@ -151,12 +152,12 @@ def build_section(data) -> None:
                 max_members=MAX_MEMBERS,
             )
         except DataError as exc:  # the deduplicated version was deleted meanwhile
-            raise gr.Error(t("data_dedup.failed", lang, error=exc)) from None
+            raise ShownError(t("data_dedup.failed", lang, error=exc)) from None
         return render_clusters(view, len(state["clusters"]), lang), view["page"]
 
     def run(spec, thr, n, exact, lang, progress=gr.Progress()):  # noqa: B008
         if not spec:
-            raise gr.Error(t("data_dedup.no_version", lang))
+            raise ShownError(t("data_dedup.no_version", lang))
         settings = DedupSettings(
             threshold=float(thr), shingle=int(n or DEFAULT_SHINGLE), exact_only=bool(exact)
         )
@@ -165,7 +166,7 @@ def build_section(data) -> None:
                 ws, spec, settings, progress=lambda done, total: progress(done / max(1, total))
             )
         except DataError as exc:
-            raise gr.Error(t("data_dedup.failed", lang, error=exc)) from None
+            raise ShownError(t("data_dedup.failed", lang, error=exc)) from None
         payload = result.to_dict()
         counts = payload["counts"]
         message = t(

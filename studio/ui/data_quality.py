@@ -19,6 +19,7 @@ import pandas as pd
 
 from studio.data import quality as q
 from studio.i18n import t
+from studio.ui.errors import ShownError
 
 API_TRAIN = "data_classifier_train"
 API_SCORE = "data_classifier_score"
@@ -218,19 +219,19 @@ def model_names(ws) -> list[str]:
 
 def _spec_or_error(spec, lang: str) -> str:
     if not spec:
-        raise gr.Error(t("data_quality.no_version", lang))
+        raise ShownError(t("data_quality.no_version", lang))
     return spec
 
 
-def _gr_error(exc: Exception, lang: str) -> gr.Error:
-    return gr.Error(t("data_quality.error", lang, error=exc))
+def _gr_error(exc: Exception, lang: str) -> ShownError:
+    return ShownError(t("data_quality.error", lang, error=exc))
 
 
 def start_labeling(ws, spec, order, seed, model, lang):
     """A fresh queue over the version; shows its first unlabeled document."""
     spec = _spec_or_error(spec, lang)
     if order == "uncertain" and not model:
-        raise gr.Error(t("data_quality.uncertain_needs_model", lang))
+        raise ShownError(t("data_quality.uncertain_needs_model", lang))
     try:
         queue = q.new_queue(ws, spec, order or "random", int(seed or 0), model or None)
         if order == "uncertain":
@@ -280,7 +281,7 @@ def train(ws, spec, name, tokenize, lang):
         counts = q.label_counts(q.load_labels(ws, dataset))
         need = _need(counts)
         if any(need.values()):
-            raise gr.Error(
+            raise ShownError(
                 t(
                     "data_quality.too_few",
                     lang,
@@ -307,7 +308,7 @@ def score(ws, spec, model, threshold, lang):
     histogram). The slider's "previous" value becomes the current threshold."""
     spec = _spec_or_error(spec, lang)
     if not model:
-        raise gr.Error(t("data_quality.no_model", lang))
+        raise ShownError(t("data_quality.no_model", lang))
     try:
         version = q.resolve(ws, spec)
         scores = q.score_version(ws, version, model)
@@ -332,7 +333,7 @@ def apply(ws, spec, model, threshold, lang):
     """Write the new version; returns (message, its spec)."""
     spec = _spec_or_error(spec, lang)
     if not model:
-        raise gr.Error(t("data_quality.no_model", lang))
+        raise ShownError(t("data_quality.no_model", lang))
     try:
         done = q.apply_classifier(ws, spec, model, float(threshold))
     except q.DataError as exc:

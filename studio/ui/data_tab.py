@@ -28,6 +28,7 @@ from studio.data.store import (
 from studio.i18n import t
 from studio.safety import UnsafeInputError, confine
 from studio.ui import data_clean, data_cluster, data_dedup, data_quality, data_tokens
+from studio.ui.errors import ShownError
 
 API_IMPORT = "data_import"
 MAP_FIELDS = list(dict.fromkeys(f for fields in LAYOUTS.values() for f in fields))
@@ -242,13 +243,13 @@ def _import_section(data: DataContext) -> None:
             return Path(uploaded)
         typed = (typed or "").strip()
         if not typed:
-            raise gr.Error(t("data.no_file", lang))
+            raise ShownError(t("data.no_file", lang))
         path = Path(typed).expanduser()
         if ctx.local_roots is not None:  # reachable from other machines: the workspace only
             try:
                 path = confine(path, [ws.root])
             except UnsafeInputError as exc:
-                raise gr.Error(t("data.path_refused", lang, error=exc)) from None
+                raise ShownError(t("data.path_refused", lang, error=exc)) from None
         return path
 
     def mapping_updates(chosen_layout, columns, current=None):
@@ -268,7 +269,7 @@ def _import_section(data: DataContext) -> None:
         try:
             seen = inspect_file(path)
         except (IngestError, OSError) as exc:
-            raise gr.Error(t("data.check_failed", lang, error=exc)) from None
+            raise ShownError(t("data.check_failed", lang, error=exc)) from None
         issues = "".join(
             f"\n- {t('data.issue', lang, line=i.line, message=i.message)}" for i in seen.issues
         )
@@ -314,7 +315,7 @@ def _import_section(data: DataContext) -> None:
                 source=path.name,
             )
         except (DataError, OSError, UnsafeInputError) as exc:
-            raise gr.Error(t("data.import_failed", lang, error=exc)) from None
+            raise ShownError(t("data.import_failed", lang, error=exc)) from None
         text = t(
             "data.imported",
             lang,
@@ -417,19 +418,19 @@ def _preview_section(data: DataContext) -> None:
                 query=text or "",
             )
         except DataError as exc:
-            raise gr.Error(str(exc)) from None
+            raise ShownError(str(exc)) from None
         key = "data.matches" if result["complete"] else "data.matches_more"
         note = t(key, lang, n=f"{result['matches']:,}", page=int(page_no or 1))
         return note, page_frame(result, version.format, lang)
 
     def stats(spec, model_spec, lang):
         if not spec:
-            raise gr.Error(t("data.no_version", lang))
+            raise ShownError(t("data.no_version", lang))
         try:
             version = resolve(ws, spec)
             dataset = open_version(ws, version)
         except DataError as exc:
-            raise gr.Error(str(exc)) from None
+            raise ShownError(str(exc)) from None
         tokenizer = None
         if model_spec:
             try:
@@ -437,7 +438,7 @@ def _preview_section(data: DataContext) -> None:
 
                 tokenizer = load_tokenizer(ctx.resolve(model_spec))
             except ModelLoadError as exc:
-                raise gr.Error(str(exc)) from None
+                raise ShownError(str(exc)) from None
         sizes = preview.lengths(dataset, version.format, tokenizer=tokenizer)
         columns = preview.column_stats(dataset)
         frame = pd.DataFrame(columns)
@@ -534,23 +535,23 @@ def _versions_section(data: DataContext):
 
     def do_export(spec, chosen, lang):
         if not spec:
-            raise gr.Error(t("data.no_version", lang))
+            raise ShownError(t("data.no_version", lang))
         folder = Path(tempfile.mkdtemp(prefix="data-export-"))
         try:
             path = export_version(ws, spec, chosen, folder)
         except DataError as exc:
-            raise gr.Error(str(exc)) from None
+            raise ShownError(str(exc)) from None
         return gr.update(value=str(path), visible=True)
 
     def do_split(spec, validation, seed_value, lang):
         if not spec:
-            raise gr.Error(t("data.no_version", lang))
+            raise ShownError(t("data.no_version", lang))
         try:
             train, held = split_version(
                 ws, spec, validation=float(validation), seed=int(seed_value)
             )
         except DataError as exc:
-            raise gr.Error(str(exc)) from None
+            raise ShownError(str(exc)) from None
         text = t(
             "data.split_done", lang, train=train.spec, n=train.rows, val=held.spec, m=held.rows
         )
@@ -558,11 +559,11 @@ def _versions_section(data: DataContext):
 
     def do_delete(spec, typed, lang):
         if not spec or (typed or "").strip() != spec:
-            raise gr.Error(t("data.delete_mismatch", lang, spec=spec or ""))
+            raise ShownError(t("data.delete_mismatch", lang, spec=spec or ""))
         try:
             gone = delete_version(ws, spec)
         except (DataError, OSError) as exc:
-            raise gr.Error(str(exc)) from None
+            raise ShownError(str(exc)) from None
         remaining = version_specs(ws)
         return (
             t("data.deleted", lang, spec=gone.spec),

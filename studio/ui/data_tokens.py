@@ -12,6 +12,7 @@ import pandas as pd
 
 from studio.i18n import t
 from studio.tokens.cache import StoreError, cap_bytes, evict, list_stores, remove_store, tokens_dir
+from studio.ui.errors import ShownError
 
 COLUMNS = (
     "key",
@@ -108,16 +109,16 @@ def build_section(data):
 
     def do_remove(key, lang):
         if not key:
-            raise gr.Error(t("tokens.pick", lang))
+            raise ShownError(t("tokens.pick", lang))
         try:
             gone = remove_store(ws, key)
         except StoreError as exc:
-            raise gr.Error(str(exc)) from None
+            raise ShownError(str(exc)) from None
         return (t("tokens.removed", lang, store=gone.key[:12]), *listing(lang))
 
     def do_cap(value, lang):
         if value is None or value <= 0:
-            raise gr.Error(t("tokens.cap", lang))
+            raise ShownError(t("tokens.cap", lang))
         ws.update_meta(token_cache_gb=float(value))
         removed = evict(ws)
         return (t("tokens.cap_set", lang, cap=value, removed=len(removed)), *listing(lang))

@@ -19,6 +19,7 @@ from studio.models.load import ModelLoadError
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.runs.store import list_runs
 from studio.safety import UnsafeInputError
+from studio.ui.errors import ShownError
 
 API_RUN = "evaluate"
 API_DEMO = "evaluate_demo"
@@ -243,8 +244,8 @@ def build(ctx, loc) -> None:
             )
         current = gr.State(None)  # the session shown (its id)
 
-    def fail(lang, exc) -> gr.Error:
-        return gr.Error(t("eval.error", lang, message=exc))
+    def fail(lang, exc) -> ShownError:
+        return ShownError(t("eval.error", lang, message=exc))
 
     def shown(session: dict | None, lang: str, extra: str = ""):
         heat, plot = figures(session)
@@ -301,7 +302,7 @@ def build(ctx, loc) -> None:
 
     def show(session_id, lang):
         if not session_id:
-            raise gr.Error(t("eval.nothing", lang))
+            raise ShownError(t("eval.nothing", lang))
         try:
             session = results.load_session(ws, session_id)
         except FAILURES as exc:
@@ -326,7 +327,7 @@ def build(ctx, loc) -> None:
 
     def export_csv(session_id, lang):
         if not session_id:
-            raise gr.Error(t("eval.nothing", lang))
+            raise ShownError(t("eval.nothing", lang))
         try:
             session = results.load_session(ws, session_id)
         except FAILURES as exc:

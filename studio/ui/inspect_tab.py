@@ -37,6 +37,7 @@ from studio.models.load import ModelLoadError, resolve_source
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.safety import UnsafeInputError
 from studio.tokens.build import Cancelled
+from studio.ui.errors import ShownError
 from studio.ui.progress import CANCELS, Background, progress_text, store_line
 
 API_SCAN = "inspect_scan"
@@ -412,7 +413,7 @@ def build(ctx, loc) -> None:
     ]
 
     def fail(lang, exc):
-        return gr.Error(t("inspect.error", lang, message=exc))
+        return ShownError(t("inspect.error", lang, message=exc))
 
     def resolve(dataset_spec, model_spec, values, lang):
         if not dataset_spec:

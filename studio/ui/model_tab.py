@@ -9,6 +9,7 @@ from studio.i18n import t
 from studio.models.info import describe
 from studio.models.load import ModelLoadError
 from studio.paths import EMBEDDED_MODEL_NAME
+from studio.ui.errors import ShownError
 from studio.ui.sampling import sampling_controls, settings_from
 
 API_LOAD = "load_model"
@@ -255,7 +256,7 @@ def build(ctx, loc) -> None:
         try:
             loaded = ctx.load(model, trust_remote_code=trust_remote_code)
         except ModelLoadError as exc:
-            raise gr.Error(t("model.load_failed", lang, error=exc)) from None
+            raise ShownError(t("model.load_failed", lang, error=exc)) from None
         info = describe(loaded)
         return [info, *show(info, lang)]
 
@@ -280,7 +281,7 @@ def build(ctx, loc) -> None:
             with ctx.use(model, trust_remote_code=trust_remote_code) as loaded:
                 result = generate(loaded, prompt, settings, chat=chat, system=system or None)
         except (ModelLoadError, ValueError) as exc:
-            raise gr.Error(t("model.generate_failed", lang, error=exc)) from None
+            raise ShownError(t("model.generate_failed", lang, error=exc)) from None
         return result.text, render_generation(result, lang)
 
     load_btn.click(

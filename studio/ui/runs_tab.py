@@ -17,6 +17,7 @@ from studio.fsutil import file_size
 from studio.i18n import t
 from studio.runs import curves, history
 from studio.runs.store import ACTIVE, STATES, RunError, open_run
+from studio.ui.errors import ShownError
 from studio.ui.plots import legend_html, scale_picker, with_every_series, x_axis_picker
 from studio.ui.train_tab import explain
 
@@ -241,7 +242,7 @@ def build(ctx, loc) -> None:
                 ws, text=filter_text or "", states=state_filter or None, sort=sort_key or "created"
             )
         except ValueError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise ShownError(str(exc)) from exc
         return table(rows, TABLE_COLUMNS, lang)
 
     history_inputs = [text, states, sort, ctx.lang]
@@ -331,7 +332,7 @@ def build(ctx, loc) -> None:
     def export_png(run_ids, metric_name, x, scale_name, weight):
         runs = opened(run_ids)
         if not runs:
-            raise gr.Error("select runs first")
+            raise ShownError("select runs first")
         frame = history.comparison(
             runs, metric=metric_name, x=x, smoothing=weight or 0.0, log=scale_name == "log"
         )
@@ -341,7 +342,7 @@ def build(ctx, loc) -> None:
     def export_csv(run_ids):
         runs = opened(run_ids)
         if not runs:
-            raise gr.Error("select runs first")
+            raise ShownError("select runs first")
         path = Path(tempfile.mkdtemp(prefix="runs-")) / "runs.csv"
         path.write_text(history.to_csv(runs), encoding="utf-8")
         return str(path)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from studio.ui.errors import ERROR_CSS
+
 FONTS = [
     "Noto Sans JP",
     "Hiragino Sans",
@@ -16,7 +18,9 @@ FONTS = [
 ]
 MONO = ["Noto Sans Mono CJK JP", "Cascadia Mono", "Menlo", "Consolas", "monospace"]
 
-CSS = """
+CSS = (
+    ERROR_CSS
+    + """
 .chart-legend { display: flex; flex-wrap: wrap; gap: 0.3em 1.2em; margin: 0.4em 0; font-size: 0.9em; }
 .legend-item { display: inline-flex; align-items: center; gap: 0.4em; }
 .legend-swatch { display: inline-block; width: 1.6em; height: 3px; border-radius: 2px; }
@@ -93,6 +97,7 @@ CSS = """
 .guide-reply { white-space: pre-wrap; background: var(--background-fill-secondary);
   padding: 6px 10px; border-radius: 4px; }
 """
+)
 
 
 def theme() -> gr.themes.Base:
