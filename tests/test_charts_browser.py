@@ -111,3 +111,25 @@ def test_charts_follow_every_control_on_the_first_click(browser, app):  # noqa: 
     page.get_by_role("radio", name="日本語").check()
     expect(page.locator("#train-status .chart-legend")).to_contain_text("学習損失", timeout=ms(10))
     page.close()
+
+
+def test_the_train_tab_opens_on_the_current_run_with_its_curve(browser, app):  # noqa: F811
+    """A page opened or reloaded after a run started shows that run picked, its status and its
+    curve, without a click (here the newest run; a training one is preferred)."""
+    from playwright.sync_api import expect
+
+    from studio.runs.store import list_runs
+    from studio.workspace import open_workspace
+
+    runs = list_runs(open_workspace(app["workspace"]))
+    if not runs:
+        train(app["workspace"])
+        runs = list_runs(open_workspace(app["workspace"]))
+    newest = runs[0]
+    page = browser.new_page()
+    page.goto(app["url"])
+    page.get_by_role("tab", name="Train").click()
+    expect(page.locator("#train-run input")).to_have_value(newest.id, timeout=ms(30))
+    expect(page.locator("#train-status")).to_contain_text(newest.id)
+    wait_for(page, "#train-curve", lambda p: "loss" in p)
+    page.close()

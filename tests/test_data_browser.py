@@ -127,7 +127,7 @@ def test_an_error_stays_until_closed_in_the_pages_language(browser, running_app)
     toast = page.locator(".toast-body")
     expect(toast).to_contain_text("ファイル", timeout=ms(20))
     title = toast.locator(".toast-title").first
-    assert title.evaluate("e => getComputedStyle(e, \"::before\").content") == "\"エラー\""
+    assert title.evaluate('e => getComputedStyle(e, "::before").content') == '"エラー"'
     page.wait_for_timeout(12_000)  # past Gradio's default 10 s
     expect(toast).to_be_visible()
     badges = page.locator('#data-import-status [data-testid="status-tracker"] .clear-status')

@@ -696,6 +696,15 @@ def build(ctx, loc) -> None:
         outputs=[status, plot, log],
         api_name=API_STATUS,
     )
+
+    def open_on_current_run():
+        """A page opened (or reloaded) mid-run shows that run, picked, with its curve: the
+        run training or queued, else the newest one."""
+        runs = list_runs(ws)
+        current = next((r for r in runs if r.state in ACTIVE), runs[0] if runs else None)
+        return gr.update(choices=history.run_choices(ws), value=current.id if current else None)
+
+    ctx.on_ready.append((open_on_current_run, [], [run_pick]))
     for control in (view, x_axis, scale, smoothing):
         control.change(
             lambda *args: refresh(*args)[:3],
