@@ -69,12 +69,14 @@ def stop_ids(model, tokenizer) -> list[int]:
 LITERAL_END_MARKERS = ("</s>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>")
 
 
-def reply_warnings(tokenizer, text: str, stop_reason: str) -> list[str]:
+def reply_warnings(tokenizer, text: str, stop_reason: str, *, sampled: bool = False) -> list[str]:
     """What is wrong with a reply, as codes the UI explains: `length_no_eos` (it ran into the
-    token limit instead of ending its turn), `literal_eos` (it typed an end marker as text)."""
+    token limit instead of ending its turn under greedy decoding: the model did not learn to
+    stop), `length_no_eos_sampled` (the same while sampling, where a long reply can be chance:
+    greedy decoding tells), `literal_eos` (it typed an end marker as text)."""
     found = []
     if stop_reason == "length":
-        found.append("length_no_eos")
+        found.append("length_no_eos_sampled" if sampled else "length_no_eos")
     markers = set(LITERAL_END_MARKERS)
     markers.update(t for t in [getattr(tokenizer, "eos_token", None)] if t)
     markers.update(tokenizer.convert_ids_to_tokens(end_of_turn_ids(tokenizer)))
@@ -173,7 +175,7 @@ def generate(
         stop_token=tok.convert_ids_to_tokens(new[-1]) if stopped else None,
         seconds=round(seconds, 3),
         settings=asdict(settings),
-        warnings=reply_warnings(tok, text, reason),
+        warnings=reply_warnings(tok, text, reason, sampled=not settings.greedy),
         first_token_seconds=_first_token_seconds(streamer, started),
     )
 

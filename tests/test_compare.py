@@ -206,8 +206,14 @@ def test_reply_warnings(embedded):
     tok = embedded.tokenizer
     assert reply_warnings(tok, "ごきげんよう。", "eos") == []
     assert reply_warnings(tok, "ごきげんよう。", "length") == ["length_no_eos"]
+    # while sampling a long reply can be chance: the warning says to try greedy first
+    assert reply_warnings(tok, "ごきげんよう。", "length", sampled=True) == [
+        "length_no_eos_sampled"
+    ]
     assert reply_warnings(tok, "ごきげんよう。</s>", "eos") == ["literal_eos"]
     assert "literal_eos" in reply_warnings(tok, "はい<|im_end|>\nuser", "length")
+    cut = GenerationSettings(max_new_tokens=2, greedy=False, seed=1)  # the chat's default
+    assert generate(embedded, "富士山は", cut).warnings == ["length_no_eos_sampled"]
 
 
 def test_chat_reply_continues_the_conversation(embedded):
