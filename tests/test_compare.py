@@ -282,3 +282,23 @@ def test_generate_verb_compares_adapters_with_the_base(workspace, adapters, caps
     solo = load_model(resolve_source(str(workspace.models / "ad2")))
     eight = GenerationSettings(max_new_tokens=8, greedy=True)
     assert out["cells"][2]["text"] == generate(solo, "富士山は", eight).text
+
+
+def test_parameter_count_is_the_model_shown_not_every_adapter_loaded(adapters):
+    """Compare and Chat load several adapters into one base: the Model tab's count of the
+    base stays the base's, and an adapter's is the base plus that adapter."""
+    from studio.models.info import describe
+
+    pool = ModelPool()
+    with pool.use(resolve_source("")) as alone:
+        base = describe(alone)["parameters"]
+    sizes = {}
+    for folder in adapters[:2]:
+        with pool.use(resolve_source(str(folder))) as loaded:
+            lora = sum(p.numel() for n, p in loaded.model.named_parameters()
+                       if f".{loaded.extra['adapter']}." in n)  # fmt: skip
+            sizes[folder] = (describe(loaded)["parameters"], lora)
+    with pool.use(resolve_source("")) as again:
+        assert describe(again)["parameters"] == base  # two adapters are loaded into it now
+    for shown, lora in sizes.values():
+        assert lora > 0 and shown == base + lora

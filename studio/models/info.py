@@ -63,9 +63,18 @@ class Note:
     params: dict
 
 
-def count_parameters(model) -> tuple[int, int]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+def count_parameters(model, adapter: str | None = None) -> tuple[int, int]:
+    """(all, trainable) parameters of the model as shown: the base, plus `adapter`'s weights
+    when it is the adapter shown. Other adapters loaded into the same base (Compare and Chat
+    load several) are not part of it."""
+    adapters = set(getattr(model, "peft_config", None) or {})
+    total = trainable = 0
+    for name, p in model.named_parameters():
+        owners = adapters.intersection(name.split("."))
+        if owners and adapter not in owners:
+            continue
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
     return total, trainable
 
 
@@ -144,7 +153,7 @@ def render_chat_example(tokenizer) -> dict | None:
 def describe(loaded) -> dict:
     """A JSON-able summary of a loaded model (see `studio.models.load.LoadedModel`)."""
     model, tok, cfg = loaded.model, loaded.tokenizer, loaded.model.config
-    total, trainable = count_parameters(model)
+    total, trainable = count_parameters(model, (loaded.extra or {}).get("adapter"))
     eos_ids = generation_eos_ids(model, tok)
     eot_ids = end_of_turn_ids(tok)
     chat = render_chat_example(tok)
