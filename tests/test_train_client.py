@@ -97,6 +97,7 @@ def test_start_stop_resume_from_the_ui(client, running_app):
     assert message.startswith(f"Stopping {run_id}")
     status = wait_state(client, run_id, ["stopped"], timeout=120)
     assert "stopped" in status
+    assert 'class="run-note"' in status and "run-message" not in status  # as asked: not red
     message, _ = client.predict(run_id, "en", api_name="/train_resume")
     assert message.startswith(f"Resumed run {run_id}")
     wait_state(client, run_id, ["running"])

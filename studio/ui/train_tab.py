@@ -228,7 +228,9 @@ def render_status(run, lang: str) -> str:
         )
     said = explain(s, lang)
     if said:
-        kind = "run-note" if state in ("queued", "completed") else "run-message"  # not red
+        # red only for what went wrong: waiting, finishing and stopping as asked are not
+        asked = state == "stopped" and s.get("reason") in ("stop_requested", "stopped_queued")
+        kind = "run-note" if state in ("queued", "completed") or asked else "run-message"
         bits.append(f'<br><span class="{kind}">{html.escape(said)}</span>')
     bits.append(
         f'<div class="run-progress"><div style="width:{100 * share:.1f}%"></div></div></div>'
