@@ -310,3 +310,11 @@ def test_a_dead_process_ends_the_wait_even_when_its_status_cannot_be_written(
     assert launcher.wait(run, timeout=60, poll=0.1) == "failed"
     watcher.join(timeout=60)
     assert not watcher.is_alive()  # the watcher did not die on the OSError either
+
+
+def test_a_run_that_only_starts_is_not_said_to_wait_for_another():
+    from studio.ui.train_tab import explain
+
+    assert explain({"state": "queued"}, "en") == "Starting: loading the model and the data."
+    waiting = explain({"state": "queued", "reason": "waiting_for_device"}, "ja")
+    assert "一度に学習できるのは 1 つの実行だけ" in waiting

@@ -53,6 +53,8 @@ def device_slot(run: Run, device: str, stop: _Stop):
 
     def queued() -> None:
         print(f"[studio] {device} is busy with another run; queued", flush=True)
+        if is_main_process():  # the page then says why it waits (not while it only starts)
+            run.set_status("queued", reason="waiting_for_device")
 
     path = run.root.parent / f".device-{device.replace(':', '-')}.lock"
     try:

@@ -256,8 +256,10 @@ def explain(status: dict, lang: str) -> str:
     line of the Train tab and the Runs tab's table."""
     state, reason = status.get("state"), status.get("reason") or ""
     message = str(status.get("message") or "")
-    if state == "queued":
-        return t("train.why_queued", lang)
+    if state == "queued":  # waiting for another run, or only starting (model, data)
+        return t(
+            "train.why_queued" if reason == "waiting_for_device" else "train.why_starting", lang
+        )
     if state in ACTIVE or state == "completed":
         return message
     if reason in EXPLAINED:
