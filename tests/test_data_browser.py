@@ -103,6 +103,10 @@ def test_columns_the_studio_does_not_recognise_can_be_mapped(browser, running_ap
     page.locator("#data-import").click()
     status = page.locator("#data-import-status")
     expect(status).to_contain_text("Imported 2 rows as odd-columns/v0001", timeout=ms(30))
+    # The Inspect tab's picker sees the new version without a reload.
+    page.get_by_role("tab", name="Inspect").click()
+    pick(page, "inspect-dataset", "odd-columns/v0001")
+    expect(page.locator("#inspect-dataset input")).to_have_value("odd-columns/v0001")
     from studio.data.store import open_version
     from studio.workspace import open_workspace
 

@@ -27,6 +27,7 @@ from studio.ui import (
     train_tab,
 )
 from studio.ui.localize import Localizer
+from studio.ui.pickers import keep_current
 from studio.ui.theme import CSS, theme
 from studio.workspace import Workspace
 
@@ -60,13 +61,8 @@ class StudioContext:
     def keep_models_current(self, picker, *, checkpoints: bool = False) -> None:
         """A model picker lists models saved, and runs finished, since the page was built:
         its choices are read again whenever it is opened."""
-        picker.focus(
-            lambda lang, current: gr.update(
-                choices=self.model_choices(lang, checkpoints=checkpoints), value=current
-            ),
-            inputs=[self.lang, picker],
-            outputs=picker,
-            api_visibility="private",
+        keep_current(
+            picker, lambda lang: self.model_choices(lang, checkpoints=checkpoints), [self.lang]
         )
 
     def __post_init__(self) -> None:

@@ -27,6 +27,7 @@ from studio.i18n import t
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.runs.store import list_runs
 from studio.ui.errors import ShownError
+from studio.ui.pickers import keep_current
 from studio.ui.sampling import sampling_controls, settings_from
 
 API_COMPARE = "compare_models"
@@ -324,11 +325,7 @@ def build(ctx, loc) -> None:
     run_pick.change(
         add_run, inputs=[run_pick, models, ctx.lang], outputs=models, api_visibility="private"
     )
-    run_pick.focus(
-        lambda: gr.update(choices=[r.id for r in list_runs(ws)]),
-        outputs=run_pick,
-        api_visibility="private",
-    )
+    keep_current(run_pick, lambda: [r.id for r in list_runs(ws)])
     prompts_file.upload(
         load_prompts, inputs=[prompts_file, ctx.lang], outputs=prompts, api_visibility="private"
     )

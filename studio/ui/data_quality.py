@@ -20,6 +20,7 @@ import pandas as pd
 from studio.data import quality as q
 from studio.i18n import t
 from studio.ui.errors import ShownError
+from studio.ui.pickers import keep_current
 
 API_TRAIN = "data_classifier_train"
 API_SCORE = "data_classifier_score"
@@ -583,11 +584,8 @@ def build_section(data) -> None:
         api_name=API_APPLY,
     )
 
-    def refresh_models(current):
-        return gr.update(choices=model_names(ws), value=current)
-
     for picker in (model, order_model):
-        picker.focus(refresh_models, inputs=picker, outputs=picker, api_visibility="private")
+        keep_current(picker, lambda: model_names(ws))
     data.version.change(
         lambda spec, lang: (None, t("data_quality.not_started", lang), "", render_counts(
             ws, spec, lang

@@ -29,6 +29,7 @@ from studio.i18n import t
 from studio.safety import UnsafeInputError, confine
 from studio.ui import data_clean, data_cluster, data_dedup, data_quality, data_tokens
 from studio.ui.errors import ShownError
+from studio.ui.pickers import keep_current
 
 API_IMPORT = "data_import"
 MAP_FIELDS = list(dict.fromkeys(f for fields in LAYOUTS.values() for f in fields))
@@ -162,12 +163,7 @@ def build(ctx, loc) -> None:
         outputs=summary,
         api_visibility="private",
     )
-    version.focus(
-        lambda current: gr.update(choices=version_specs(ws), value=current),
-        inputs=version,
-        outputs=version,
-        api_visibility="private",
-    )
+    keep_current(version, lambda: version_specs(ws))
     ctx.lang.change(
         lambda spec, lang: (render_summary(ws, spec, lang), versions_frame(ws, lang)),
         inputs=[version, ctx.lang],

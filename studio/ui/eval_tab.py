@@ -20,6 +20,7 @@ from studio.paths import EMBEDDED_MODEL_NAME
 from studio.runs.store import list_runs
 from studio.safety import UnsafeInputError
 from studio.ui.errors import ShownError
+from studio.ui.pickers import keep_current
 
 API_RUN = "evaluate"
 API_DEMO = "evaluate_demo"
@@ -402,24 +403,9 @@ def build(ctx, loc) -> None:
     )
 
     ctx.keep_models_current(models, checkpoints=True)
-    suites.focus(
-        lambda current: gr.update(choices=all_suites(ws), value=current),
-        inputs=suites,
-        outputs=suites,
-        api_visibility="private",
-    )
-    sweep.focus(
-        lambda current: gr.update(choices=[""] + [r.id for r in list_runs(ws)], value=current),
-        inputs=sweep,
-        outputs=sweep,
-        api_visibility="private",
-    )
-    previous.focus(
-        lambda current: gr.update(choices=results.session_choices(ws), value=current),
-        inputs=previous,
-        outputs=previous,
-        api_visibility="private",
-    )
+    keep_current(suites, lambda: all_suites(ws))
+    keep_current(sweep, lambda: [""] + [r.id for r in list_runs(ws)])
+    keep_current(previous, lambda: results.session_choices(ws))
     ctx.lang.change(
         redraw,
         inputs=[current, ctx.lang],

@@ -14,6 +14,7 @@ from studio.export.recipe import ADAPTER_METHODS, KINDS, MODEL_METHODS, MergeRec
 from studio.i18n import t
 from studio.runs.store import RunError, list_runs, open_run
 from studio.safety import UnsafeInputError, safe_name
+from studio.ui.pickers import keep_current
 
 API_EXPORT = "export_run"
 API_MERGE = "merge_models"
@@ -191,10 +192,7 @@ def build(ctx, loc) -> None:
         do_export, inputs=[run_pick, mode, dtype, name, ctx.lang], outputs=export_status,
         api_name=API_EXPORT,
     )  # fmt: skip
-    run_pick.focus(
-        lambda current: gr.update(choices=finished_runs(ws), value=current),
-        inputs=run_pick, outputs=run_pick, api_visibility="private",
-    )  # fmt: skip
+    keep_current(run_pick, lambda: finished_runs(ws))
     kind.change(
         lambda k: gr.update(
             choices=list(ADAPTER_METHODS if k == "adapters" else MODEL_METHODS), value="linear"

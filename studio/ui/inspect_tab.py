@@ -38,6 +38,7 @@ from studio.paths import EMBEDDED_MODEL_NAME
 from studio.safety import UnsafeInputError
 from studio.tokens.build import Cancelled
 from studio.ui.errors import ShownError
+from studio.ui.pickers import keep_current
 from studio.ui.progress import CANCELS, Background, progress_text, store_line
 
 API_SCAN = "inspect_scan"
@@ -216,6 +217,7 @@ def build(ctx, loc) -> None:
                     elem_id="inspect-model",
                 )
                 ctx.keep_models_current(model)
+                keep_current(dataset, lambda: dataset_choices(ws))  # imports made elsewhere
                 profile = loc.make(
                     gr.Dropdown,
                     i18n={"label": "inspect.profile", "info": "inspect.profile_info"},

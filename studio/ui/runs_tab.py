@@ -18,6 +18,7 @@ from studio.i18n import t
 from studio.runs import curves, history
 from studio.runs.store import ACTIVE, STATES, RunError, open_run
 from studio.ui.errors import ShownError
+from studio.ui.pickers import keep_current
 from studio.ui.plots import legend_html, scale_picker, with_every_series, x_axis_picker
 from studio.ui.train_tab import explain
 
@@ -407,12 +408,7 @@ def build(ctx, loc) -> None:
     )
 
     for picker in (selected, target):
-        picker.focus(
-            lambda current: gr.update(choices=history.run_choices(ws), value=current),
-            inputs=picker,
-            outputs=picker,
-            api_visibility="private",
-        )
+        keep_current(picker, lambda: history.run_choices(ws))
     ctx.on_ready.append((show_history, history_inputs, [history_table]))
     # Tables and the caption are rendered text: draw them again in the new language.
     ctx.lang.change(

@@ -24,6 +24,7 @@ from studio.train import presets
 from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig, is_integer_field
 from studio.train.launch import Blocked, TooLarge, equivalent_command, preflight, start
 from studio.ui.inspect_tab import dataset_choices, render_diagnostics
+from studio.ui.pickers import keep_current
 from studio.ui.plots import legend_html, scale_picker, with_every_series, x_axis_picker
 from studio.ui.progress import CANCELS, Background, progress_html, store_line
 
@@ -726,12 +727,7 @@ def build(ctx, loc) -> None:
         (dataset, lambda: dataset_choices(ws)),
         (profile, lambda: [PRESET_PROFILE, *list_profiles(ws)]),
     ):
-        picker.focus(
-            lambda current, choices=choices: gr.update(choices=choices(), value=current),
-            inputs=picker,
-            outputs=picker,
-            api_visibility="private",
-        )
+        keep_current(picker, choices)
 
 
 def _matching(choices: list[str], spec: str) -> str | None:

@@ -1,0 +1,23 @@
+"""Pickers that stay current: datasets imported, models saved and runs started after the page
+was built (in another tab, from the CLI) appear when the picker is opened.
+
+Only the choices are sent when a picker takes focus, never its value: a value sent back
+would overwrite what the user typed meanwhile on a slow server (issue 20).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+
+def keep_current(picker, choices: Callable[..., list], inputs=None) -> None:
+    """Read `choices(*inputs)` again whenever `picker` is opened."""
+    picker.focus(
+        lambda *values: gr.update(choices=choices(*values)),
+        inputs=inputs or [],
+        outputs=picker,
+        api_visibility="private",
+        show_progress="hidden",
+    )
