@@ -583,3 +583,28 @@ def test_cli_clean(workspace, capsys, tmp_path):
     code, err = cli(capsys, "data", "clean", "nothing-here", "--workspace", ws)
     assert code == 1 and "no dataset" in err["error"]["message"]
     assert not Path(ws, "datasets", "sample-corpus", "v0004").exists()
+
+
+def test_a_clean_that_would_remove_most_rows_saves_only_when_confirmed(workspace, capsys):
+    """The issue's case: a 12-row QA set through the ja preset (made for web corpora) loses
+    11 rows to the minimum length. Nothing is saved until the user confirms."""
+    from studio.data.clean import MostRemoved
+    from studio.data.registry import list_datasets
+
+    qa = [
+        {"id": str(i), "prompt": f"質問{i}は？", "completion": f"答え{i}です。"} for i in range(11)
+    ]
+    qa.append({"id": "long", "prompt": "富士山について教えて。", "completion": (
+        "富士山は静岡県と山梨県にまたがる日本一高い山で、標高は3776メートルです。夏には多くの"
+        "登山者が山頂を目指し、ご来光を見るために夜から登る人もいます。")})  # fmt: skip
+    version = _small_version(workspace, qa, fmt="prompt_completion", name="qa")
+    with pytest.raises(MostRemoved, match=r"would remove 11 of 12 rows \(92%\), most of them by"):
+        run_pipeline(workspace, version.spec, "ja")
+    assert [v.spec for v in list_datasets(workspace) if v.name == "qa"] == [version.spec]
+    assert run_pipeline(workspace, version.spec, "ja", dry_run=True).version is None
+    saved = run_pipeline(workspace, version.spec, "ja", allow_most_removed=True)
+    assert saved.version is not None and saved.report["rows_out"] == 1
+    ws = ["--workspace", str(workspace.root), "--json"]
+    assert main(["data", "clean", version.spec, *ws]) == 1
+    assert "--allow-most-removed" in json.loads(capsys.readouterr().out)["error"]["message"]
+    assert main(["data", "clean", version.spec, "--allow-most-removed", *ws]) == 0

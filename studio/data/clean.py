@@ -579,6 +579,28 @@ class CleanResult:
     report: dict
 
 
+# A clean that would remove more than this share of the rows (and at least MOST_ROWS of them)
+# saves nothing unless the user confirms: a corpus preset on a chat set removes almost all.
+MOST_SHARE = 0.5
+MOST_ROWS = 5
+
+
+class MostRemoved(DataError):
+    """The pipeline would remove most rows; nothing was saved. `report` is what it found."""
+
+    def __init__(self, report: dict) -> None:
+        self.report = report
+        top = max(report["steps"], key=lambda s: s["removed"])
+        self.top_step = top["step"]
+        share = report["removed"] / max(1, report["rows_in"])
+        super().__init__(
+            f"the pipeline would remove {report['removed']:,} of {report['rows_in']:,} rows "
+            f"({share:.0%}), most of them by {top['step']}; nothing was saved. The bundled "
+            "presets are made for web text corpora, not for chat or QA sets. Loosen or switch "
+            "off that step, or confirm to save anyway (--allow-most-removed)."
+        )
+
+
 def run_pipeline(
     ws,
     spec,
@@ -588,9 +610,12 @@ def run_pipeline(
     samples: int = SAMPLES_PER_STEP,
     dry_run: bool = False,
     batch_size: int = 1000,
+    allow_most_removed: bool = False,
 ) -> CleanResult:
     """Clean version `spec` with `pipeline` (a Pipeline, preset name or YAML path; default
-    the Japanese preset) and write the kept rows as a new version (not with `dry_run`)."""
+    the Japanese preset) and write the kept rows as a new version (not with `dry_run`).
+    A pipeline that would remove most rows raises `MostRemoved` unless
+    `allow_most_removed`."""
     started = time.perf_counter()
     pipeline = resolve_pipeline(pipeline)
     if not pipeline.active:
@@ -634,6 +659,14 @@ def run_pipeline(
                 "was saved. Loosen or switch off the steps that removed the most (try a dry "
                 "run to see them) and run it again."
             )
+        removed = report["removed"]
+        if (
+            not (dry_run or allow_most_removed)
+            and removed >= MOST_ROWS
+            and (removed > MOST_SHARE * report["rows_in"])
+        ):
+            report["seconds"] = round(time.perf_counter() - started, 3)
+            raise MostRemoved(report)
         if not dry_run:
             kept = mapped.select(keep).remove_columns(HELPER_COLUMNS)
             report["seconds"] = round(time.perf_counter() - started, 3)

@@ -36,6 +36,11 @@ def register(actions, common) -> None:
     clean.add_argument(
         "--dry-run", action="store_true", help="report what would be removed; write nothing"
     )
+    clean.add_argument(
+        "--allow-most-removed",
+        action="store_true",
+        help="save even when the pipeline removes more than half of the rows",
+    )
     clean.set_defaults(func=cmd_clean)
 
     pipelines = actions.add_parser(
@@ -72,6 +77,7 @@ def cmd_clean(args) -> tuple[dict, str]:
             num_proc=args.num_proc or None,
             samples=max(0, args.samples),
             dry_run=args.dry_run,
+            allow_most_removed=args.allow_most_removed,
         )
     except (PipelineError, DataError) as exc:
         raise _fail(exc) from exc

@@ -15,6 +15,8 @@ import pandas as pd
 from studio.data.clean import (
     DEFAULT_PRESET,
     TABLE_HEADERS,
+    CleanResult,
+    MostRemoved,
     list_presets,
     load_pipeline,
     pipeline_from_rows,
@@ -178,6 +180,7 @@ def build_section(data) -> None:
             elem_id="clean-run",
         )
     status = gr.Markdown(elem_id="clean-status")
+    refused_state = gr.State(None)  # [spec, pipeline fingerprint] refused as removing most
     report_table = loc.make(
         gr.Dataframe,
         i18n={"label": "data_clean.report"},
@@ -266,14 +269,25 @@ def build_section(data) -> None:
         atomic_write_text(path, p.to_yaml())
         return str(path)
 
-    def run(spec, rows, words, procs, dry, lang, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+    def run(spec, rows, words, procs, dry, lang, refused, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
         if not spec:
             raise ShownError(t("data_clean.no_version", lang))
         pipeline = current(rows, words, lang)
+        # The same clean pressed again after a "would remove most rows" answer saves it.
+        asked = [spec, pipeline.fingerprint()]
+        warning = ""
         try:
-            result = run_pipeline(ws, spec, pipeline, num_proc=int(procs or 0), dry_run=dry)
+            result = run_pipeline(ws, spec, pipeline, num_proc=int(procs or 0), dry_run=dry,
+                                  allow_most_removed=refused == asked)  # fmt: skip
+        except MostRemoved as exc:
+            result, refused = CleanResult(None, exc.report), asked
+            share = f"{exc.report['removed'] / max(1, exc.report['rows_in']):.0%}"
+            warning = t("data_clean.most_removed", lang, removed=f"{exc.report['removed']:,}",
+                        rows=f"{exc.report['rows_in']:,}", share=share, step=exc.top_step)  # fmt: skip
         except (DataError, PipelineError) as exc:
             raise ShownError(t("data_clean.failed", lang, error=exc)) from None
+        else:
+            refused = None
         r = result.report
         figures = dict(
             source=r["source"],
@@ -286,6 +300,8 @@ def build_section(data) -> None:
         )
         if result.version is not None:
             message = t("data_clean.done", lang, version=result.version.spec, **figures)
+        elif warning:
+            message = f"⚠️ {warning}"
         else:
             message = t("data_clean.done_dry", lang, **figures)
         dropping = [s["step"] for s in r["steps"] if not s["rewrites"]]
@@ -303,6 +319,7 @@ def build_section(data) -> None:
             gr.update(value=before, y_lim=ylim, sort=list(before["bucket"])),
             gr.update(value=after, y_lim=ylim, sort=list(after["bucket"])),
             result.version.spec if result.version is not None else gr.update(),
+            refused,
         )
 
     preset_pick.change(
@@ -328,7 +345,7 @@ def build_section(data) -> None:
     )
     run_btn.click(
         run,
-        inputs=[data.version, steps, ng_words, num_proc, dry_run, ctx.lang],
+        inputs=[data.version, steps, ng_words, num_proc, dry_run, ctx.lang, refused_state],
         outputs=[
             status,
             report_table,
@@ -338,6 +355,7 @@ def build_section(data) -> None:
             hist_before,
             hist_after,
             data.created,
+            refused_state,
         ],
         api_name=API_CLEAN,
     )
