@@ -128,3 +128,32 @@ def test_compare_and_chat_through_the_api(client):
     path = path["value"] if isinstance(path, dict) else path
     first = json.loads(Path(path).read_text(encoding="utf-8").splitlines()[0])
     assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
+
+
+def test_a_clean_that_removes_most_rows_is_saved_only_when_pressed_again(client, running_app):
+    """The Clean tab through the API: a QA set through the ja (web corpus) preset would lose
+    most rows; the first press saves nothing and says why, the same press again saves."""
+    from gradio_client import handle_file
+
+    from studio.data.clean import TABLE_HEADERS, pipeline_to_rows, pipeline_words, preset
+
+    ws = running_app["workspace"]
+    qa = ws / "qa-for-clean.jsonl"
+    rows = [{"prompt": f"質問{i}は？", "completion": f"答え{i}です。"} for i in range(9)]
+    rows.append({"prompt": "富士山について", "completion": "富士山は静岡県と山梨県にまたがる日本一高い山で、"
+                 "標高は3776メートルです。夏には多くの登山者が山頂を目指し、ご来光を見るために夜から登る"
+                 "人もいます。"})  # fmt: skip
+    qa.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    no_map = [None] * 8
+    text = client.predict(handle_file(str(qa)), "", None, "qa-clean", None, False, *no_map,
+                          "en", api_name="/data_import")  # fmt: skip
+    spec = "qa-clean/v0001"
+    assert spec in text, text
+    pipeline = preset("ja")
+    steps = {"headers": TABLE_HEADERS, "data": pipeline_to_rows(pipeline)}
+    words = pipeline_words(pipeline)
+    first = client.predict(spec, steps, words, 1, False, "en", api_name="/data_clean")
+    assert first[0].startswith("⚠️ Not saved: this pipeline would remove 9 of 10 rows"), first[0]
+    assert not (ws / "datasets" / "qa-clean" / "v0002").exists()
+    again = client.predict(spec, steps, words, 1, False, "en", api_name="/data_clean")
+    assert "qa-clean/v0002" in again[0], again[0]
