@@ -160,6 +160,9 @@ def test_japanese_headers_are_recognised_and_unknown_ones_can_be_mapped(
         assert report["layout"] == "prompt_completion"
         assert open_version(workspace, version)[1] | {"id": None} == {
             "id": None, "prompt": "元気？", "completion": "はい"}  # fmt: skip
+    with pytest.raises(IngestError, match=r"messages layout with the mapping messages <- foo does"
+                       r" not fit odd.csv \(first row: column 'foo' holds text"):  # fmt: skip
+        import_path(workspace, odd, layout="messages", mapping={"messages": "foo"})
     version, _ = import_path(workspace, odd, layout="text", mapping={"text": "foo"})
     assert [r["text"] for r in open_version(workspace, version)] == ["こんにちは", "元気？"]
     ws = ["--workspace", str(workspace.root), "--json"]

@@ -538,6 +538,14 @@ def _turns(value, key: str) -> list[dict]:
     return out
 
 
+def _converts(row: dict, layout: str, mapping: dict) -> bool:
+    try:
+        convert(row, layout, mapping)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
 def convert(row: dict, layout: str, mapping: dict) -> dict:
     """One row in its canonical form; raises ValueError for a row that does not fit."""
     if layout == "text":
@@ -564,7 +572,13 @@ def convert(row: dict, layout: str, mapping: dict) -> dict:
     key = mapping["messages" if layout == "messages" else "conversations"]
     turns = row.get(key)
     if isinstance(turns, str):
-        turns = json.loads(turns)  # a CSV cell holding JSON
+        try:
+            turns = json.loads(turns)  # a CSV cell holding JSON
+        except ValueError:
+            raise ValueError(
+                f"column {key!r} holds text, not a list of turns; is the layout or the "
+                "column mapping wrong?"
+            ) from None
     if not isinstance(turns, list) or not turns:
         raise ValueError(f"{key!r} must be a non-empty list of turns")
     messages = []
@@ -670,6 +684,16 @@ def import_path(
         raise IngestError(seen.layout_error or "choose the layout and map the columns")
     base = seen.mapping if layout == seen.layout else guess_mapping(layout, seen.columns)
     mapping = check_mapping(layout, base | (mapping or {}), seen.columns)
+    if not any(_converts(row, layout, mapping) for row in seen.sample):
+        # no sample row fits: the layout or the mapping is wrong, not the rows
+        try:
+            convert(seen.sample[0], layout, mapping)
+        except (ValueError, TypeError, AttributeError) as exc:
+            pairs = ", ".join(f"{k} <- {v}" for k, v in mapping.items())
+            raise IngestError(
+                f"the {layout} layout with the mapping {pairs} does not fit {path.name} "
+                f"(first row: {exc}); choose another layout or mapping"
+            ) from None
     form = FORM_OF_LAYOUT[layout]
     encoding = encoding or seen.encoding
     try:
