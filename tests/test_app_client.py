@@ -157,3 +157,20 @@ def test_a_clean_that_removes_most_rows_is_saved_only_when_pressed_again(client,
     assert not (ws / "datasets" / "qa-clean" / "v0002").exists()
     again = client.predict(spec, steps, words, 1, False, "en", api_name="/data_clean")
     assert "qa-clean/v0002" in again[0], again[0]
+
+
+def test_a_malformed_row_is_explained_in_japanese(client, tmp_path):
+    """The row's problem, not only its line number, is in the page's language."""
+    from gradio_client import handle_file
+
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("text,id\nok,1\ntoo,many,fields\n", encoding="utf-8")
+    no_map = [None] * 8
+    with pytest.raises(Exception) as refused:  # gr.Error reaches the client as an exception
+        client.predict(handle_file(str(ragged)), "", None, None, None, False, *no_map, "ja",
+                       api_name="/data_import")  # fmt: skip
+    said = str(refused.value)
+    assert "3 行目: 項目が 3 個あります（見出し行は 2 個）" in said, said
+    assert "fields where the header" not in said
+    found = client.predict(handle_file(str(ragged)), "", "ja", api_name="/data_check")
+    assert "3 行目: 項目が 3 個あります" in found[0], found[0]

@@ -54,6 +54,8 @@ def test_a_run_the_inspector_finds_broken_is_refused_unless_allowed(client, runn
     broken[1], broken[3] = "teaching-chat-broken/v0001", "seed-004-broken"
     message, scan, *_ = client.predict(*broken, "en", api_name="/train_start")
     assert "label inspector found problems" in message and "eos_masked" in message
+    ja, *_ = client.predict(*broken, "ja", api_name="/train_start")
+    assert "ラベル検査" in ja and "eos_masked" in ja  # in the page's language
     assert 'data-code="eos_masked"' in scan
     assert set(runs.glob("*")) == before
     allowed = form(**{"training.max_steps": 2, "allow_blocked": True})

@@ -96,8 +96,13 @@ class IngestError(DataError):
 
 @dataclass
 class Issue:
+    """A malformed row: its line, the message, and (for the UI's language) a code and the
+    message's parameters."""
+
     line: int
     message: str
+    code: str | None = None
+    params: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -208,16 +213,20 @@ def _rows_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, dict | Issue]]
         try:
             row = json.loads(line)
         except ValueError as exc:
-            yield line_no, Issue(line_no, f"not valid JSON ({exc.msg})")
+            yield line_no, Issue(line_no, f"not valid JSON ({exc.msg})", "json", {"error": exc.msg})
             continue
         except RecursionError:  # skippable like any malformed row
-            yield line_no, Issue(line_no, NESTED)
+            yield line_no, Issue(line_no, NESTED, "nested")
             continue
         if "\\u" in line.lower() and _lone_surrogate(row):
-            yield line_no, Issue(line_no, SURROGATE)
+            yield line_no, Issue(line_no, SURROGATE, "surrogate")
             continue
         if not isinstance(row, dict):
-            yield line_no, Issue(line_no, f"a JSON {type(row).__name__}, not an object")
+            kind = type(row).__name__
+            yield (
+                line_no,
+                Issue(line_no, f"a JSON {kind}, not an object", "not_object", {"kind": kind}),
+            )
             continue
         yield line_no, row
 
@@ -250,7 +259,8 @@ def _rows_json(path: Path, encoding: str) -> Iterator[tuple[int, dict | Issue]]:
             '([{"text": "..."}, ...]), or be saved as JSON Lines (.jsonl)'
         )
     for n, row in enumerate(data, 1):
-        yield n, row if isinstance(row, dict) else Issue(n, "not a JSON object")
+        yield n, row if isinstance(row, dict) else Issue(n, "not a JSON object", "not_object",
+                                                         {"kind": type(row).__name__})  # fmt: skip
 
 
 class _LinewiseReader:
@@ -300,7 +310,10 @@ def _rows_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
                 yield (
                     reader.line_num,
                     Issue(
-                        reader.line_num, f"{len(values)} fields where the header has {len(header)}"
+                        reader.line_num,
+                        f"{len(values)} fields where the header has {len(header)}",
+                        "fields",
+                        {"n": len(values), "header": len(header)},
                     ),
                 )
                 continue
@@ -351,7 +364,8 @@ def _rows_parquet(path: Path) -> Iterator[tuple[int, dict | Issue]]:
             for row in batch.to_pylist():
                 n += 1
                 if _row_chars(row) > MAX_LINE_CHARS:
-                    yield n, Issue(n, f"a row of over {MAX_LINE_CHARS >> 20} M characters")
+                    cap = MAX_LINE_CHARS >> 20
+                    yield n, Issue(n, f"a row of over {cap} M characters", "too_long", {"m": cap})
                 else:
                     yield n, row
     except IngestError:
@@ -714,10 +728,12 @@ def import_path(
                     problem = Issue(n, str(exc))
             if problem is not None:
                 if not skip_bad:
-                    raise IngestError(
+                    error = IngestError(
                         f"{path.name}, line {problem.line}: {problem.message}. Fix the row, or "
                         "import again skipping malformed rows."
                     )
+                    error.issue = problem  # for the UI, in the page's language
+                    raise error
                 totals["skipped"] += 1
                 if len(skipped) < MAX_REPORTED:
                     skipped.append(problem)

@@ -13,7 +13,14 @@ import gradio as gr
 import pandas as pd
 
 from studio.data import preview
-from studio.data.ingest import LAYOUTS, IngestError, guess_mapping, import_path, inspect_file
+from studio.data.ingest import (
+    LAYOUTS,
+    IngestError,
+    Issue,
+    guess_mapping,
+    import_path,
+    inspect_file,
+)
 from studio.data.registry import list_datasets
 from studio.data.store import (
     EXPORT_FORMATS,
@@ -173,6 +180,14 @@ def build(ctx, loc) -> None:
 
 
 # --- import ---------------------------------------------------------------------------
+def issue_text(issue, lang: str) -> str:
+    """A malformed row, in the page's language (its own message when it has no code)."""
+    message = issue.message
+    if issue.code:
+        message = t(f"data.issue_{issue.code}", lang, **issue.params)
+    return t("data.issue", lang, line=issue.line, message=message)
+
+
 def _import_section(data: DataContext) -> None:
     ctx, loc = data.ctx, data.loc
     ws = ctx.workspace
@@ -266,9 +281,7 @@ def _import_section(data: DataContext) -> None:
             seen = inspect_file(path)
         except (IngestError, OSError) as exc:
             raise ShownError(t("data.check_failed", lang, error=exc)) from None
-        issues = "".join(
-            f"\n- {t('data.issue', lang, line=i.line, message=i.message)}" for i in seen.issues
-        )
+        issues = "".join(f"\n- {issue_text(i, lang)}" for i in seen.issues)
         text = t(
             "data.found",
             lang,
@@ -310,6 +323,11 @@ def _import_section(data: DataContext) -> None:
                 txt_mode=mode or None,
                 source=path.name,
             )
+        except IngestError as exc:
+            issue = getattr(exc, "issue", None)
+            if issue is not None:  # a malformed row: said in the page's language
+                exc = t("data.row_failed", lang, file=path.name, issue=issue_text(issue, lang))
+            raise ShownError(t("data.import_failed", lang, error=exc)) from None
         except (DataError, OSError, UnsafeInputError) as exc:
             raise ShownError(t("data.import_failed", lang, error=exc)) from None
         text = t(
@@ -322,8 +340,7 @@ def _import_section(data: DataContext) -> None:
         )
         if report["skipped_rows"]:
             text += "".join(
-                f"\n- {t('data.issue', lang, line=i['line'], message=i['message'])}"
-                for i in report["skipped_rows"][:20]
+                f"\n- {issue_text(Issue(**i), lang)}" for i in report["skipped_rows"][:20]
             )
         return text, version.spec
 

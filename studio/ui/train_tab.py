@@ -577,8 +577,9 @@ def build(ctx, loc) -> None:
             yield t("tokens.cancelled", lang), "", gr.update(), gr.update(), gr.update()
             return
         except Blocked as exc:
+            codes = ", ".join(d.code for d in exc.report.diagnostics if d.severity == "error")
             yield (
-                f"⚠️ {exc}",
+                "⚠️ " + t("train.not_started_blocked", lang, codes=codes),
                 render_check(checked, lang),
                 gr.update(),
                 gr.update(),
