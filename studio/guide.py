@@ -11,6 +11,7 @@ runs steps, `--skip STEP` skips one.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,7 +111,41 @@ def states(ws) -> dict[str, str]:
         found["train"] = TODO
     if found["train"] != RUNNING and found["train"] != DONE and latest_finetune(ws):
         found["train"] = DONE
+    # Evaluating or exporting the fine-tune in their own tabs (or the CLI) counts too.
+    tuned = _guide_finetune(ws)
+    if tuned and found["evaluate"] != DONE and _evaluated(ws, tuned):
+        found["evaluate"] = DONE
+    if tuned and found["export"] != DONE and _exported(ws, tuned):
+        found["export"] = DONE
     return found
+
+
+def _guide_finetune(ws) -> str | None:
+    """`run:<id>` of the fine-tune the guide works with: the run its own train step made
+    when it left a final model, else the newest fine-tune."""
+    from studio.evaluate.runner import latest_finetune
+
+    run = guide_run(ws)
+    if run is not None and f"run:{run.id}" in ws.model_dirs(checkpoints=False):
+        return f"run:{run.id}"
+    return latest_finetune(ws)
+
+
+def _evaluated(ws, tuned: str) -> bool:
+    from studio.evaluate.results import list_sessions
+
+    return any(tuned in (s.get("models") or []) for s in list_sessions(ws))
+
+
+def _exported(ws, tuned: str) -> bool:
+    run_id = tuned.removeprefix("run:")
+    for marker in ws.models.glob("*/studio_export.json"):
+        try:
+            if json.loads(marker.read_text(encoding="utf-8")).get("run") == run_id:
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def first_open(current: dict[str, str]) -> str | None:
@@ -235,12 +270,12 @@ def wait_for_training(ws, run, *, poll: float = 2.0, report: Callable | None = N
 
 
 def finetune(ws) -> tuple[str, str]:
-    """(`run:<id>`, its base model) of the newest fine-tune; GuideError before training."""
-    from studio.evaluate.runner import latest_finetune
+    """(`run:<id>`, its base model) of the guide's fine-tune (the run its own train step
+    made, else the newest); GuideError before training."""
     from studio.runs.history import config_of
     from studio.runs.store import open_run
 
-    tuned = latest_finetune(ws)
+    tuned = _guide_finetune(ws)
     if tuned is None:
         raise GuideError("nothing has been trained yet: run the training step first")
     base = config_of(open_run(ws, tuned.removeprefix("run:"))).get("model")
@@ -297,8 +332,8 @@ def chat_demo(ws, open_model, message: str = CHAT_MESSAGE):
 def evaluate_demo(ws, open_model, progress: Callable | None = None) -> dict:
     from studio.evaluate.runner import demo_plan, evaluate
 
-    finetune(ws)  # the demo compares the base with the fine-tune: train first
-    suites, entries = demo_plan(ws)
+    tuned, _ = finetune(ws)  # the demo compares the base with the fine-tune: train first
+    suites, entries = demo_plan(ws, tuned)
     session = evaluate(ws, suites, entries, open_model, progress=progress)
     mark(ws, "evaluate", DONE, session=session["id"])
     return session

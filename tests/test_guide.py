@@ -70,3 +70,37 @@ def test_a_demo_run_that_ended_unfinished_leaves_the_step_to_do(workspace):
     guide.mark(workspace, "train", guide.RUNNING, run="20260101-000000-gone")
     assert guide.states(workspace)["train"] == guide.TODO
     assert guide.first_open(guide.states(workspace)) == "sample"
+
+
+def test_the_guide_follows_its_own_run_and_counts_evaluate_and_export_done_elsewhere(workspace):
+    """A newer experiment does not replace the guide's own fine-tune in its later steps, and
+    evaluating or exporting that fine-tune in their own tabs marks the steps done."""
+    import json
+    import shutil
+
+    from studio.evaluate.results import new_session, save_session
+    from studio.paths import EMBEDDED_MODEL_DIR
+    from studio.runs.launcher import prepare_run
+    from studio.train import presets
+
+    def finished_run():
+        config, preset = presets.load(guide.TRAIN_PRESET)
+        run = prepare_run(workspace, config, preset=preset)
+        shutil.copytree(EMBEDDED_MODEL_DIR, run.root / "final")
+        run.set_status("completed")
+        return run
+
+    ours = finished_run()
+    guide.mark(workspace, "train", guide.DONE, run=ours.id)
+    newer = finished_run()
+    assert newer.id != ours.id
+    assert guide.finetune(workspace)[0] == f"run:{ours.id}"
+    states = guide.states(workspace)
+    assert states["evaluate"] == guide.TODO and states["export"] == guide.TODO
+    session = new_session([{"spec": f"run:{ours.id}", "label": f"run:{ours.id}"}], ["x"], {})
+    save_session(workspace, session)
+    exported = workspace.models / "my-export"
+    exported.mkdir(parents=True)
+    (exported / "studio_export.json").write_text(json.dumps({"run": ours.id}), "utf-8")
+    states = guide.states(workspace)
+    assert states["evaluate"] == guide.DONE and states["export"] == guide.DONE

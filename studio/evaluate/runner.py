@@ -82,9 +82,10 @@ def latest_finetune(ws) -> str | None:
     return next((f"run:{r.id}" for r in list_runs(ws) if f"run:{r.id}" in finished), None)
 
 
-def demo_plan(ws) -> tuple[list[str], list[ModelEntry]]:
-    """The demo: the bundled suites on the latest fine-tune's base and the fine-tune (only
-    the embedded model when nothing has been trained yet)."""
+def demo_plan(ws, tuned: str | None = None) -> tuple[list[str], list[ModelEntry]]:
+    """The demo: the bundled suites on a fine-tune's base and the fine-tune (`tuned`, a
+    `run:<id>`; default the latest; only the embedded model when nothing has been trained
+    yet)."""
     from studio.data.registry import list_eval_suites
     from studio.runs.history import config_of
     from studio.runs.store import open_run
@@ -96,7 +97,7 @@ def demo_plan(ws) -> tuple[list[str], list[ModelEntry]]:
             "the bundled suites are not in this workspace (deleted?); run `python -m studio "
             "init` in a new workspace or upload assets/data/eval_rank.jsonl"
         )
-    tuned = latest_finetune(ws)
+    tuned = tuned or latest_finetune(ws)
     if tuned is None:
         return suites, [ModelEntry(EMBEDDED_MODEL_NAME, EMBEDDED_MODEL_NAME, role="base")]
     run_id = tuned.removeprefix("run:")
