@@ -318,3 +318,18 @@ def test_a_run_that_only_starts_is_not_said_to_wait_for_another():
     assert explain({"state": "queued"}, "en") == "Starting: loading the model and the data."
     waiting = explain({"state": "queued", "reason": "waiting_for_device"}, "ja")
     assert "一度に学習できるのは 1 つの実行だけ" in waiting
+
+
+def test_a_resumed_run_shows_its_new_session_at_once():
+    """The interrupted session logged steps 1-5 after a checkpoint at 3; the resumed session
+    has logged step 4 so far: the table and the curves show 4 (new), not 5 (stale)."""
+    from studio.runs.curves import latest_records
+
+    old = [{"kind": "train", "session": 0, "step": s, "loss": 10.0 - s} for s in range(1, 6)]
+    old.append({"kind": "eval", "session": 0, "step": 3, "eval_loss": 6.5})
+    new = [{"kind": "train", "session": 1, "step": 4, "loss": 1.0}]
+    shown = latest_records(old + new)
+    assert [(r["kind"], r["step"], r["session"]) for r in shown] == [
+        ("train", 1, 0), ("train", 2, 0), ("train", 3, 0), ("eval", 3, 0), ("train", 4, 1)
+    ]  # fmt: skip
+    assert latest_records(old) == sorted(old, key=lambda r: (r["step"], r["kind"] != "train"))

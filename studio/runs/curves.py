@@ -21,13 +21,22 @@ X_AXES = ("step", "tokens", "elapsed")
 
 
 def latest_records(records: list[dict]) -> list[dict]:
-    """One record per (kind, step): the last one written (a resumed session overrides the
-    steps an interrupted session logged after its last checkpoint)."""
+    """One record per (kind, step): the last one written. A resumed session replaces what
+    the interrupted session logged after its last checkpoint: from its first step on, the
+    older session's records are dropped, so the table and the curves show the resumed
+    session at once (not the old session's later steps until it passes them)."""
     by_key: dict[tuple, dict] = {}
+    session = None
     for record in records:
         kind = record.get("kind")
-        if kind in ("train", "eval"):
-            by_key[(kind, record.get("step"))] = record
+        if kind not in ("train", "eval"):
+            continue
+        step = record.get("step")
+        if record.get("session") != session:
+            if session is not None and isinstance(step, int | float):
+                by_key = {k: r for k, r in by_key.items() if (k[1] or 0) < step}
+            session = record.get("session")
+        by_key[(kind, step)] = record
     return sorted(by_key.values(), key=lambda r: (r.get("step", 0), r.get("kind") != "train"))
 
 
