@@ -28,6 +28,10 @@ def test_check_shows_the_scan_the_estimate_and_the_command(client):
     assert message == ""
     assert "330 rows" in scan and "No problems found" in scan
     assert 'data-fits="true"' in estimate and "Expected peak" in estimate
+    from studio.hardware import pick_device
+
+    if pick_device() == "cpu":  # the GPU figures say they are a GPU's
+        assert "No GPU here: this run trains on the CPU" in estimate
     assert command.startswith("python -m studio train --workspace ")
     assert "cpu-demo-sft" in command
     _, _, _, changed = client.predict(

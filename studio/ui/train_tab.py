@@ -185,12 +185,14 @@ def render_check(checked, lang: str) -> str:
     return "".join(parts)
 
 
-def render_estimate(estimate, lang: str) -> str:
-    from studio.train.vram import summary_lines
+def render_estimate(estimate, lang: str, device: str | None = None) -> str:
+    from studio.train.vram import gib, summary_lines
 
     if estimate is None:
         return t("train.no_estimate", lang)
     lines = summary_lines(estimate, lang)
+    if device == "cpu":  # the figures are a GPU's: say so where no GPU is
+        lines.insert(0, t("train.estimate_on_cpu", lang, gpu=gib(estimate.gpu_bytes, 1)))
     verdict = "fits" if estimate.fits else "does-not-fit"
     return (
         f'<div class="vram vram-{verdict}" data-fits="{str(estimate.fits).lower()}">'
@@ -546,7 +548,7 @@ def build(ctx, loc) -> None:
         yield (
             "",
             render_check(checked, lang),
-            render_estimate(checked.estimate, lang),
+            render_estimate(checked.estimate, lang, checked.device),
             equivalent_command(checked.config, preset_name, ws.root),
         )
 
@@ -594,7 +596,7 @@ def build(ctx, loc) -> None:
                 "⚠️ " + t("train.too_large", lang, need=gib(estimate.total, 1),
                           have=gib(estimate.gpu_bytes, 1)),
                 render_check(checked, lang),
-                render_estimate(estimate, lang),
+                render_estimate(estimate, lang, checked.device),
                 gr.update(),
                 gr.update(),
             )  # fmt: skip
@@ -605,7 +607,7 @@ def build(ctx, loc) -> None:
         yield (
             t("train.started", lang, run=run.id),
             render_check(checked, lang),
-            render_estimate(checked.estimate, lang),
+            render_estimate(checked.estimate, lang, checked.device),
             command_line,
             gr.update(choices=history.run_choices(ws), value=run.id),
         )
