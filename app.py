@@ -94,7 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(problems), file=sys.stderr)
         return 2
 
-    from studio.ui.app import StudioContext, build_app, confined_roots, launch_options
+    from studio.ui.app import (
+        StudioContext,
+        build_app,
+        calm_idle_queue,
+        confined_roots,
+        launch_options,
+    )
     from studio.workspace import WorkspaceError, open_workspace
 
     try:
@@ -121,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Workspace: {workspace.root}", flush=True)
     # The web server starts at the user's priority, so pages and new clients are answered on
     # a busy machine; the work behind each event runs lowered (studio/priority.py).
+    demo.queue(default_concurrency_limit=1)
+    calm_idle_queue(demo)
     at_normal_priority(
-        lambda: demo.queue(default_concurrency_limit=1).launch(
+        lambda: demo.launch(
             prevent_thread_lock=True,
             server_name=args.host,
             server_port=args.port,

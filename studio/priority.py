@@ -151,6 +151,42 @@ def lowered(fn: Callable | None) -> Callable | None:
     return call
 
 
+_runs = 0  # training processes the app started that still run
+_default_threads: int | None = None
+_runs_lock = threading.Lock()
+
+
+def run_started() -> None:
+    """A training run the app started is running: the app's own torch work (generation,
+    comparison, evaluation) uses one thread until it ends, since the run has the other
+    cores. torch's threads wait for each other at every operation, so one of them starved by
+    the run stalled them all: a 64-token generation took 60 times longer (issue 20,
+    docs/benchmarks.md "Responsiveness")."""
+    global _runs, _default_threads
+    if _spawner is None:
+        return
+    import torch
+
+    with _runs_lock:
+        if _runs == 0:
+            _default_threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _runs += 1
+
+
+def run_ended() -> None:
+    """The other end of `run_started`: the last run gone, the app's threads come back."""
+    global _runs
+    if _spawner is None:
+        return
+    import torch
+
+    with _runs_lock:
+        _runs = max(0, _runs - 1)
+        if _runs == 0 and _default_threads:
+            torch.set_num_threads(_default_threads)
+
+
 def training_env() -> dict[str, str]:
     """Environment for a training process the app starts: one torch thread fewer than the
     app's own default (at least one), unless the user set OMP_NUM_THREADS."""
@@ -158,7 +194,8 @@ def training_env() -> dict[str, str]:
         return {}
     import torch
 
-    return {"OMP_NUM_THREADS": str(max(1, torch.get_num_threads() - 1))}
+    default = _default_threads if _runs else torch.get_num_threads()  # not the 1 of a run
+    return {"OMP_NUM_THREADS": str(max(1, default - 1))}
 
 
 def at_normal_priority(fn: Callable[[], T]) -> T:

@@ -28,6 +28,11 @@ SCRIPT = textwrap.dedent(
     seen["training_env"] = priority.training_env()
     import torch
     seen["torch_threads"] = torch.get_num_threads()
+    priority.run_started()  # a run the app started trains: the app's own work takes 1 thread
+    seen["while_training"] = torch.get_num_threads()
+    seen["training_env_while_training"] = priority.training_env()
+    priority.run_ended()
+    seen["after_training"] = torch.get_num_threads()
     print(json.dumps(seen))
     """
 )
@@ -58,6 +63,9 @@ def test_the_app_lowers_itself_but_not_the_processes_it_spawns():
     assert seen["child_from_spawner"] == start  # a training run keeps the user's priority
     # one torch thread fewer than the app's default, leaving a core to the app
     assert seen["training_env"] == {"OMP_NUM_THREADS": str(max(1, seen["torch_threads"] - 1))}
+    # while a run it started trains, the app's torch work leaves the run its cores
+    assert seen["while_training"] == 1 and seen["after_training"] == seen["torch_threads"]
+    assert seen["training_env_while_training"] == seen["training_env"]  # a second run too
 
 
 @linux

@@ -18,7 +18,7 @@ import time
 
 from studio.fsutil import atomic_write_json, atomic_write_text
 from studio.paths import REPO_ROOT
-from studio.priority import at_normal_priority, training_env
+from studio.priority import at_normal_priority, run_ended, run_started, training_env
 from studio.runs.store import ACTIVE, Run, RunError, new_run_id, reconcile_run, start_time
 from studio.train.config import ConfigError, RunConfig
 
@@ -117,6 +117,7 @@ def spawn(run: Run, ws, *, resume: bool = False, env: dict | None = None) -> sub
     atomic_write_json(run.process_path, {"pid": proc.pid, "started": start_time(proc.pid)})
     with _LOCK:
         _WATCHERS[run.id] = proc
+    run_started()  # the app's own work leaves the run its cores (studio.priority)
     threading.Thread(target=_watch, args=(run, proc), daemon=True, name=f"watch-{run.id}").start()
     return proc
 
@@ -130,6 +131,7 @@ def _watch(run: Run, proc: subprocess.Popen) -> None:
     finally:
         with _LOCK:
             _WATCHERS.pop(run.id, None)
+        run_ended()
 
 
 def mark_exit(run: Run, code: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,6 +159,23 @@ def build_app(ctx: StudioContext) -> gr.Blocks:
     for block_fn in demo.fns.values():  # the work behind every event yields to training runs
         block_fn.fn = lowered(block_fn.fn)
     return demo
+
+
+QUEUE_POLL_ENV = "STUDIO_QUEUE_POLL_MS"
+
+
+def calm_idle_queue(demo: gr.Blocks) -> None:
+    """Gradio's queue looks for new events every 1 ms on Linux even when nobody is there:
+    about 3 % of a core while the app sits idle (issue 20, docs/benchmarks.md). Every 10 ms
+    (`STUDIO_QUEUE_POLL_MS`) costs an event at most 10 ms more before it starts. The
+    attribute is Gradio's own; if a later Gradio drops it, nothing changes."""
+    queue = getattr(demo, "_queue", None)
+    try:
+        poll_s = max(0.001, float(os.environ.get(QUEUE_POLL_ENV, "10")) / 1000)
+    except ValueError:
+        poll_s = 0.01
+    if queue is not None and hasattr(queue, "sleep_when_free"):
+        queue.sleep_when_free = poll_s
 
 
 def launch_options() -> dict:
