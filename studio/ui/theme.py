@@ -64,6 +64,8 @@ CSS = (
 .state-failed { color: #d33; } .state-stopped, .state-interrupted { color: #b07d00; }
 .run-progress { height: 6px; background: var(--background-fill-secondary); border-radius: 3px;
   margin-top: 6px; overflow: hidden; }
+/* table headers wrap between words, never one character per line (the table scrolls) */
+.table-wrap th, .table-wrap th * { word-break: keep-all; overflow-wrap: normal; }
 .run-progress > div { height: 100%; background: #14b8a6; transition: width 0.5s; }
 .run-message { color: #b91c1c; } .run-note { color: var(--body-text-color-subdued); }
 .train-blocked { color: #d33; }
