@@ -11,7 +11,6 @@ runs steps, `--skip STEP` skips one.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,10 +140,11 @@ def _exported(ws, tuned: str) -> bool:
     run_id = tuned.removeprefix("run:")
     for marker in ws.models.glob("*/studio_export.json"):
         try:
-            if json.loads(marker.read_text(encoding="utf-8")).get("run") == run_id:
-                return True
+            data = read_json(marker)
         except (OSError, ValueError):
             continue
+        if isinstance(data, dict) and data.get("run") == run_id:
+            return True
     return False
 
 

@@ -13,6 +13,15 @@ from tests.test_app_browser import browser  # noqa: F401  (the module's Chromium
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+def open_upload(context, running_app, upload):
+    """A new page on the Data tab with `upload` chosen; (page, what the check found)."""
+    page = context.new_page()
+    page.goto(running_app["url"])
+    page.get_by_role("tab", name="Data").click()
+    page.locator("#data-upload input[type=file]").set_input_files(str(upload))
+    return page, page.locator("#data-found")
+
+
 def test_upload_clean_label_and_see_new_versions(browser, running_app, artifacts_dir, tmp_path):  # noqa: F811
     from playwright.sync_api import expect
 
@@ -21,11 +30,7 @@ def test_upload_clean_label_and_see_new_versions(browser, running_app, artifacts
     upload = tmp_path / "web-mini.jsonl"
     upload.write_text("\n".join(lines[:60] + ["{broken"] + lines[60:120]) + "\n", encoding="utf-8")
 
-    page = browser.new_page()
-    page.goto(running_app["url"])
-    page.get_by_role("tab", name="Data").click()
-    page.locator("#data-upload input[type=file]").set_input_files(str(upload))
-    found = page.locator("#data-found")
+    page, found = open_upload(browser, running_app, upload)
     expect(found).to_contain_text("encoding utf-8", timeout=ms(30))
     expect(found).to_contain_text("line 61")  # the malformed row, found before importing
     page.locator("#data-import").click()
@@ -85,11 +90,7 @@ def test_columns_the_studio_does_not_recognise_can_be_mapped(browser, running_ap
 
     upload = tmp_path / "odd-columns.csv"
     upload.write_bytes("id,foo,bar\n1,こんにちは,どうも\n2,元気？,はい\n".encode("cp932"))
-    page = browser.new_page()
-    page.goto(running_app["url"])
-    page.get_by_role("tab", name="Data").click()
-    page.locator("#data-upload input[type=file]").set_input_files(str(upload))
-    found = page.locator("#data-found")
+    page, found = open_upload(browser, running_app, upload)
     expect(found).to_contain_text("not recognised", timeout=ms(30))
     expect(found).to_contain_text("Choose the row layout")
     expect(page.locator(".toast-body")).to_have_count(0)  # no error: it is a question

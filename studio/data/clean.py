@@ -592,10 +592,10 @@ class MostRemoved(DataError):
         self.report = report
         top = max(report["steps"], key=lambda s: s["removed"])
         self.top_step = top["step"]
-        share = report["removed"] / max(1, report["rows_in"])
+        self.share = report["removed"] / max(1, report["rows_in"])
         super().__init__(
             f"the pipeline would remove {report['removed']:,} of {report['rows_in']:,} rows "
-            f"({share:.0%}), most of them by {top['step']}; nothing was saved. The bundled "
+            f"({self.share:.0%}), most of them by {top['step']}; nothing was saved. The bundled "
             "presets are made for web text corpora, not for chat or QA sets. Loosen or switch "
             "off that step, or confirm to save anyway (--allow-most-removed)."
         )

@@ -552,12 +552,13 @@ def _turns(value, key: str) -> list[dict]:
     return out
 
 
-def _converts(row: dict, layout: str, mapping: dict) -> bool:
+def _conversion_error(row: dict, layout: str, mapping: dict) -> Exception | None:
+    """Why `row` does not convert with this layout and mapping, or None."""
     try:
         convert(row, layout, mapping)
-    except (ValueError, TypeError, AttributeError):
-        return False
-    return True
+    except (ValueError, TypeError, AttributeError) as exc:
+        return exc
+    return None
 
 
 def convert(row: dict, layout: str, mapping: dict) -> dict:
@@ -698,16 +699,13 @@ def import_path(
         raise IngestError(seen.layout_error or "choose the layout and map the columns")
     base = seen.mapping if layout == seen.layout else guess_mapping(layout, seen.columns)
     mapping = check_mapping(layout, base | (mapping or {}), seen.columns)
-    if not any(_converts(row, layout, mapping) for row in seen.sample):
-        # no sample row fits: the layout or the mapping is wrong, not the rows
-        try:
-            convert(seen.sample[0], layout, mapping)
-        except (ValueError, TypeError, AttributeError) as exc:
-            pairs = ", ".join(f"{k} <- {v}" for k, v in mapping.items())
-            raise IngestError(
-                f"the {layout} layout with the mapping {pairs} does not fit {path.name} "
-                f"(first row: {exc}); choose another layout or mapping"
-            ) from None
+    errors = [_conversion_error(row, layout, mapping) for row in seen.sample]
+    if all(errors):  # no sample row fits: the layout or the mapping is wrong, not the rows
+        pairs = ", ".join(f"{k} <- {v}" for k, v in mapping.items())
+        raise IngestError(
+            f"the {layout} layout with the mapping {pairs} does not fit {path.name} "
+            f"(first row: {errors[0]}); choose another layout or mapping"
+        )
     form = FORM_OF_LAYOUT[layout]
     encoding = encoding or seen.encoding
     try:

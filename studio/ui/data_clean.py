@@ -281,9 +281,9 @@ def build_section(data) -> None:
                                   allow_most_removed=refused == asked)  # fmt: skip
         except MostRemoved as exc:
             result, refused = CleanResult(None, exc.report), asked
-            share = f"{exc.report['removed'] / max(1, exc.report['rows_in']):.0%}"
             warning = t("data_clean.most_removed", lang, removed=f"{exc.report['removed']:,}",
-                        rows=f"{exc.report['rows_in']:,}", share=share, step=exc.top_step)  # fmt: skip
+                        rows=f"{exc.report['rows_in']:,}", share=f"{exc.share:.0%}",
+                        step=exc.top_step)  # fmt: skip
         except (DataError, PipelineError) as exc:
             raise ShownError(t("data_clean.failed", lang, error=exc)) from None
         else:

@@ -9,11 +9,7 @@ titles the toast in the page's language: the toast says what happened.
 
 from __future__ import annotations
 
-import re
-
 import gradio as gr
-
-_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
 # Output components of a failed event: no "Error" badge over the field (the toast explains).
 # Gradio titles a toast with its kind in English, whatever the error's title: in a Japanese
@@ -29,13 +25,8 @@ html[lang="ja"] .toast-title.success::before { content: "完了"; }
 """
 
 
-def error_title(message: str) -> str:
-    """The toast's title in the language the message is written in."""
-    return "エラー" if _JAPANESE.search(str(message)) else "Error"
-
-
 class ShownError(gr.Error):
-    """An error shown to the user until closed, titled in the message's language."""
+    """An error shown to the user until closed (its title comes from `ERROR_CSS`)."""
 
     def __init__(self, message: str = "Error raised.") -> None:
-        super().__init__(message, duration=None, title=error_title(message), print_exception=False)
+        super().__init__(message, duration=None, print_exception=False)
