@@ -14,7 +14,10 @@ from tests.conftest import REPO, child_env, fresh_app, ms
 from tests.test_app_browser import browser  # noqa: F401  (the module's Chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-DRAWN = '{} svg .mark-line path[stroke][aria-label]:not([aria-label*="value: null"])'
+DRAWN = (
+    "{} svg .mark-line path[stroke][aria-label]"
+    ':not([aria-label*="value: null"]):not([aria-label*="series: ~span"])'
+)
 
 
 @pytest.fixture(scope="module")
@@ -132,4 +135,16 @@ def test_the_train_tab_opens_on_the_current_run_with_its_curve(browser, app):  #
     expect(page.locator("#train-run input")).to_have_value(newest.id, timeout=ms(30))
     expect(page.locator("#train-status")).to_contain_text(newest.id)
     wait_for(page, "#train-curve", lambda p: "loss" in p)
+    # The axis titles would be the data's column names ("x", "value"): hidden, and the
+    # caption names the axes in the page's language.
+    expect(page.locator("#train-status .chart-axes")).to_contain_text("training and eval")
+    titles = page.locator("#train-curve .role-axis-title")
+    assert titles.count() >= 2
+    assert all(not titles.nth(i).is_visible() for i in range(titles.count()))
+    # A series with one point (a single evaluation) is drawn as a dot, not left out.
+    evals = [line for line in newest.metrics() if line.get("kind") == "eval"]
+    if len(evals) == 1:
+        dot = page.locator('#train-curve svg .mark-line path[aria-label*="series: eval_loss"]')
+        assert "L" not in (dot.get_attribute("d") or "L")
+        assert dot.evaluate("p => getComputedStyle(p).strokeWidth") == "7px"
     page.close()

@@ -497,8 +497,9 @@ def test_section_builds_inside_blocks(workspace):
     with gr.Blocks() as demo:
         lang = gr.Radio(["ja", "en"], value="ja")
         version = gr.Dropdown([SPEC], value=SPEC)
-        ctx = SimpleNamespace(workspace=workspace, lang=lang)
+        ctx = SimpleNamespace(workspace=workspace, lang=lang, on_language=[])
         ui.build_section(SimpleNamespace(ctx=ctx, loc=loc, version=version, created=gr.State()))
+    assert len(ctx.on_language) == 1  # its results are redrawn by the one language switch
     ids = {getattr(c, "elem_id", None) for c in demo.blocks.values()}
     assert {"quality-good", "quality-noise", "quality-skip", "quality-back", ui.PANEL_ID} <= ids
     assert {"quality-train", "quality-threshold", "quality-apply", "quality-flips"} <= ids

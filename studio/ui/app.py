@@ -27,7 +27,7 @@ from studio.ui import (
     runs_tab,
     train_tab,
 )
-from studio.ui.localize import Localizer
+from studio.ui.localize import LanguageSwitch, Localizer
 from studio.ui.pickers import keep_current
 from studio.ui.theme import CSS, theme
 from studio.workspace import Workspace
@@ -48,6 +48,8 @@ class StudioContext:
     lang: gr.Radio | None = None
     tabs: gr.Tabs | None = None  # for a button that opens another tab
     on_ready: list = field(default_factory=list)
+    # (fn, inputs, outputs): what a tab redraws in a new language (ui/localize.LanguageSwitch)
+    on_language: list = field(default_factory=list)
 
     def workspace_models(self, *, checkpoints: bool = False) -> list[str]:
         return list(self.workspace.model_dirs(checkpoints=checkpoints))
@@ -144,16 +146,27 @@ def build_app(ctx: StudioContext) -> gr.Blocks:
             export_tab.build(ctx, loc)
             eval_tab.build(ctx, loc)
 
-        ctx.lang.change(
-            loc.updates, inputs=ctx.lang, outputs=loc.components, api_visibility="private"
+        switch = LanguageSwitch(loc, ctx.lang, ctx.on_language)
+        # The user's switch (`input`, not `change`: the load below sets the language too).
+        ctx.lang.input(
+            switch.redraw,
+            inputs=[ctx.lang, *switch.inputs],
+            outputs=switch.outputs,
+            api_visibility="private",
         )
         # The page says which language it is in, so the toasts' titles follow (ui/errors.py).
         ctx.lang.change(None, inputs=ctx.lang, js=LANG_JS, api_visibility="private")
 
-        def initial_language(request: gr.Request) -> str:
-            return pick_language(request.headers.get("accept-language") if request else None)
+        def initial_language(request: gr.Request, *values) -> list:
+            lang = pick_language(request.headers.get("accept-language") if request else None)
+            return switch.initial(lang, *values)
 
-        ready = demo.load(initial_language, outputs=ctx.lang, api_visibility="private")
+        ready = demo.load(
+            initial_language,
+            inputs=switch.inputs,
+            outputs=[ctx.lang, *switch.outputs],
+            api_visibility="private",
+        )
         for fn, inputs, outputs in ctx.on_ready:
             ready = ready.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
     for block_fn in demo.fns.values():  # the work behind every event yields to training runs

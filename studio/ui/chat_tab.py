@@ -138,7 +138,7 @@ def build(ctx, loc) -> None:
         with gr.Row():
             message = loc.make(
                 gr.Textbox,
-                i18n={"placeholder": "chat.placeholder"},
+                i18n={"placeholder": "chat.placeholder", "label": "chat.message"},
                 show_label=False,
                 lines=2,
                 scale=6,

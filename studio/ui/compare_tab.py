@@ -335,11 +335,12 @@ def build(ctx, loc) -> None:
         outputs=pool_view,
         api_name="unload_models",
     )
-    ctx.lang.change(
-        lambda result, lang: (render_grid(result, lang), summary_frame(result, lang)),
-        inputs=[result_state, ctx.lang],
-        outputs=[grid, summary],
-        api_visibility="private",
+    ctx.on_language.append(
+        (
+            lambda result, lang: (render_grid(result, lang), summary_frame(result, lang)),
+            [result_state, ctx.lang],
+            [grid, summary],
+        )
     )
     ctx.keep_models_current(models, checkpoints=True)
     ctx.on_ready.append((lambda lang: render_pool(ctx.pool, lang), [ctx.lang], [pool_view]))

@@ -38,8 +38,13 @@ def preset_names() -> list[str]:
     return [p["name"] for p in list_presets() if "error" not in p]
 
 
-def rows_frame(rows: list[list]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=TABLE_HEADERS)
+def rows_frame(rows, lang: str) -> pd.DataFrame:
+    """The editable pipeline table, its headers in `lang` (rows are read by position)."""
+    if isinstance(rows, pd.DataFrame):
+        rows = rows.values.tolist()
+    elif isinstance(rows, dict):  # the component's own value before any event
+        rows = rows.get("data") or []
+    return pd.DataFrame(rows, columns=[t(f"data_clean.col_{c}", lang) for c in TABLE_HEADERS])
 
 
 def filters_help(lang: str) -> str:
@@ -131,8 +136,7 @@ def build_section(data) -> None:
     steps = loc.make(
         gr.Dataframe,
         i18n={"label": "data_clean.steps"},
-        value=rows_frame(pipeline_to_rows(start)),
-        headers=TABLE_HEADERS,
+        value=rows_frame(pipeline_to_rows(start), loc.lang),
         datatype=["bool", "str", "str"],
         interactive=True,
         wrap=True,
@@ -232,7 +236,7 @@ def build_section(data) -> None:
             p = preset(name or DEFAULT_PRESET)
         except PipelineError as exc:
             raise ShownError(t("data_clean.bad_pipeline", lang, error=exc)) from None
-        return rows_frame(pipeline_to_rows(p)), pipeline_words(p)
+        return rows_frame(pipeline_to_rows(p), lang), pipeline_words(p)
 
     def load_yaml(file, lang):
         path = _file_path(file)
@@ -243,7 +247,7 @@ def build_section(data) -> None:
         except PipelineError as exc:
             raise ShownError(t("data_clean.bad_file", lang, file=path.name, error=exc)) from None
         note = t("data_clean.yaml_loaded", lang, file=path.name, count=len(p.steps))
-        return rows_frame(pipeline_to_rows(p)), pipeline_words(p), note
+        return rows_frame(pipeline_to_rows(p), lang), pipeline_words(p), note
 
     def load_ng(file, lang):
         path = _file_path(file)
@@ -365,12 +369,14 @@ def build_section(data) -> None:
         outputs=samples,
         api_visibility="private",
     )
-    ctx.lang.change(
-        lambda report, step, lang: (
-            steps_frame(report, lang),
-            samples_frame(report, step, lang),
-        ),
-        inputs=[report_state, sample_pick, ctx.lang],
-        outputs=[report_table, samples],
-        api_visibility="private",
+    ctx.on_language.append(
+        (
+            lambda report, step, table, lang: (
+                steps_frame(report, lang),
+                samples_frame(report, step, lang),
+                rows_frame(table, lang),  # the user's edits stay
+            ),
+            [report_state, sample_pick, steps, ctx.lang],
+            [report_table, samples, steps],
+        )
     )

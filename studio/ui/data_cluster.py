@@ -244,9 +244,10 @@ def build_section(data) -> None:
             ]
         return fresh, samples_markdown(summary, cluster, lang), counts_frame(counts, lang)
 
-    ctx.lang.change(
-        relabel,
-        inputs=[summary_state, table, pick, counts_state, ctx.lang],
-        outputs=[table, samples, counts_table],
-        api_visibility="private",
+    ctx.on_language.append(
+        (
+            relabel,
+            [summary_state, table, pick, counts_state, ctx.lang],
+            [table, samples, counts_table],
+        )
     )

@@ -215,9 +215,4 @@ def build_section(data) -> None:
         outputs=[clusters, page],
         api_visibility="private",
     )
-    ctx.lang.change(
-        show,
-        inputs=[result_state, page, ctx.lang],
-        outputs=[clusters, page],
-        api_visibility="private",
-    )
+    ctx.on_language.append((show, [result_state, page, ctx.lang], [clusters, page]))

@@ -20,6 +20,7 @@ import pandas as pd
 from studio.data import quality as q
 from studio.i18n import t
 from studio.ui.errors import ShownError
+from studio.ui.localize import relabeled
 from studio.ui.pickers import keep_current
 
 API_TRAIN = "data_classifier_train"
@@ -164,6 +165,17 @@ def histogram_frame(scores, lang: str) -> pd.DataFrame:
     bins = q.score_histogram(scores) if len(scores) else []
     rows = [[f"{lo:.1f}–{hi:.1f}", n] for lo, hi, n in bins]
     return pd.DataFrame(rows, columns=[t("data_quality.col_score", lang), "n"])
+
+
+def relabel_flips(shown, lang: str) -> pd.DataFrame:
+    """The flips table on the page, in `lang`: its headers and its now-kept/dropped words
+    (the documents it shows stay; redrawing them would need the previous threshold)."""
+    fresh = relabeled(shown, list(flips_frame(None, None, None, lang).columns))
+    words = {}
+    for key in ("data_quality.now_kept", "data_quality.now_dropped"):
+        for other in ("ja", "en"):
+            words[t(key, other)] = t(key, lang)
+    return fresh.map(lambda cell: words.get(cell, cell) if isinstance(cell, str) else cell)
 
 
 def render_threshold(ws, scored: dict | None, spec: str, threshold, previous, lang: str):
@@ -424,9 +436,8 @@ def build_section(data) -> None:
                 gr.Button, i18n={"value": "data_quality.back"}, elem_id="quality-back"
             )
             clear_btn = loc.make(
-                gr.Button, i18n={"value": "data_quality.clear"}, size="sm",
-                elem_id="quality-clear",
-            )  # fmt: skip
+                gr.Button, i18n={"value": "data_quality.clear"}, elem_id="quality-clear"
+            )
         counts = gr.Markdown(
             render_counts(ws, data.version.value, loc.lang), elem_id="quality-counts"
         )
@@ -594,14 +605,17 @@ def build_section(data) -> None:
         outputs=label_outputs,
         api_visibility="private",
     )  # fmt: skip
-    ctx.lang.change(
-        lambda qu, spec, meta, lang: (
-            *render_document(ws, qu, lang),
-            render_counts(ws, spec, lang),
-            figures_frame(meta, lang),
-            render_trained(meta, lang) if meta else "",
-        ),
-        inputs=[queue, data.version, trained_meta, ctx.lang],
-        outputs=[doc_info, doc_text, counts, figures, train_status],
-        api_visibility="private",
+    ctx.on_language.append(
+        (
+            lambda qu, spec, meta, sc, thr, shown, lang: (
+                *render_document(ws, qu, lang),
+                render_counts(ws, spec, lang),
+                figures_frame(meta, lang),
+                render_trained(meta, lang) if meta else "",
+                histogram_frame(sc["scores"] if sc else [], lang),
+                relabel_flips(shown, lang),
+            ),
+            [queue, data.version, trained_meta, scored, threshold, flips, ctx.lang],
+            [doc_info, doc_text, counts, figures, train_status, histogram, flips],
+        )
     )

@@ -4,7 +4,6 @@ step; a step that writes a new version selects it. The work is in `studio.data`.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from studio.i18n import t
 from studio.safety import UnsafeInputError, confine
 from studio.ui import data_clean, data_cluster, data_dedup, data_quality, data_tokens
 from studio.ui.errors import ShownError
+from studio.ui.localize import relabeled
 from studio.ui.pickers import keep_current
 
 API_IMPORT = "data_import"
@@ -79,10 +79,29 @@ def render_summary(ws, spec: str | None, lang: str) -> str:
     v = chain[0]
     head = t("data.summary", lang, spec=v.spec, rows=f"{v.rows:,}", format=v.format, op=v.operation)
     path = " ← ".join(f"`{x.spec}` ({x.operation})" for x in chain)
-    shown = json.dumps(v.counts, ensure_ascii=False)
-    shown = shown if len(shown) <= 160 else shown[:160] + "…"  # the Versions table has it all
-    counts = f"  \n{t('data.counts', lang)}: `{shown}`"
+    shown = counts_text(v.counts, lang)
+    shown = shown if len(shown) <= 200 else shown[:200] + "…"  # the Versions table has it all
+    counts = f"  \n{t('data.counts', lang)}: {shown}"
     return f"{head}  \n{t('data.lineage', lang)}: {path}" + (counts if v.counts else "")
+
+
+def counts_text(counts: dict | None, lang: str) -> str:
+    """A version's counts as words: `in 12 · out 10 · removed: min_length 2`. Known keys
+    are translated; filter and step names stay as the pipeline names them."""
+    parts = []
+    for key, value in (counts or {}).items():
+        name = t(f"data.count_{key}", lang)
+        name = key if name == f"data.count_{key}" else name
+        if isinstance(value, dict):
+            inner = ", ".join(f"{k} {_number(v)}" for k, v in value.items())
+            parts.append(f"{name}: {inner}" if inner else f"{name}: 0")
+        else:
+            parts.append(f"{name} {_number(value)}")
+    return " · ".join(parts)
+
+
+def _number(value) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def versions_frame(ws, lang: str) -> pd.DataFrame:
@@ -94,13 +113,25 @@ def versions_frame(ws, lang: str) -> pd.DataFrame:
             v.rows,
             v.operation,
             v.parent or "",
-            v.created,
+            v.created[:16].replace("T", " "),  # local time, to the minute
             v.seconds if v.seconds is not None else "",
-            json.dumps(v.counts, ensure_ascii=False) if v.counts else "",
+            counts_text(v.counts, lang),
         ]
         for v in sorted(list_datasets(ws), key=lambda v: v.created, reverse=True)
     ]
     return pd.DataFrame(rows, columns=[t(f"data.col_{c}", lang) for c in columns])
+
+
+STAT_KEYS = ("column", "rows", "empty", "mean_length", "min_length", "max_length")
+
+
+def stat_headers(lang: str) -> list[str]:
+    return [t(f"data.stat_{key}", lang) for key in STAT_KEYS]
+
+
+def stats_frame(columns: list[dict], lang: str) -> pd.DataFrame:
+    """Per-column statistics (`preview.column_stats`), headers in `lang`."""
+    return pd.DataFrame([[c[k] for k in STAT_KEYS] for c in columns], columns=stat_headers(lang))
 
 
 def page_frame(result: dict, fmt: str, lang: str) -> pd.DataFrame:
@@ -171,11 +202,12 @@ def build(ctx, loc) -> None:
         api_visibility="private",
     )
     keep_current(version, lambda: version_specs(ws))
-    ctx.lang.change(
-        lambda spec, lang: (render_summary(ws, spec, lang), versions_frame(ws, lang)),
-        inputs=[version, ctx.lang],
-        outputs=[summary, versions_table],
-        api_visibility="private",
+    ctx.on_language.append(
+        (
+            lambda spec, lang: (render_summary(ws, spec, lang), versions_frame(ws, lang)),
+            [version, ctx.lang],
+            [summary, versions_table],
+        )
     )
 
 
@@ -408,7 +440,13 @@ def _preview_section(data: DataContext) -> None:
         )
         stats_btn = loc.make(gr.Button, i18n={"value": "data.stats"}, scale=1, elem_id="data-stats")
     stats_note = gr.Markdown(elem_id="data-stats-note")
-    stats_table = gr.Dataframe(interactive=False, elem_id="data-column-stats")
+    stats_table = gr.Dataframe(
+        stats_frame([], loc.lang), interactive=False, elem_id="data-column-stats"
+    )
+    ctx.on_language.append(
+        (lambda shown, lang: relabeled(shown, stat_headers(lang)), [stats_table, ctx.lang],
+         [stats_table])
+    )  # fmt: skip
     with gr.Row():
         axes = {"x_title": "data.hist_x", "y_title": "data.hist_y"}
         char_plot = loc.make(
@@ -453,9 +491,7 @@ def _preview_section(data: DataContext) -> None:
             except ModelLoadError as exc:
                 raise ShownError(str(exc)) from None
         sizes = preview.lengths(dataset, version.format, tokenizer=tokenizer)
-        columns = preview.column_stats(dataset)
-        frame = pd.DataFrame(columns)
-        frame.columns = [t(f"data.stat_{c}", lang) for c in frame.columns]
+        frame = stats_frame(preview.column_stats(dataset), lang)
         note = t(
             "data.stats_note", lang, looked=f"{sizes['looked']:,}", total=f"{sizes['total']:,}"
         )

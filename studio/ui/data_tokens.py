@@ -129,5 +129,5 @@ def build_section(data):
         do_remove, inputs=[pick, ctx.lang], outputs=[status, *outputs], api_name="tokens_remove"
     )
     cap_btn.click(do_cap, inputs=[cap, ctx.lang], outputs=[status, *outputs], api_name="tokens_cap")
-    ctx.lang.change(listing, inputs=ctx.lang, outputs=outputs, api_visibility="private")
+    ctx.on_language.append((listing, [ctx.lang], outputs))
     return listing, [ctx.lang], outputs

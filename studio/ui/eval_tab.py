@@ -406,9 +406,4 @@ def build(ctx, loc) -> None:
     keep_current(suites, lambda: all_suites(ws))
     keep_current(sweep, lambda: [""] + [r.id for r in list_runs(ws)])
     keep_current(previous, lambda: results.session_choices(ws))
-    ctx.lang.change(
-        redraw,
-        inputs=[current, ctx.lang],
-        outputs=[status, table, noise, heatmap, steps],
-        api_visibility="private",
-    )
+    ctx.on_language.append((redraw, [current, ctx.lang], [status, table, noise, heatmap, steps]))

@@ -280,4 +280,4 @@ def build(ctx, loc) -> None:
 
     refresh_outputs = [progress, *accordions, timer]
     ctx.on_ready.append((refresh, [ctx.lang], refresh_outputs))
-    ctx.lang.change(refresh, inputs=ctx.lang, outputs=refresh_outputs, api_visibility="private")
+    ctx.on_language.append((refresh, [ctx.lang], refresh_outputs))

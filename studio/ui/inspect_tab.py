@@ -199,7 +199,7 @@ def build(ctx, loc) -> None:
                     i18n={"label": "inspect.upload"},
                     file_types=[".jsonl", ".json"],
                     file_count="single",
-                    height=120,
+                    height=160,
                     elem_id="inspect-upload",
                 )
                 upload_status = gr.Markdown(elem_id="inspect-upload-status")

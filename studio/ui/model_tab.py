@@ -310,8 +310,6 @@ def build(ctx, loc) -> None:
     chat.change(
         lambda on: gr.update(visible=on), inputs=chat, outputs=system, api_visibility="private"
     )
-    ctx.lang.change(
-        show, inputs=[info_state, ctx.lang], outputs=info_outputs, api_visibility="private"
-    )
+    ctx.on_language.append((show, [info_state, ctx.lang], info_outputs))
     ctx.on_ready.append((load_model, [source, trust, ctx.lang], [info_state, *info_outputs]))
     ctx.keep_models_current(source)

@@ -25,8 +25,51 @@ from studio.runs.curves import X_AXES
 
 SCALES = ("linear", "log")
 
+# A curve chart's axis titles would be its data's column names ("x", "value"), in English
+# whatever the page's language, and they cannot follow the language (changing a chart's
+# titles redraws it from its previous value). The caption beside the chart names the axes;
+# CURVE_CSS hides the titles (the names stay in the lines' aria-labels, where the browser
+# tests read them). A series with one point (the first evaluation) is a path of one point,
+# which a line does not draw: a round cap draws it as a dot.
+CURVE_CSS = """
+.curve-chart .role-axis-title { display: none; }
+.curve-chart .mark-line path { stroke-linecap: round; stroke-linejoin: round; }
+.curve-chart .mark-line path[d$="Z"]:not([d*="L"]) { stroke-width: 7px; }
+"""
+
+
+# A curve whose values barely move (a flat loss: 8.74771 to 8.74779) would fill the chart's
+# height, its noise drawn as a trend. Two points of this series, drawn transparent, keep the
+# y axis at least MIN_SPAN of the values' size tall. Colour maps list it, so that the chart
+# knows it from its first drawing; legends leave it out.
+SPAN_SERIES = "~span"
+SPAN_COLOR = "rgba(0,0,0,0)"
+MIN_SPAN = 0.01
+
+
+def _span_rows(table: pd.DataFrame, x: str) -> pd.DataFrame | None:
+    values = pd.to_numeric(table["value"], errors="coerce").dropna()
+    xs = pd.to_numeric(table[x], errors="coerce").dropna()
+    values = values[values.map(math.isfinite)]
+    if values.empty or xs.empty:
+        return None
+    low, high = float(values.min()), float(values.max())
+    middle = (low + high) / 2
+    need = abs(middle) * MIN_SPAN
+    if need <= 0 or high - low >= need:
+        return None
+    first = float(xs.min())
+    return pd.DataFrame(
+        {x: [first, first], "value": [middle - need / 2, middle + need / 2],
+         "series": [SPAN_SERIES, SPAN_SERIES]}
+    )  # fmt: skip
+
 
 def with_every_series(table: pd.DataFrame, names, x: str) -> pd.DataFrame:
+    if SPAN_SERIES in names and len(table):
+        span = _span_rows(table, x)
+        if span is not None:
+            table = pd.concat([table, span], ignore_index=True)
     present = set(table["series"].tolist()) if len(table) else set()
     missing = [n for n in names if n not in present]
     if not missing:

@@ -19,7 +19,14 @@ from studio.runs import curves, history
 from studio.runs.store import ACTIVE, STATES, RunError, open_run
 from studio.ui.errors import ShownError
 from studio.ui.pickers import keep_current
-from studio.ui.plots import legend_html, scale_picker, with_every_series, x_axis_picker
+from studio.ui.plots import (
+    SPAN_COLOR,
+    SPAN_SERIES,
+    legend_html,
+    scale_picker,
+    with_every_series,
+    x_axis_picker,
+)
 from studio.ui.train_tab import explain
 
 API_HISTORY = "runs_history"
@@ -35,6 +42,7 @@ PALETTE = (
     "#059669", "#db2777", "#4b5563", "#0891b2", "#65a30d",
 )  # fmt: skip
 SLOT_COLORS = {f"#{i + 1}": color for i, color in enumerate(PALETTE * 2)}  # 20 runs at once
+SLOT_COLORS[SPAN_SERIES] = SPAN_COLOR  # keeps a flat curve flat (ui/plots.py)
 METRIC_CHOICES = ("loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_s")
 TABLE_COLUMNS = (
     "run",
@@ -176,6 +184,8 @@ def build(ctx, loc) -> None:
             color_map=SLOT_COLORS,
             value=with_every_series(curves.frame({}, x="x"), SLOT_COLORS, "x"),
             colors_in_legend=[],
+            show_label=False,
+            elem_classes=["curve-chart"],
             height=360,
             elem_id="runs-curve",
             label="",
@@ -411,9 +421,5 @@ def build(ctx, loc) -> None:
         keep_current(picker, lambda: history.run_choices(ws))
     ctx.on_ready.append((show_history, history_inputs, [history_table]))
     # Tables and the caption are rendered text: draw them again in the new language.
-    ctx.lang.change(
-        show_history, inputs=history_inputs, outputs=history_table, api_visibility="private"
-    )
-    ctx.lang.change(
-        compare, inputs=compare_inputs, outputs=compare_outputs, api_visibility="private"
-    )
+    ctx.on_language.append((show_history, history_inputs, [history_table]))
+    ctx.on_language.append((compare, compare_inputs, compare_outputs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.ui.errors import ERROR_CSS
+from studio.ui.plots import CURVE_CSS
 
 FONTS = [
     "Noto Sans JP",
@@ -20,11 +21,16 @@ MONO = ["Noto Sans Mono CJK JP", "Cascadia Mono", "Menlo", "Consolas", "monospac
 
 CSS = (
     ERROR_CSS
+    + CURVE_CSS
     + """
 .chart-legend { display: flex; flex-wrap: wrap; gap: 0.3em 1.2em; margin: 0.4em 0; font-size: 0.9em; }
 .legend-item { display: inline-flex; align-items: center; gap: 0.4em; }
 .legend-swatch { display: inline-block; width: 1.6em; height: 3px; border-radius: 2px; }
-.gradio-container { max-width: 1480px !important; margin: 0 auto; }
+/* never wider than the window: a wide table scrolls inside itself instead (issue 20) */
+.gradio-container { max-width: min(1480px, 100vw) !important; margin: 0 auto; }
+.table-wrap { max-width: 100%; overflow-x: auto; }
+/* a dropdown's long choice ends in an ellipsis before its arrow instead of under it */
+.secondary-wrap input { box-sizing: border-box; padding-right: 2.2em; text-overflow: ellipsis; }
 #studio-header { align-items: center; border-bottom: 1px solid var(--border-color-primary);
   padding-bottom: 4px; margin-bottom: 4px; }
 #studio-title h2 { margin: 0 0 2px 0; font-weight: 600; letter-spacing: .01em; }

@@ -25,7 +25,14 @@ from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig, is_
 from studio.train.launch import Blocked, TooLarge, equivalent_command, preflight, start
 from studio.ui.inspect_tab import dataset_choices, render_diagnostics
 from studio.ui.pickers import keep_current
-from studio.ui.plots import legend_html, scale_picker, with_every_series, x_axis_picker
+from studio.ui.plots import (
+    SPAN_COLOR,
+    SPAN_SERIES,
+    legend_html,
+    scale_picker,
+    with_every_series,
+    x_axis_picker,
+)
 from studio.ui.progress import CANCELS, Background, progress_html, store_line
 
 API_CHECK = "train_check"
@@ -43,6 +50,7 @@ CURVE_COLORS = {
     "learning_rate": "#2563eb",
     "grad_norm": "#d97706",
     "tokens_per_s": "#7c3aed",
+    SPAN_SERIES: SPAN_COLOR,  # keeps a flat curve flat (ui/plots.py)
 }
 # What the live curve can show: the losses together (train raw + smoothed, eval on the same
 # axes), or one of the other logged figures.
@@ -221,7 +229,7 @@ def render_status(run, lang: str) -> str:
             + (f" · ETA {_duration(eta)}" if eta and state == "running" else "")
         )
     if s.get("loss") is not None:
-        bits.append(f" · loss {s['loss']:.4f}")
+        bits.append(f" · {t('runs.metric_loss', lang)} {s['loss']:.4f}")
     if info.get("backend"):
         bits.append(
             f"<br><small>{html.escape(info['backend'])} · {html.escape(info.get('device', ''))}"
@@ -492,6 +500,8 @@ def build(ctx, loc) -> None:
             color="series",
             color_map=CURVE_COLORS,
             colors_in_legend=[],  # drawn beside it, in the page's language (ui/plots.py)
+            show_label=False,
+            elem_classes=["curve-chart"],
             value=empty_curve(),
             height=340,
             elem_id="train-curve",
@@ -677,6 +687,14 @@ def build(ctx, loc) -> None:
         if view_name == "loss" and weight:
             shown.insert(0, "loss (raw)")
         legend = legend_html((series_label(n, lang), CURVE_COLORS[n]) for n in shown)
+        axes = t(
+            "train.axes",
+            lang,
+            view=t(f"train.view_{view_name}", lang),
+            x=t(f"runs.x_{x}", lang),
+            scale=t(f"runs.scale_{scale_name}", lang),
+        )
+        legend = f'<p class="chart-axes">{html.escape(axes)}</p>{legend}'
         if key == seen:
             return render_status(run, lang) + legend, gr.skip(), gr.skip(), seen
         curve = curves_drawn.get(tuple(key))
@@ -720,9 +738,7 @@ def build(ctx, loc) -> None:
             outputs=[status, plot, log],
             api_visibility="private",
         )
-    ctx.lang.change(
-        presets.describe, inputs=[preset, ctx.lang], outputs=description, api_visibility="private"
-    )
+    ctx.on_language.append((presets.describe, [preset, ctx.lang], [description]))
     # Pickers re-read the workspace when opened: datasets uploaded and profiles saved in
     # the Inspect tab, runs started from the CLI.
     for picker, choices in (
