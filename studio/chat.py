@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.fsutil import atomic_write_json, atomic_write_text, read_json
 from studio.generate import GenerationResult, GenerationSettings, stream
 
@@ -30,7 +31,7 @@ DEFAULT_PERSONAS = {
 }
 
 
-class ChatError(ValueError):
+class ChatError(StudioError, ValueError):
     """A chat request that cannot be served; the message says what to do."""
 
 

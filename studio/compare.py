@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.generate import GenerationSettings, generate
 
 # A reply whose longest repeated stretch covers this share of it or more is flagged.
@@ -25,7 +26,7 @@ DEMO_PROMPTS = "こんにちは。\nお茶の美味しい淹れ方を教えて�
 MIN_CHARS_FOR_REPETITION = 16
 
 
-class PromptsError(ValueError):
+class PromptsError(StudioError, ValueError):
     """A prompt list that cannot be read; the message names the file and line."""
 
 
@@ -283,3 +284,12 @@ def compare(open_model: Callable, models, prompts, settings, **kwargs) -> Compar
 
 def _failed(model: str, index: int, prompt: str, error: str) -> Cell:
     return Cell(model, index, prompt, "", 0, "error", 0.0, [], **repetition(""), error=error)
+
+
+def default_models(ws) -> list[str]:
+    """The embedded base and the newest finished run: what a newcomer wants to see first."""
+    from studio.evaluate.runner import latest_finetune
+    from studio.paths import EMBEDDED_MODEL_NAME
+
+    tuned = latest_finetune(ws)
+    return [EMBEDDED_MODEL_NAME] + ([tuned] if tuned else [])

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from studio.errors import StudioError
 from studio.fsutil import atomic_write_json, read_json, set_aside
 from studio.paths import EMBEDDED_MODEL_NAME
 
@@ -38,7 +39,7 @@ CHAT_MESSAGE = "お茶の美味しい淹れ方を教えて。"
 DONE, SKIPPED, RUNNING, TODO = "done", "skipped", "running", "todo"
 
 
-class GuideError(RuntimeError):
+class GuideError(StudioError, RuntimeError):
     """A step that cannot run yet, with what to do first."""
 
 

@@ -8,10 +8,12 @@ import re
 import socket
 from pathlib import Path
 
+from studio.errors import StudioError
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9\u3040-\u30ff\u3400-\u9fff_.-]{1,80}$")
 
 
-class UnsafeInputError(ValueError):
+class UnsafeInputError(StudioError, ValueError):
     """A name or path from the user that would escape the workspace or is malformed."""
 
 
@@ -114,7 +116,7 @@ def read_user_file(path: Path, limit: int = MAX_USER_FILE_BYTES) -> bytes:
 MAX_YAML_VALUES = 1_000_000
 
 
-class YamlRefused(ValueError):
+class YamlRefused(StudioError, ValueError):
     """YAML that would expand beyond bounds (an alias bomb), refused before it expands."""
 
 

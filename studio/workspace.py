@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio import __version__
+from studio.errors import StudioError
 from studio.fsutil import atomic_write_json, read_json
 
 ENV_VAR = "STUDIO_WORKSPACE"
@@ -104,7 +105,7 @@ def _is_model_dir(folder: Path) -> bool:
     return any((folder / f).is_file() for f in ("config.json", "adapter_config.json"))
 
 
-class WorkspaceError(RuntimeError):
+class WorkspaceError(StudioError, RuntimeError):
     pass
 
 

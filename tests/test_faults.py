@@ -422,7 +422,7 @@ def test_two_runs_started_at_once(client, ws):
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_every_ending_is_told_in_both_languages(lang):
-    from studio.ui.train_tab import EXPLAINED, explain
+    from studio.ui.run_status import EXPLAINED, explain
 
     for reason in [*EXPLAINED, "killed by SIGKILL", "killed by SIGTERM"]:
         said = explain({"state": "failed", "reason": reason, "message": "in English"}, lang)

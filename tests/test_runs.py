@@ -313,7 +313,7 @@ def test_a_dead_process_ends_the_wait_even_when_its_status_cannot_be_written(
 
 
 def test_a_run_that_only_starts_is_not_said_to_wait_for_another():
-    from studio.ui.train_tab import explain
+    from studio.ui.run_status import explain
 
     assert explain({"state": "queued"}, "en") == "Starting: loading the model and the data."
     waiting = explain({"state": "queued", "reason": "waiting_for_device"}, "ja")

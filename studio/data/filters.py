@@ -38,8 +38,10 @@ import numpy as np
 from hojichar import Document, Filter
 from hojichar.filters import document_filters as hd
 
+from studio.errors import StudioError
 
-class PipelineError(ValueError):
+
+class PipelineError(StudioError, ValueError):
     """A pipeline (or one of its files) that cannot be used; the message says where."""
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.errors import StudioError
+
 FORMATS = ("text", "prompt_completion", "messages")
 ROLES = ("system", "user", "assistant", "tool", "developer")
 # One row of a line-based file may hold this many characters: a whole book is far below it,
@@ -23,11 +25,11 @@ ROLES = ("system", "user", "assistant", "tool", "developer")
 MAX_LINE_CHARS = 16 << 20
 
 
-class RecordError(ValueError):
+class RecordError(StudioError, ValueError):
     """A row or file that cannot be read as a canonical dataset; the message says where."""
 
 
-class LineTooLong(ValueError):
+class LineTooLong(StudioError, ValueError):
     """A line longer than `MAX_LINE_CHARS`; `line` is its number (1-based)."""
 
     def __init__(self, line: int) -> None:

@@ -24,10 +24,11 @@ from studio.data.registry import (
     find_version,
     list_datasets,
 )
+from studio.errors import StudioError
 from studio.safety import UnsafeInputError
 
 
-class DataError(ValueError):
+class DataError(StudioError, ValueError):
     """A data operation that cannot be done; the message says why and what to do."""
 
 

@@ -13,6 +13,8 @@ the workspace (`evals/results/`), and an optional bridge to lm-evaluation-harnes
 
 from __future__ import annotations
 
+from studio.errors import StudioError
 
-class EvalError(RuntimeError):
+
+class EvalError(StudioError, RuntimeError):
     """An evaluation cannot run as asked; the message says what to change."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from studio.errors import StudioError
 from studio.fsutil import atomic_write_text, dir_size
 from studio.hardware import peak_rss_mb
 from studio.runs.store import Run
@@ -36,7 +37,7 @@ TOKENIZER_FILES = (
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
-class ExportError(RuntimeError):
+class ExportError(StudioError, RuntimeError):
     """The export cannot be made; the message says why and what to do."""
 
 

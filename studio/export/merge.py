@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.export.export import (
     copy_tokenizer,
     free_name,
@@ -26,7 +27,7 @@ from studio.fsutil import atomic_write_text, dir_size
 from studio.hardware import peak_rss_mb
 
 
-class MergeFailed(RuntimeError):
+class MergeFailed(StudioError, RuntimeError):
     pass
 
 

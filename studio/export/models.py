@@ -32,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.export.recipe import MergeRecipe, RecipeError
 from studio.hardware import peak_rss_mb
 
@@ -67,7 +68,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 WEIGHT_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
 
 
-class MergeError(RuntimeError):
+class MergeError(StudioError, RuntimeError):
     """The merge could not run: the message says why, in words a user can act on."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from studio.errors import StudioError
 from studio.safety import YamlRefused, load_yaml
 
 KINDS = ("adapters", "models")
@@ -28,7 +29,7 @@ MODEL_METHODS = ("linear", "task_arithmetic", "ties", "dare_ties", "slerp")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-class RecipeError(ValueError):
+class RecipeError(StudioError, ValueError):
     pass
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from studio.errors import StudioError
 from studio.fsutil import atomic_write_text
 from studio.labels.encode import EncodingSettings
 from studio.safety import YamlRefused, load_yaml, safe_name
@@ -17,7 +18,7 @@ from studio.safety import YamlRefused, load_yaml, safe_name
 DEFAULT_PROFILE = "default"
 
 
-class ProfileError(ValueError):
+class ProfileError(StudioError, ValueError):
     pass
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from studio.errors import StudioError
 from studio.fsutil import dir_size
 
 EXAMPLE_MESSAGES = [
@@ -20,7 +21,7 @@ EXAMPLE_MESSAGES = [
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
 
 
-class ChatTemplateError(ValueError):
+class ChatTemplateError(StudioError, ValueError):
     """A chat template that cannot be rendered: a Jinja syntax error, or the template's own
     `raise_exception(...)` refusing the conversation."""
 

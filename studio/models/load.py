@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studio.errors import StudioError
 from studio.paths import EMBEDDED_MODEL_DIR, EMBEDDED_MODEL_NAME
 from studio.safety import UnsafeInputError, confine, confinement
 
@@ -38,7 +39,7 @@ def transformers_names(*names: str):
     return found[0] if len(found) == 1 else found
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(StudioError, RuntimeError):
     """A model could not be found or loaded; the message says what to do."""
 
 

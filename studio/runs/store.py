@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.fsutil import atomic_write_json, read_json, set_aside
 from studio.safety import safe_name
 
@@ -35,7 +36,7 @@ CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 PREPARED_GRACE_S = 60.0
 
 
-class RunError(RuntimeError):
+class RunError(StudioError, RuntimeError):
     pass
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from studio.errors import StudioError
 from studio.labels.diagnose import DRIFT_SAMPLE, RowChecker, merge_findings
 from studio.labels.encode import EncodingSettings, Tokens, encode_example, encode_examples
 from studio.tokens.rows import Columns, StoreWriter, TokenRows, columns, id_dtype
@@ -31,7 +32,7 @@ MAX_WORKERS = 8
 WORKERS_ENV = "STUDIO_ENCODE_WORKERS"
 
 
-class RowError(ValueError):
+class RowError(StudioError, ValueError):
     """A row that cannot be encoded (a chat template that refuses it, ...)."""
 
     def __init__(self, row: int, message: str) -> None:

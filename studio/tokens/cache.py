@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.fsutil import dir_size
 from studio.labels.encode import EncodingSettings, Tokens
 from studio.tokens.build import Cancelled, Progress, default_workers, encode_to_folder
@@ -50,7 +51,7 @@ ROW_SETTINGS = (
 )
 
 
-class StoreError(ValueError):
+class StoreError(StudioError, ValueError):
     """A store could not be built or read; `reason` says why (disk_full, ...)."""
 
     def __init__(self, message: str, reason: str = "data") -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from studio.errors import StudioError
 from studio.hardware import pick_device, pick_dtype, unsloth_status
 from studio.models.load import ModelLoadError, ModelSource, _check_weights_format
 
@@ -23,7 +24,7 @@ LINEAR_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj"
 UNSLOTH_METHODS = ("lora", "qlora")
 
 
-class BackendError(RuntimeError):
+class BackendError(StudioError, RuntimeError):
     """The method cannot run here; the message says why and what to do instead."""
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from studio.errors import StudioError
 from studio.labels.encode import EncodingSettings
 from studio.safety import YamlRefused, load_yaml
 
@@ -47,7 +48,7 @@ INTERVALS = ("no", "steps", "epoch")
 MAX_INT = 2**31 - 1  # the largest count (steps, batch size, rank, seed) a setting may hold
 
 
-class ConfigError(ValueError):
+class ConfigError(StudioError, ValueError):
     """A config the user must correct; the message names the field."""
 
 

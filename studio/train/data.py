@@ -18,6 +18,7 @@ import numpy as np
 
 from studio.data.records import FORMATS, RecordError, dataset_file, iter_records
 from studio.data.registry import find_version
+from studio.errors import StudioError
 from studio.labels.encode import EncodingSettings, Tokens
 
 # Formats each stage can train on. Pre-training reads raw text; SFT reads prompt/completion
@@ -25,7 +26,7 @@ from studio.labels.encode import EncodingSettings, Tokens
 STAGE_FORMATS = {"pretrain": {"text"}, "sft": {"prompt_completion", "messages", "text"}}
 
 
-class DataError(ValueError):
+class DataError(StudioError, ValueError):
     """The data cannot be trained on as configured; the message says which row and why."""
 
 

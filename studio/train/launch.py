@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.runs.launcher import prepare_run, resolve_config, spawn
 from studio.runs.store import Run
 from studio.train.config import RunConfig
@@ -19,7 +20,7 @@ NOT_DOWNLOADED = (
 )
 
 
-class Blocked(RuntimeError):
+class Blocked(StudioError, RuntimeError):
     """The inspector found an error-level problem and the config does not allow it."""
 
     def __init__(self, report):
@@ -31,7 +32,7 @@ class Blocked(RuntimeError):
         self.report = report
 
 
-class TooLarge(RuntimeError):
+class TooLarge(StudioError, RuntimeError):
     """The memory estimate says the run will not fit, and the config does not allow it."""
 
     def __init__(self, estimate):

@@ -27,6 +27,7 @@ from studio.ui import (
     runs_tab,
     train_tab,
 )
+from studio.ui.errors import shown_errors
 from studio.ui.localize import LanguageSwitch, Localizer
 from studio.ui.pickers import keep_current
 from studio.ui.theme import CSS, theme
@@ -169,8 +170,10 @@ def build_app(ctx: StudioContext) -> gr.Blocks:
         )
         for fn, inputs, outputs in ctx.on_ready:
             ready = ready.then(fn, inputs=inputs, outputs=outputs, api_visibility="private")
-    for block_fn in demo.fns.values():  # the work behind every event yields to training runs
-        block_fn.fn = lowered(block_fn.fn)
+    logs = ctx.workspace.root / "logs"
+    for block_fn in demo.fns.values():
+        # every error shown one way (ui/errors.py); the work yields to training runs
+        block_fn.fn = lowered(shown_errors(block_fn.fn, logs))
     return demo
 
 

@@ -19,12 +19,12 @@ from studio.chat import (
     save_as_dataset,
     save_persona,
 )
+from studio.compare import default_models
 from studio.data.store import DataError
 from studio.generate import GenerationResult, GenerationSettings
 from studio.i18n import t
 from studio.models.load import ModelLoadError
 from studio.safety import UnsafeInputError
-from studio.ui.compare_tab import default_models
 from studio.ui.errors import ShownError
 from studio.ui.sampling import sampling_controls, settings_from
 

@@ -18,13 +18,13 @@ from studio.compare import (
     Comparison,
     PromptsError,
     compare_iter,
+    default_models,
     parse_prompts,
     read_prompts,
 )
 from studio.evaluate import EvalError
-from studio.evaluate.runner import latest_finetune, sweep_models
+from studio.evaluate.runner import sweep_models
 from studio.i18n import t
-from studio.paths import EMBEDDED_MODEL_NAME
 from studio.runs.store import list_runs
 from studio.ui.errors import ShownError
 from studio.ui.pickers import keep_current
@@ -32,12 +32,6 @@ from studio.ui.sampling import sampling_controls, settings_from
 
 API_COMPARE = "compare_models"
 DEMO_SYSTEM = next(iter(DEFAULT_PERSONAS.values()))
-
-
-def default_models(ws) -> list[str]:
-    """The embedded base and the newest finished run: what a newcomer wants to see first."""
-    tuned = latest_finetune(ws)
-    return [EMBEDDED_MODEL_NAME] + ([tuned] if tuned else [])
 
 
 def run_with_checkpoints(ws, run_id: str) -> list[str]:

@@ -9,7 +9,17 @@ titles the toast in the page's language: the toast says what happened.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
+from pathlib import Path
+
 import gradio as gr
+
+from studio.errors import StudioError, crash_report
+from studio.i18n import t
+
+log = logging.getLogger(__name__)
 
 # Output components of a failed event: no "Error" badge over the field (the toast explains).
 # Gradio titles a toast with its kind in English, whatever the error's title: in a Japanese
@@ -30,3 +40,52 @@ class ShownError(gr.Error):
 
     def __init__(self, message: str = "Error raised.") -> None:
         super().__init__(message, duration=None, print_exception=False)
+
+
+def _language(fn, args, kwargs) -> str | None:
+    """The page's language when the handler takes it (a parameter named `lang`)."""
+    try:
+        lang = inspect.signature(fn).bind_partial(*args, **kwargs).arguments.get("lang")
+    except (TypeError, ValueError):
+        return None
+    return lang if lang in ("ja", "en") else None
+
+
+def _shown(exc: Exception, logs: Path, lang: str | None) -> gr.Error:
+    if isinstance(exc, gr.Error):
+        return exc
+    if isinstance(exc, StudioError):  # what the user asked cannot be done: its message
+        return ShownError(exc.text(lang or "en"))
+    path = crash_report(exc, "app", logs)  # a bug: told as one, with where its details are
+    log.error("unexpected error (details in %s): %r", path, exc)
+    params = {"name": type(exc).__name__, "error": exc, "log": path or logs}
+    langs = [lang] if lang else ["ja", "en"]  # not knowing the page's language: both
+    return ShownError(" / ".join(t("errors.unexpected", one, **params) for one in langs))
+
+
+def shown_errors(fn, logs: Path):
+    """`fn`, with every error shown the one way: a Gradio error as raised; a `StudioError`
+    with its message; anything else (the last resort) written with its traceback to a log
+    in `logs` and shown as an apology that names it. Generators: each step. The signature
+    is kept (Gradio reads it)."""
+    if fn is None or inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        return fn
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def steps(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001
+                raise _shown(exc, logs, _language(fn, args, kwargs)) from exc
+
+        return steps
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise _shown(exc, logs, _language(fn, args, kwargs)) from exc
+
+    return call

@@ -13,9 +13,8 @@ from pathlib import Path
 import gradio as gr
 
 from studio.data.records import RecordError, dataset_file, import_file
-from studio.data.registry import find_version, list_datasets
+from studio.data.registry import find_version
 from studio.i18n import t
-from studio.labels.diagnose import Diagnostic, explain
 from studio.labels.encode import EncodingSettings
 from studio.labels.fixes import apply_settings, repair_dataset
 from studio.labels.inspect import (
@@ -37,8 +36,9 @@ from studio.models.load import ModelLoadError, resolve_source
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.safety import UnsafeInputError
 from studio.tokens.build import Cancelled
+from studio.ui.diagnostics import render_diagnostics
 from studio.ui.errors import ShownError
-from studio.ui.pickers import keep_current
+from studio.ui.pickers import dataset_choices, keep_current
 from studio.ui.progress import CANCELS, Background, progress_text, store_line
 
 API_SCAN = "inspect_scan"
@@ -46,7 +46,6 @@ API_ROW = "inspect_row"
 API_UPLOAD = "inspect_upload"
 API_FIX = "inspect_apply_fixes"
 API_REPAIR = "inspect_repair_data"
-CANONICAL = {"text", "prompt_completion", "messages"}
 MAX_ROWS_SHOWN = 8
 SETTING_FIELDS = (
     "stage",
@@ -65,10 +64,6 @@ SETTING_FIELDS = (
 
 def _choices(prefix: str, values: tuple[str, ...]):
     return lambda lang: [(t(f"inspect.{prefix}_{v}", lang), v) for v in values]
-
-
-def dataset_choices(ws) -> list[str]:
-    return [f"{d.name}/{d.version}" for d in list_datasets(ws) if d.format in CANONICAL]
 
 
 class Targets:
@@ -103,23 +98,6 @@ def settings_values(settings: EncodingSettings) -> list:
         getattr(settings, name) if getattr(settings, name) is not None else ""
         for name in SETTING_FIELDS
     ]
-
-
-def render_diagnostics(diagnostics: list[Diagnostic], rows: int, lang: str) -> str:
-    if not diagnostics:
-        return f'<div class="diag diag-info">{html.escape(t("inspect.no_problems", lang, rows=rows))}</div>'
-    parts = []
-    for d in diagnostics:
-        message, fix = explain(d, lang)
-        sample = ", ".join(str(r) for r in d.rows[:12]) + (" …" if d.count > 12 else "")
-        parts.append(
-            f'<div class="diag diag-{d.severity}" data-code="{d.code}">'
-            f'<span class="badge">{html.escape(t("inspect.sev_" + d.severity, lang))}</span>'
-            f"<code>{d.code}</code> · {d.count} ({d.params.get('share', 0):.1%}) · "
-            f"{html.escape(t('inspect.row', lang))} {sample}<br>{html.escape(message)}<br>"
-            f'<span class="fix">→ {html.escape(fix)}</span></div>'
-        )
-    return "".join(parts)
 
 
 def render_summary(report, lang: str) -> str:

@@ -21,3 +21,14 @@ def keep_current(picker, choices: Callable[..., list], inputs=None) -> None:
         api_visibility="private",
         show_progress="hidden",
     )
+
+
+# What the inspector and the trainer read: plain text, prompt/completion pairs or chats.
+CANONICAL = {"text", "prompt_completion", "messages"}
+
+
+def dataset_choices(ws) -> list[str]:
+    """Dataset versions a run or the inspector can read, as `name/vNNNN`."""
+    from studio.data.registry import list_datasets
+
+    return [f"{d.name}/{d.version}" for d in list_datasets(ws) if d.format in CANONICAL]

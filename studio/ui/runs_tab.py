@@ -27,7 +27,7 @@ from studio.ui.plots import (
     with_every_series,
     x_axis_picker,
 )
-from studio.ui.train_tab import explain
+from studio.ui.run_status import explain
 
 API_HISTORY = "runs_history"
 API_COMPARE = "runs_compare"

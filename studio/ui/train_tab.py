@@ -23,8 +23,8 @@ from studio.tokens.build import Cancelled
 from studio.train import presets
 from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig, is_integer_field
 from studio.train.launch import Blocked, TooLarge, equivalent_command, preflight, start
-from studio.ui.inspect_tab import dataset_choices, render_diagnostics
-from studio.ui.pickers import keep_current
+from studio.ui.diagnostics import render_diagnostics
+from studio.ui.pickers import dataset_choices, keep_current
 from studio.ui.plots import (
     SPAN_COLOR,
     SPAN_SERIES,
@@ -34,6 +34,7 @@ from studio.ui.plots import (
     x_axis_picker,
 )
 from studio.ui.progress import CANCELS, Background, progress_html, store_line
+from studio.ui.run_status import explain
 
 API_CHECK = "train_check"
 API_START = "train_start"
@@ -247,41 +248,6 @@ def render_status(run, lang: str) -> str:
         f'<div class="run-progress"><div style="width:{100 * share:.1f}%"></div></div></div>'
     )
     return "".join(bits)
-
-
-# Reasons a run ended (status.json `reason`) that the user is told about in their language;
-# any other reason (bad data, a config error, a crash) shows the run's own message.
-EXPLAINED = {
-    "disk_full",
-    "oom",
-    "process_gone",
-    "status_unreadable",
-    "stop_requested",
-    "stopped_queued",
-    "killed",
-}
-
-
-def explain(status: dict, lang: str) -> str:
-    """What happened to a run and what to do next, in the user's language: the status
-    line of the Train tab and the Runs tab's table."""
-    state, reason = status.get("state"), status.get("reason") or ""
-    message = str(status.get("message") or "")
-    if state == "queued":  # waiting for another run, or only starting (model, data)
-        return t(
-            "train.why_queued" if reason == "waiting_for_device" else "train.why_starting", lang
-        )
-    if state in ACTIVE or state == "completed":
-        return message
-    if reason in EXPLAINED:
-        said = t(f"train.why_{reason}", lang)
-        details = message.partition("Details: ")[2]
-        return f"{said} ({details})" if details else said
-    if reason.startswith("killed by "):
-        signal_name = reason.removeprefix("killed by ")
-        key = "train.why_sigkill" if signal_name == "SIGKILL" else "train.why_signal"
-        return t(key, lang, signal=signal_name)
-    return message
 
 
 def _duration(seconds: float) -> str:

@@ -8,6 +8,8 @@ its parameters.
 
 from __future__ import annotations
 
+from studio.cli.common import CliError, open_ws
+
 
 def register(actions, common) -> None:
     clean = actions.add_parser(
@@ -54,18 +56,15 @@ def register(actions, common) -> None:
 
 
 def _fail(exc: Exception):
-    from studio.cli import CliError
-
     return CliError(str(exc))
 
 
 def cmd_clean(args) -> tuple[dict, str]:
-    from studio.cli import _workspace
     from studio.data.clean import report_text, resolve_pipeline, run_pipeline
     from studio.data.filters import PipelineError
     from studio.data.store import DataError
 
-    ws = _workspace(args)
+    ws = open_ws(args)
     if args.num_proc < 0:
         raise _fail(ValueError("--num-proc must be 0 (automatic) or more"))
     try:

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from studio.cli.common import CliError, open_ws
+
 
 def register(actions, common) -> None:
     from studio.data.cluster import DEFAULT_K, DEFAULT_SEED
@@ -94,17 +96,14 @@ def register(actions, common) -> None:
 
 
 def _fail(exc: Exception):
-    from studio.cli import CliError
-
     return CliError(str(exc))
 
 
 def cmd_dedup(args) -> tuple[dict, str]:
-    from studio.cli import _workspace
     from studio.data.dedup import DedupSettings, dedup_version
     from studio.data.store import DataError
 
-    ws = _workspace(args)
+    ws = open_ws(args)
     if args.num_proc < 0:
         raise _fail(ValueError("--num-proc must be 0 (automatic) or more"))
     settings = DedupSettings(
@@ -141,11 +140,10 @@ def cmd_dedup(args) -> tuple[dict, str]:
 
 
 def cmd_cluster(args) -> tuple[dict, str]:
-    from studio.cli import _workspace
     from studio.data.cluster import cluster_version
     from studio.data.store import DataError
 
-    ws = _workspace(args)
+    ws = open_ws(args)
     try:
         result = cluster_version(ws, args.version, k=args.k, seed=args.seed)
     except DataError as exc:
@@ -166,11 +164,10 @@ def cmd_cluster(args) -> tuple[dict, str]:
 
 
 def cmd_balance(args) -> tuple[dict, str]:
-    from studio.cli import _workspace
     from studio.data.cluster import balance_version, parse_rules
     from studio.data.store import DataError
 
-    ws = _workspace(args)
+    ws = open_ws(args)
     try:
         caps = parse_rules(args.cap, "cap")
         weights = parse_rules(args.weight, "weight")

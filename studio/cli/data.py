@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from studio.data import cli_clean, cli_dedup, cli_quality
+from studio.cli import data_clean, data_dedup, data_quality
+from studio.cli.common import CliError, open_ws
 
 # Actions written beside their own modules (cleaning, deduplication and clustering, the
 # quality classifier): each has `register(actions, common)`.
-PARTS = (cli_clean, cli_dedup, cli_quality)
+PARTS = (data_clean, data_dedup, data_quality)
 
 
 def add_parser(verbs, common) -> None:
@@ -56,7 +57,7 @@ def add_parser(verbs, common) -> None:
     imp.add_argument("--encoding", help="text encoding (default: detected)")
     imp.set_defaults(func=cmd_import)
 
-    from studio.cli import cmd_datasets_list
+    from studio.cli.workspace import cmd_datasets_list
 
     ls = actions.add_parser("list", parents=[common], help="same as `datasets list`")
     ls.set_defaults(func=cmd_datasets_list)
@@ -86,14 +87,10 @@ def add_parser(verbs, common) -> None:
 
 
 def _ws(args):
-    from studio.cli import _workspace
-
-    return _workspace(args)
+    return open_ws(args)
 
 
 def _fail(exc: Exception):
-    from studio.cli import CliError
-
     return CliError(str(exc))
 
 

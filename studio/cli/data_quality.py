@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from studio.cli.common import CliError, open_ws
 from studio.data import quality as q
 
 
@@ -84,9 +85,8 @@ def register(actions, common) -> None:
 
 
 def cmd_label(args) -> tuple[dict, str]:
-    from studio.cli import CliError, _workspace
 
-    ws = _workspace(args)
+    ws = open_ws(args)
     wanted: dict[str, str | None] = {}
     sources = [(ref, "good") for ref in args.good] + [(ref, "noise") for ref in args.noise]
     sources += [(ref, None) for ref in args.remove]
@@ -135,9 +135,8 @@ def _figures_text(meta: dict) -> str:
 
 
 def cmd_train(args) -> tuple[dict, str]:
-    from studio.cli import CliError, _workspace
 
-    ws = _workspace(args)
+    ws = open_ws(args)
     settings = q.TrainSettings(
         tokenize=args.tokenize,
         holdout=args.holdout,
@@ -158,9 +157,8 @@ def cmd_train(args) -> tuple[dict, str]:
 
 
 def cmd_classify(args) -> tuple[dict, str]:
-    from studio.cli import CliError, _workspace
 
-    ws = _workspace(args)
+    ws = open_ws(args)
     try:
         if args.dry_run:
             version = q.resolve(ws, args.version)
@@ -194,9 +192,8 @@ def cmd_classify(args) -> tuple[dict, str]:
 
 
 def cmd_classifiers(args) -> tuple[dict, str]:
-    from studio.cli import _workspace
 
-    ws = _workspace(args)
+    ws = open_ws(args)
     models = q.list_classifiers(ws)
     rows = []
     for m in models:

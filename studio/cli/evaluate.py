@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from studio.cli import CliError
+from studio.cli.common import CliError, open_ws
 
 
 def add_parser(verbs, common: argparse.ArgumentParser) -> None:
@@ -42,12 +42,11 @@ def add_parser(verbs, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_eval(args) -> tuple[dict, str]:
-    from studio.cli import _workspace
     from studio.evaluate import EvalError
     from studio.models.load import ModelLoadError
     from studio.safety import UnsafeInputError
 
-    ws = _workspace(args)
+    ws = open_ws(args)
     try:
         if args.list:
             return _list(ws)

@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 
-from studio.cli import CliError
+from studio.cli.common import CliError, open_ws
 from studio.fsutil import file_size
 from studio.runs import launcher
 from studio.runs.store import ACTIVE, Run, RunError, list_runs, open_run
 from studio.train.config import ConfigError
+
+
+def add_parser(verbs, common: argparse.ArgumentParser) -> None:
+    tr = verbs.add_parser(
+        "train",
+        parents=[common],
+        help="train: LoRA, QLoRA, GaLore or full fine-tuning, as a background run",
+        description="Start a run from a config file or a preset name. The run trains in its "
+        "own process and writes everything to workspace/runs/<run>/. Without --detach the "
+        "command follows the log until the run ends; Ctrl-C stops it gracefully (a second "
+        "Ctrl-C kills it). Under `accelerate launch` every process trains in place.",
+    )
+    tr.add_argument("config", nargs="?", help="config YAML, or a preset name (see --list)")
+    tr.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field (learning_rate=1e-4, lora.r=8, max_length=512); repeatable",
+    )
+    tr.add_argument("--list", action="store_true", help="list the presets")
+    tr.add_argument("--check", action="store_true", help="only check data and memory; no run")
+    tr.add_argument("--detach", action="store_true", help="start and return at once")
+    tr.add_argument("--resume", metavar="RUN", nargs="?", const="", help="resume a run")
+    tr.add_argument("--stop", metavar="RUN", help="stop a run (twice: kill it)")
+    tr.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)  # the training process
+    tr.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> tuple[dict, str]:
+    return train(args, open_ws(args))
 
 
 def train(args, ws) -> tuple[dict, str]:
@@ -64,7 +97,7 @@ def _list(args) -> tuple[dict, str]:
 
 
 def _start(args, ws) -> tuple[dict, str]:
-    from studio.cli import progress_printer
+    from studio.cli.common import progress_printer
     from studio.train import presets
     from studio.train.launch import preflight, start
     from studio.train.vram import summary_lines

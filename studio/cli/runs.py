@@ -2,11 +2,63 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import yaml
 
-from studio.cli import CliError
+from studio.cli.common import CliError, open_ws
 from studio.runs import history
 from studio.runs.store import RunError, open_run
+
+
+def add_parser(verbs, common: argparse.ArgumentParser) -> None:
+    runs = verbs.add_parser("runs", parents=[common], help="training runs: history, compare")
+    r_verbs = runs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    r_list = r_verbs.add_parser("list", parents=[common], help="every run with its figures")
+    r_list.add_argument("--filter", default="", help="text in id, title, model, method, ...")
+    r_list.add_argument("--state", action="append", help="only runs in this state (repeatable)")
+    r_list.add_argument(
+        "--sort",
+        default="created",
+        help="created, best_eval_loss, final_loss, tokens, duration_s or peak_memory_mb",
+    )
+    r_list.add_argument("--ascending", action="store_true")
+    r_list.set_defaults(func=cmd_runs)
+    r_show = r_verbs.add_parser("show", parents=[common], help="one run: summary, config, log")
+    r_show.add_argument("run")
+    r_show.set_defaults(func=cmd_runs)
+    r_cmp = r_verbs.add_parser(
+        "compare", parents=[common], help="overlaid curves, summary and config diff of runs"
+    )
+    r_cmp.add_argument("runs", nargs="+", metavar="RUN")
+    r_cmp.add_argument(
+        "--metric",
+        default="loss",
+        help="loss, eval_loss, learning_rate, grad_norm, tokens_per_s, ...",
+    )
+    r_cmp.add_argument("--x", default="step", choices=["step", "tokens", "elapsed"])
+    r_cmp.add_argument("--log", action="store_true", help="log scale")
+    r_cmp.add_argument("--smoothing", type=float, default=0.0)
+    r_cmp.add_argument("--csv", type=Path, help="write every logged record of the runs here")
+    r_cmp.add_argument("--png", type=Path, help="write the overlaid curves here")
+    r_cmp.set_defaults(func=cmd_runs)
+    r_title = r_verbs.add_parser("rename", parents=[common], help="give a run a display title")
+    r_title.add_argument("run")
+    r_title.add_argument("title")
+    r_title.set_defaults(func=cmd_runs)
+    r_note = r_verbs.add_parser("note", parents=[common], help="attach a note to a run")
+    r_note.add_argument("run")
+    r_note.add_argument("text")
+    r_note.set_defaults(func=cmd_runs)
+    r_del = r_verbs.add_parser("delete", parents=[common], help="delete a run's folder")
+    r_del.add_argument("run")
+    r_del.add_argument("--yes", action="store_true", help="really delete (required)")
+    r_del.set_defaults(func=cmd_runs)
+
+
+def cmd_runs(args) -> tuple[dict, str]:
+    return runs(args, open_ws(args))
 
 
 def runs(args, ws) -> tuple[dict, str]:

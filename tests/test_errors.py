@@ -1,0 +1,108 @@
+"""One error type: every error a user can cause is a StudioError with a stable code; the
+front ends show it one way, and a bug is told as one, with a log of its traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from studio.errors import StudioError, crash_report
+from studio.i18n import catalog
+
+
+def test_every_packages_user_errors_are_studio_errors_with_stable_codes():
+    from studio.data.ingest import IngestError
+    from studio.data.store import DataError
+    from studio.models.load import ModelLoadError
+    from studio.runs.store import RunError
+    from studio.safety import UnsafeInputError
+    from studio.train.config import ConfigError
+    from studio.train.launch import TooLarge
+
+    for cls in (IngestError, DataError, ModelLoadError, RunError, UnsafeInputError, ConfigError,
+                TooLarge):  # fmt: skip
+        assert issubclass(cls, StudioError), cls
+    assert issubclass(ConfigError, ValueError)  # the old bases stay: old handlers still catch
+    assert ModelLoadError.code == "model_load_error" and IngestError.code == "ingest_error"
+    error = RunError("no run named x", code="no_such_run", run="x")
+    assert error.to_dict() == {
+        "type": "RunError",
+        "code": "no_such_run",
+        "message": "no run named x",
+    }
+
+
+def test_text_is_localised_when_the_locales_have_the_code(monkeypatch):
+    monkeypatch.setitem(
+        catalog(), "errors.no_such_run", {"ja": "実行 {run} はありません", "en": "no run {run}"}
+    )
+    error = StudioError("no run named x", code="no_such_run", run="x")
+    assert error.text("ja") == "実行 x はありません" and error.text("en") == "no run x"
+    assert StudioError("as raised", code="unknown_code").text("ja") == "as raised"
+
+
+def test_a_crash_report_holds_the_traceback(tmp_path):
+    try:
+        {}["missing"]
+    except KeyError as exc:
+        path = crash_report(exc, "test", tmp_path)
+    assert path.parent == tmp_path and "KeyError: 'missing'" in path.read_text()
+
+
+def test_the_cli_tells_a_bug_as_one_with_its_log(tmp_path, capsys, monkeypatch):
+    from studio import cli
+
+    def broken(args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cli.workspace, "cmd_env", broken)
+    (tmp_path / "ws").mkdir()
+    code = cli.main(["env", "--json", "--workspace", str(tmp_path / "ws")])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["ok"] is False and out["error"]["code"] == "unexpected"
+    log = out["error"]["log"]
+    assert log.startswith(str(tmp_path / "ws" / "logs"))
+    assert "ZeroDivisionError" in Path(log).read_text(encoding="utf-8")
+    code = cli.main(["env", "--workspace", str(tmp_path / "ws")])
+    err = capsys.readouterr().err
+    assert code == 1 and "did not expect (ZeroDivisionError" in err and "Traceback" not in err
+
+
+def test_the_cli_reports_a_studio_error_with_its_code(tmp_path, capsys):
+    from studio.cli import main
+
+    code = main(["runs", "show", "nope", "--json", "--workspace", str(tmp_path / "ws")])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["error"]["code"] == "cli_error" and "nope" in out["error"]["message"]
+
+
+def test_the_ui_shows_every_error_one_way(tmp_path):
+    from studio.ui.errors import ShownError, shown_errors
+
+    def refuse(name, lang):
+        raise StudioError(f"no dataset {name}")
+
+    def crash(name, lang):
+        raise KeyError(name)
+
+    def stream(lang):
+        yield "first"
+        raise KeyError("later")
+
+    with pytest.raises(ShownError, match="no dataset corpus"):
+        shown_errors(refuse, tmp_path)("corpus", "ja")
+    with pytest.raises(ShownError) as told:
+        shown_errors(crash, tmp_path)("corpus", lang="ja")
+    message = str(told.value)
+    assert "予期しないエラー" in message and "Something went wrong" not in message  # its language
+    (log,) = tmp_path.glob("crash-app-*.log")
+    assert str(log) in message and "KeyError: 'corpus'" in log.read_text()
+    steps = shown_errors(stream, tmp_path)("en")
+    assert next(steps) == "first"
+    with pytest.raises(ShownError, match="did not expect"):
+        next(steps)
+    with pytest.raises(gr.Error, match="as raised"):  # a Gradio error passes as it is
+        shown_errors(lambda: (_ for _ in ()).throw(gr.Error("as raised")), tmp_path)()
