@@ -333,3 +333,25 @@ def test_a_resumed_run_shows_its_new_session_at_once():
         ("train", 1, 0), ("train", 2, 0), ("train", 3, 0), ("eval", 3, 0), ("train", 4, 1)
     ]  # fmt: skip
     assert latest_records(old) == sorted(old, key=lambda r: (r["step"], r["kind"] != "train"))
+
+
+def test_one_rule_decides_who_may_be_resumed(workspace):
+    """The Train tab, `train --resume` and spawn all ask `launcher.check_resumable`."""
+    import os
+
+    from studio.runs.launcher import check_resumable
+    from studio.runs.store import RunError, start_time
+
+    for state in ("stopped", "failed", "interrupted"):
+        check_resumable(make_run(workspace, f"r-{state}", state=state, losses=[2.0]))
+    gone = make_run(workspace, "r-gone", state="running", losses=[2.0], pid=2**22 + 7)
+    check_resumable(gone)  # running, but its process is gone: it continues
+    for run_id, state, extra in (
+        ("r-done", "completed", {}),
+        ("r-live", "running", {"pid": os.getpid(), "pid_started": start_time(os.getpid())}),
+    ):
+        run = make_run(workspace, run_id, state=state, losses=[2.0], **extra)
+        with pytest.raises(RunError, match=f"{run_id} is {state}") as refused:
+            check_resumable(run)
+        assert refused.value.code == "not_resumable"
+        assert refused.value.params == {"run": run_id, "state": state}

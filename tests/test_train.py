@@ -455,3 +455,23 @@ def test_metrics_reader_skips_a_torn_line_and_latest_session_wins(tmp_path):
         f.write('{"kind": "train", "st')
     assert series(run.metrics(), "loss") == [(1.0, 2.0), (2.0, 1.4)]
     assert json.loads(run.metrics_path.read_text().splitlines()[0])["loss"] == 2.0
+
+
+def test_one_way_to_override_a_config_for_the_train_tab_and_set():
+    """`RunConfig.with_overrides` (the Train tab's fields) and `apply_sets` (`--set`) give the
+    same config for the same choices."""
+    from studio.train import presets
+    from studio.train.config import ConfigError, RunConfig, apply_sets
+
+    config, _ = presets.load("cpu-demo-sft")
+    typed = config.with_overrides(
+        {"training.max_steps": 7.0, "max_length": 128, "lora.r": 4, "learning_rate": 1e-4}
+    )
+    assert typed.training.max_steps == 7 and isinstance(typed.training.max_steps, int)
+    assert typed.encoding.max_length == 128 and typed.lora.r == 4
+    sets = ["training.max_steps=7", "max_length=128", "lora.r=4", "learning_rate=1e-4"]
+    assert RunConfig.from_dict(apply_sets(config.to_dict(), sets)) == typed
+    with pytest.raises(ConfigError, match="unknown field 'lora.rank'"):
+        config.with_overrides({"lora.rank": 4})
+    with pytest.raises(ConfigError):
+        config.with_overrides({"training.max_steps": "many"})

@@ -146,8 +146,7 @@ def _resume(args, ws) -> tuple[dict, str]:
         if not resumable:
             raise CliError("no stopped, failed or interrupted run to resume")
         run = resumable[0]
-    if run.state == "completed":
-        raise CliError(f"{run.id} has completed; start a new run instead")
+    launcher.check_resumable(run)  # the one rule; its RunError is shown as it is
     logged = max(0, file_size(run.log_path))
     launcher.spawn(run, ws, resume=True)
     if args.detach:

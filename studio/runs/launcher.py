@@ -88,9 +88,27 @@ def train_command(run: Run, ws, *, resume: bool = False) -> list[str]:
     return cmd
 
 
+def check_resumable(run: Run) -> None:
+    """The one rule for Resume (the Train tab, `train --resume`, `spawn(resume=True)`): a run
+    that ended without completing (stopped, failed, interrupted, or queued or running with
+    its process gone) continues from its last checkpoint; a completed run, or one whose
+    process still trains, cannot. Raises a RunError (code `not_resumable`, with the run and
+    its state) that says which."""
+    state = run.state
+    if state == "completed":
+        why = "it has completed; start a new run instead"
+    elif state in ACTIVE and (run.alive() or _child_alive(run)):
+        why = "it is still training"
+    else:
+        return
+    raise RunError(f"{run.id} is {state}: {why}", code="not_resumable", run=run.id, state=state)
+
+
 def spawn(run: Run, ws, *, resume: bool = False, env: dict | None = None) -> subprocess.Popen:
-    """Start the training process for a prepared run and watch it."""
-    if run.state in ACTIVE and (run.alive() or _child_alive(run)):
+    """Start the training process for a prepared run (or resume one) and watch it."""
+    if resume:
+        check_resumable(run)
+    elif run.state in ACTIVE and (run.alive() or _child_alive(run)):
         raise RunError(f"{run.id} is already {run.state}")
     if resume:
         run.clear_stop()

@@ -226,6 +226,19 @@ class RunConfig:
     def replace(self, **changes) -> RunConfig:
         return RunConfig.from_dict({**self.to_dict(), **changes})
 
+    def with_overrides(self, overrides: dict) -> RunConfig:
+        """This config with `overrides` applied and checked: field paths (`lora.r`) or their
+        short names (`max_length`), as `--set` takes them, to values already typed. The
+        Train tab's fields and `--set` (`apply_sets`) both end here; a number given for a
+        whole-number field (a form's 4.0) is taken as that whole number."""
+        data = self.to_dict()
+        for key, value in overrides.items():
+            path = _field_path(key)
+            if isinstance(value, float) and value.is_integer() and is_integer_field(path):
+                value = int(value)
+            _set_path(data, path, value)
+        return RunConfig.from_dict(data)
+
 
 def _choice(name: str, value, allowed) -> None:
     if value not in allowed:
@@ -393,20 +406,39 @@ def settable_fields() -> dict[str, str]:
     return {**aliases, **dotted}
 
 
+def _field_path(key: str) -> str:
+    """The dotted path of a settable field named by its path or its short name."""
+    fields = settable_fields()
+    path = fields.get(key.strip())
+    if path is None:
+        close = [f for f in fields if key.split(".")[-1] in f][:5]
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown field {key!r}{hint}")
+    return path
+
+
+def _set_path(data: dict, path: str, value) -> None:
+    node = data
+    parts = path.split(".")
+    for part in parts[:-1]:
+        if part == "encoding" and isinstance(node.get(part), str):
+            raise ConfigError(
+                f"encoding is the profile {node[part]!r}; set its fields in the profile, "
+                "or replace it with encoding=... first"
+            )
+        node = node.setdefault(part, {}) if isinstance(node.get(part), dict | None) else {}
+    node[parts[-1]] = value
+
+
 def apply_sets(data: dict, assignments: list[str]) -> dict:
     """Apply `key=value` overrides (values parsed as YAML) to a config mapping."""
-    fields = settable_fields()
     data = yaml.safe_load(yaml.safe_dump(data))  # deep copy, plain types
     for item in assignments:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {item!r}")
-        path = fields.get(key)
-        if path is None:
-            close = [f for f in fields if key.split(".")[-1] in f][:5]
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(f"unknown field {key!r}{hint}")
+        path = _field_path(key)
         try:
             value = load_yaml(raw) if raw.strip() else None
         except YamlRefused as exc:
@@ -415,16 +447,7 @@ def apply_sets(data: dict, assignments: list[str]) -> dict:
             value = raw
         if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
             value = raw.strip()  # YAML 1.1 reads off/on/yes/no as booleans: packing=off
-        node = data
-        parts = path.split(".")
-        for part in parts[:-1]:
-            if part == "encoding" and isinstance(node.get(part), str):
-                raise ConfigError(
-                    f"encoding is the profile {node[part]!r}; set its fields in the profile, "
-                    "or replace it with encoding=... first"
-                )
-            node = node.setdefault(part, {}) if isinstance(node.get(part), dict | None) else {}
-        node[parts[-1]] = value
+        _set_path(data, path, value)
     return data
 
 

@@ -18,7 +18,7 @@ from studio.i18n import t
 from studio.labels.profiles import list_profiles, load_profile
 from studio.memo import Recent
 from studio.runs import curves, history, launcher
-from studio.runs.store import ACTIVE, list_runs, open_run, reconcile, reconcile_run
+from studio.runs.store import ACTIVE, RunError, list_runs, open_run, reconcile, reconcile_run
 from studio.tokens.build import Cancelled
 from studio.train import presets
 from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig, is_integer_field
@@ -135,20 +135,10 @@ def config_from_form(ws, preset: str, dataset: str, model: str, profile: str, va
         data["encoding"] = load_profile(ws, profile).to_dict()
     data["dataset"] = dataset or data["dataset"]
     data["model"] = model or data["model"]
-    overrides = []
-    for path, value in zip(FIELDS, values, strict=True):
-        if value is None or value == "":
-            continue
-        if path in INTEGER_FIELDS:
-            value = int(value)
-        overrides.append((path, value))
-    for path, value in overrides:
-        node = data
-        *parents, leaf = path.split(".")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    return RunConfig.from_dict(data)
+    filled = {
+        path: value for path, value in zip(FIELDS, values, strict=True) if value not in (None, "")
+    }
+    return RunConfig.from_dict(data).with_overrides(filled)  # as `--set` applies them
 
 
 def form_values(config: RunConfig) -> list:
@@ -622,8 +612,11 @@ def build(ctx, loc) -> None:
         run = selected(run_id)
         if run is None:
             return t("train.no_run", lang), gr.update()
-        if run.state in ACTIVE or run.state == "completed":
-            return t("train.cannot_resume", lang, run=run.id, state=run.state), gr.update()
+        try:
+            launcher.check_resumable(run)  # the one rule (runs/launcher.py)
+        except RunError as exc:
+            state = t(f"train.state_{exc.params['state']}", lang)
+            return t("train.cannot_resume", lang, run=run.id, state=state), gr.update()
         try:
             if ctx.local_roots is not None:  # exposed: the run's model must be allowed too
                 ctx.resolve(str(history.config_of(run).get("model") or ""))
