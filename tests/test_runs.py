@@ -355,3 +355,19 @@ def test_one_rule_decides_who_may_be_resumed(workspace):
             check_resumable(run)
         assert refused.value.code == "not_resumable"
         assert refused.value.params == {"run": run_id, "state": state}
+
+
+def test_a_runs_status_is_explained_as_a_key_and_parameters():
+    """The library says how a run stands; the front ends only put it in words."""
+    from studio.runs.status import explain_status
+
+    killed = explain_status({"state": "failed", "reason": "killed by SIGTERM", "message": "x"})
+    assert (killed.key, killed.params) == ("train.why_signal", {"signal": "SIGTERM"})
+    oom = explain_status({"state": "failed", "reason": "oom", "message": "OOM. Details: 3 GiB"})
+    assert (oom.key, oom.details) == ("train.why_oom", "3 GiB")
+    waiting = explain_status({"state": "queued", "reason": "waiting_for_device"})
+    assert waiting.key == "train.why_queued"
+    done = explain_status({"state": "completed", "message": "finished 10 steps"})
+    assert done.key is None and done.message == "finished 10 steps"
+    crash = explain_status({"state": "failed", "reason": "error", "message": "bad data row 3"})
+    assert crash.key is None and crash.message == "bad data row 3"
