@@ -541,3 +541,32 @@ def test_bundled_corpus_figures(trained, truth, artifacts_dir):
     assert whole["noise"]["recall"] >= 0.75 and whole["noise"]["precision"] >= 0.8
     assert whole["good"]["precision"] >= 0.93 and whole["good"]["recall"] >= 0.93
     assert fresh["noise"]["recall"] >= 0.7 and fresh["good"]["precision"] >= 0.9
+
+
+def test_the_labellers_steps_live_in_the_library(workspace):
+    """good/noise label and move on, skip moves on, back returns, clear unlabels and stays;
+    too few labels is refused with the figures the UI says it with."""
+    queue = q.new_queue(workspace, SPEC, "random", seed=5)
+    first = q.queue_next(workspace, queue)
+    q.label_action(workspace, SPEC, queue, "good")
+    second = q.queue_current(queue)
+    assert second != first
+    labels = q.load_labels(workspace, "sample-corpus").values()
+    labelled = {rec["index"]: rec["label"] for rec in labels}
+    assert labelled.get(first) == "good"
+    q.label_action(workspace, SPEC, queue, "skip")
+    assert q.queue_current(queue) not in (first, second)
+    q.label_action(workspace, SPEC, queue, "back")
+    assert q.queue_current(queue) == second
+    q.label_action(workspace, SPEC, queue, "back")
+    assert q.queue_current(queue) == first
+    q.label_action(workspace, SPEC, queue, "clear")
+    assert q.queue_current(queue) == first and not q.load_labels(workspace, "sample-corpus")
+    with pytest.raises(q.DataError, match="unknown labelling action"):
+        q.label_action(workspace, SPEC, queue, "maybe")
+    with pytest.raises(q.DataError) as refused:
+        q.check_enough({"good": 12, "noise": 3})
+    assert refused.value.code == "too_few_labels"
+    assert refused.value.params == {"min": q.MIN_PER_CLASS, "good": 12, "noise": 3,
+                                    "need_good": max(0, q.MIN_PER_CLASS - 12),
+                                    "need_noise": q.MIN_PER_CLASS - 3}  # fmt: skip

@@ -440,14 +440,28 @@ class TrainSettings:
         return self
 
 
+def labels_missing(counts: dict[str, int], minimum: int = MIN_PER_CLASS) -> dict[str, int]:
+    """How many more labels of each class training needs (0 when it has enough)."""
+    return {cls: max(0, minimum - counts.get(cls, 0)) for cls in LABELS}
+
+
 def check_enough(counts: dict[str, int], minimum: int = MIN_PER_CLASS) -> None:
-    short = {cls: minimum - counts.get(cls, 0) for cls in LABELS if counts.get(cls, 0) < minimum}
-    if short:
+    """Refuse to train with fewer than `minimum` labels of a class: a DataError with the code
+    `too_few_labels` and what the front ends need to say it (min, good, noise, need_good,
+    need_noise)."""
+    missing = labels_missing(counts, minimum)
+    if any(missing.values()):
         have = ", ".join(f"{cls} {counts.get(cls, 0)}" for cls in LABELS)
-        need = ", ".join(f"{n} more {cls}" for cls, n in short.items())
+        need = ", ".join(f"{n} more {cls}" for cls, n in missing.items() if n)
         raise DataError(
             f"too few labels to train: at least {minimum} of each class are needed (have "
-            f"{have}); label {need}"
+            f"{have}); label {need}",
+            code="too_few_labels",
+            min=minimum,
+            good=counts.get("good", 0),
+            noise=counts.get("noise", 0),
+            need_good=missing["good"],
+            need_noise=missing["noise"],
         )
 
 
@@ -959,3 +973,25 @@ def queue_back(queue: dict) -> int | None:
     if queue and queue["cursor"] > 0:
         queue["cursor"] -= 1
     return queue_current(queue)
+
+
+LABEL_ACTIONS = ("good", "noise", "skip", "back", "clear")
+
+
+def label_action(ws, spec: str, queue: dict, action: str) -> dict:
+    """One step of the labeller (the Data tab's buttons and keys): `good`/`noise` label the
+    current document and move to the next, `skip` moves on, `back` returns to the previous
+    one, `clear` removes the current label and stays. Returns the queue, moved."""
+    if action not in LABEL_ACTIONS:
+        raise DataError(f"unknown labelling action {action!r}; one of {', '.join(LABEL_ACTIONS)}")
+    current = queue_current(queue)
+    if action in LABELS and current is not None:
+        set_label(ws, spec, current, action)
+        queue_next(ws, queue)
+    elif action == "clear" and current is not None:
+        set_label(ws, spec, current, None)
+    elif action == "skip":
+        queue_next(ws, queue)
+    elif action == "back":
+        queue_back(queue)
+    return queue

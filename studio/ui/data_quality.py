@@ -74,10 +74,6 @@ KEYBOARD_JS = """() => {
 # --- rendering ---------------------------------------------------------------------------
 
 
-def _need(counts: dict) -> dict:
-    return {cls: max(0, q.MIN_PER_CLASS - counts.get(cls, 0)) for cls in q.LABELS}
-
-
 def render_counts(ws, spec: str | None, lang: str) -> str:
     if not spec:
         return ""
@@ -87,7 +83,7 @@ def render_counts(ws, spec: str | None, lang: str) -> str:
     except q.DataError as exc:
         return t("data_quality.error", lang, error=exc)
     text = t("data_quality.counts", lang, dataset=dataset, **counts)
-    need = _need(counts)
+    need = q.labels_missing(counts)
     if any(need.values()):
         return text + t(
             "data_quality.counts_need",
@@ -268,16 +264,7 @@ def label_step(ws, action: str, queue, spec, order, seed, model, lang):
     if not queue or queue.get("spec") != resolved:
         return start_labeling(ws, spec, order, seed, model, lang)
     try:
-        current = q.queue_current(queue)
-        if action in q.LABELS and current is not None:
-            q.set_label(ws, spec, current, action)
-            q.queue_next(ws, queue)
-        elif action == "clear" and current is not None:
-            q.set_label(ws, spec, current, None)
-        elif action == "skip":
-            q.queue_next(ws, queue)
-        elif action == "back":
-            q.queue_back(queue)
+        q.label_action(ws, spec, queue, action)  # the labeller's steps (data/quality.py)
         info, text = render_document(ws, queue, lang)
     except q.DataError as exc:
         raise _gr_error(exc, lang) from None
@@ -291,20 +278,7 @@ def train(ws, spec, name, tokenize, lang):
         dataset = q.resolve(ws, spec).name
         if (name or "").strip():  # a bad name is said first, before the labels are counted
             q.check_model_name(name.strip())
-        counts = q.label_counts(q.load_labels(ws, dataset))
-        need = _need(counts)
-        if any(need.values()):
-            raise ShownError(
-                t(
-                    "data_quality.too_few",
-                    lang,
-                    min=q.MIN_PER_CLASS,
-                    good=counts["good"],
-                    noise=counts["noise"],
-                    need_good=need["good"],
-                    need_noise=need["noise"],
-                )
-            )
+        q.check_enough(q.label_counts(q.load_labels(ws, dataset)))
         meta = q.train_classifier(
             ws,
             spec,
@@ -312,6 +286,8 @@ def train(ws, spec, name, tokenize, lang):
             settings=q.TrainSettings(tokenize=tokenize or "chars"),
         )
     except q.DataError as exc:
+        if exc.code == "too_few_labels":  # said in the page's language
+            raise ShownError(t("data_quality.too_few", lang, **exc.params)) from None
         raise _gr_error(exc, lang) from None
     return figures_frame(meta, lang), render_trained(meta, lang), meta
 
