@@ -215,10 +215,9 @@ def compare(family: str) -> list[dict]:
 def tiny_run(ws, folder: Path, *sets: str):
     """Check, then train through the studio's own trainer, `cpu-demo-sft` on a family's
     tiny model (`sets`: more overrides). Returns (preflight, run, exit code, losses)."""
-    from studio.runs.launcher import prepare_run
     from studio.train import presets
-    from studio.train.launch import preflight
-    from studio.train.trainer import execute
+    from studio.train.process import execute
+    from studio.train.start import preflight, prepare_run
 
     base = [f"model={folder}", "save_steps=1000", "logging_steps=1", "validation_split=0"]
     config, preset = presets.load("cpu-demo-sft", [*base, *sets])

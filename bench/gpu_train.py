@@ -8,7 +8,7 @@ on the GPU machine, and trained with the preset's own settings for a few steps:
 - `cli05`: `python -m studio train qwen2.5-0.5b-lora --set ...`, the real command, in its
   own process as a user runs it (run.json, metrics, checkpoints, estimate.json are read back).
 - `lora05`, `lora15`, `qlora7`, `galore05`, `galore7`: the same functions the command calls
-  (`launch.preflight`, `launcher.prepare_run`, `trainer.execute`), each in a fresh process so
+  (`start.preflight`, `start.prepare_run`, `process.execute`), each in a fresh process so
   that `torch.cuda.max_memory_allocated()` / `max_memory_reserved()` are this run's alone.
 - `overhead05`: the studio's trainer against trl's `SFTTrainer` on the same model, batches
   and steps (the functions of bench/train_overhead.py), alternating A B A B.
@@ -262,11 +262,10 @@ def run_case(case: str, ws_path: Path) -> dict:
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     import torch
 
-    from studio.runs.launcher import prepare_run
     from studio.runs.store import Run
     from studio.train import presets
-    from studio.train.launch import preflight
-    from studio.train.trainer import execute
+    from studio.train.process import execute
+    from studio.train.start import preflight, prepare_run
     from studio.workspace import open_workspace
 
     preset, model, arch_preset, _, warmup, _ = CASES[case]
@@ -317,10 +316,10 @@ def run_overhead(ws_path: Path, steps: int = 20, repeats: int = 2) -> dict:
 
     from studio.labels.encode import resolve_tokens
     from studio.models.load import load_tokenizer
-    from studio.runs.launcher import prepare_run
     from studio.train import data, presets
     from studio.train.config import RunConfig
-    from studio.train.trainer import resolve_model
+    from studio.train.process import resolve_model
+    from studio.train.start import prepare_run
     from studio.workspace import open_workspace
 
     ws = open_workspace(ws_path)

@@ -29,10 +29,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def setup(packing: str, steps: int):
     from studio.labels.encode import resolve_tokens
     from studio.models.load import load_tokenizer
-    from studio.runs.launcher import prepare_run
     from studio.train import data, presets
     from studio.train.config import RunConfig
-    from studio.train.trainer import resolve_model
+    from studio.train.process import resolve_model
+    from studio.train.start import prepare_run
     from studio.workspace import open_workspace
 
     ws = open_workspace(Path(tempfile.mkdtemp(prefix="bench-train-")) / "ws")
@@ -50,7 +50,7 @@ def setup(packing: str, steps: int):
 
 def studio_trainer(ws, run, config, source, tokenizer, tok, training_data):
     from studio.train import backends
-    from studio.train.loop import build_trainer
+    from studio.train.trainer import build_trainer
 
     prepared = backends.prepare(config, source, tokenizer)
     return build_trainer(run, config, prepared, tok, training_data, stop=False)
@@ -62,7 +62,7 @@ def bare_trainer(ws, run, config, source, tokenizer, tok, training_data):
 
     from studio.labels.encode import Collator
     from studio.train import backends
-    from studio.train.loop import training_arguments
+    from studio.train.trainer import training_arguments
 
     prepared = backends.prepare(config, source, tokenizer)
     args = training_arguments(run, config, prepared, has_eval=False)

@@ -222,7 +222,7 @@ def demo_config(ws):
 def inspect_demo(ws):
     """The label check the demo's training will run: which tokens carry loss, and whether
     anything blocks training (the same preflight the Train tab's Check runs)."""
-    from studio.train.launch import preflight
+    from studio.train.start import preflight
 
     checked = preflight(ws, demo_config(ws))
     if checked.scan is None:
@@ -241,7 +241,7 @@ def inspect_demo(ws):
 
 def train_demo(ws):
     """Start the CPU demo preset, or return the demo run already under way or finished."""
-    from studio.train.launch import equivalent_command, preflight, start
+    from studio.train.start import equivalent_command, preflight, start
 
     run = guide_run(ws)
     if run is not None and run.state in {"queued", "running", "completed"}:

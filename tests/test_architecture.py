@@ -75,3 +75,14 @@ def test_tabs_do_not_import_each_other():
     assert not {t: i for t, i in crossing.items() if i}, (
         "a tab imports another tab: move what they share into the library or a ui helper"
     )
+
+
+def test_runs_does_not_import_train():
+    """runs/ owns the run directory and the child process; train/ owns configs, data,
+    preflight and the training process, and may use runs/, never the other way round."""
+    crossing = {
+        module: sorted(i for i in imported if within(i, ("studio.train",)))
+        for module, imported in graph().items()
+        if within(module, ("studio.runs",))
+    }
+    assert not {m: i for m, i in crossing.items() if i}, "runs -> train"

@@ -20,7 +20,7 @@ def test_every_packages_user_errors_are_studio_errors_with_stable_codes():
     from studio.runs.store import RunError
     from studio.safety import UnsafeInputError
     from studio.train.config import ConfigError
-    from studio.train.launch import TooLarge
+    from studio.train.start import TooLarge
 
     for cls in (IngestError, DataError, ModelLoadError, RunError, UnsafeInputError, ConfigError,
                 TooLarge):  # fmt: skip

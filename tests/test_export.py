@@ -12,9 +12,9 @@ import torch
 from studio.export.export import ExportError, export_run
 from studio.export.merge import merge
 from studio.export.recipe import MergeRecipe, RecipeError
-from studio.runs.launcher import prepare_run
 from studio.train import presets
-from studio.train.trainer import execute
+from studio.train.process import execute
+from studio.train.start import prepare_run
 from tests.conftest import REPO, child_env
 
 IM_END = 5  # <|im_end|> in the embedded tokenizer

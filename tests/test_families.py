@@ -257,7 +257,7 @@ def test_the_model_tab_names_family_end_tokens_and_span_method(family):
 )
 def test_real_presets_pass_the_check_on_stock_tokenizers(workspace, preset, name):
     from studio.train import presets
-    from studio.train.launch import preflight
+    from studio.train.start import preflight
 
     folder = require(name)
     config, _ = presets.load(preset, [f"model={folder}", "method=lora", "max_length=256"])

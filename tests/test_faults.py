@@ -230,7 +230,7 @@ DISK_FULL_AT_SECOND_SAVE = '''
     """Written by tests/test_faults.py for one training process: a full disk at the 2nd save."""
     import os
 
-    import studio.train.loop as loop
+    import studio.train.trainer as loop
 
     build = loop.build_trainer
 
@@ -265,6 +265,7 @@ def test_disk_full_while_saving_a_checkpoint(client, ws, tmp_path):
     """Fault 3: ENOSPC at the second checkpoint, injected into the training process only."""
     from studio.runs import launcher
     from studio.train import presets
+    from studio.train.start import prepare_run
 
     inject = tmp_path / "inject"
     inject.mkdir()
@@ -272,7 +273,7 @@ def test_disk_full_while_saving_a_checkpoint(client, ws, tmp_path):
     data_files = dataset_files(ws)
     sets = ["max_steps=9", "save_steps=3", "logging_steps=1", "validation_split=0"]
     config, preset = presets.load("cpu-demo-sft", sets)
-    run = launcher.prepare_run(ws, config, preset=preset)
+    run = prepare_run(ws, config, preset=preset)
     launcher.spawn(run, ws, env={"PYTHONPATH": str(inject)})
     status = wait_state(client, run.id, ["failed"], timeout=120)
     assert run.status()["reason"] == "disk_full"
@@ -316,7 +317,7 @@ def test_a_real_full_disk_is_told_apart(tmp_path):
         f"""
         import torch
         from safetensors.torch import save_file
-        from studio.train.trainer import classify
+        from studio.train.process import classify
         open("{mount}/fill", "wb").write(bytes(900 * 1024))
         for save in (save_file, torch.save):
             try:
@@ -348,8 +349,8 @@ CORRUPTIONS = {
 
 def test_a_damaged_status_file(client, ws):
     """Fault 4: status.json of a run is garbage, truncated or empty."""
-    from studio.runs.launcher import prepare_run
     from studio.train import presets
+    from studio.train.start import prepare_run
 
     config, preset = presets.load("cpu-demo-sft", ["max_steps=2", "validation_split=0"])
     runs = {}

@@ -80,8 +80,8 @@ def test_the_guide_follows_its_own_run_and_counts_evaluate_and_export_done_elsew
 
     from studio.evaluate.results import new_session, save_session
     from studio.paths import EMBEDDED_MODEL_DIR
-    from studio.runs.launcher import prepare_run
     from studio.train import presets
+    from studio.train.start import prepare_run
 
     def finished_run():
         config, preset = presets.load(guide.TRAIN_PRESET)

@@ -378,7 +378,7 @@ def lib_import_name(case, world):
 
 def lib_train(case, world):
     from studio.train.config import RunConfig, read_config_file
-    from studio.train.launch import preflight
+    from studio.train.start import preflight
 
     config = RunConfig.from_dict(read_config_file(_file(case, world)))
     preflight(world["ws"], config)

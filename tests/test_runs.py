@@ -293,9 +293,10 @@ def test_a_dead_process_ends_the_wait_even_when_its_status_cannot_be_written(
 
     from studio.runs import launcher
     from studio.train import presets
+    from studio.train.start import prepare_run
 
     config, preset = presets.load("cpu-demo-sft")
-    run = launcher.prepare_run(workspace, config, preset=preset)
+    run = prepare_run(workspace, config, preset=preset)
     run.set_status("running", pid=None)
     proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
 

@@ -497,9 +497,9 @@ def test_a_resumed_run_reads_the_store_not_the_text(workspace, capsys):
     reproduces the uninterrupted curve."""
     import threading
 
-    from studio.runs.launcher import prepare_run
     from studio.train import presets
-    from studio.train.trainer import execute
+    from studio.train.process import execute
+    from studio.train.start import prepare_run
 
     sets = ["max_steps=6", "save_steps=3", "logging_steps=1", "validation_split=0"]
     config, preset = presets.load("cpu-demo-sft", sets)

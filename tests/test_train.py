@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from studio.labels.encode import Collator, EncodingSettings, encode_example, pack, resolve_tokens
-from studio.runs.launcher import prepare_run
 from studio.runs.store import Run, list_runs, reconcile
 from studio.train import presets
 from studio.train.config import ConfigError, RunConfig, apply_sets, settable_fields
 from studio.train.data import DataError, build, read_rows, split_rows
-from studio.train.trainer import execute
+from studio.train.process import execute
+from studio.train.start import prepare_run
 
 TINY = {"training": {"max_steps": 4, "save_steps": 2, "logging_steps": 1}}
 
@@ -153,8 +153,8 @@ def test_trainer_batches_are_the_inspectors_batches(workspace):
 
     from studio.models.load import load_tokenizer
     from studio.train import backends
-    from studio.train.loop import build_trainer
-    from studio.train.trainer import resolve_model
+    from studio.train.process import resolve_model
+    from studio.train.trainer import build_trainer
 
     config, _ = demo(workspace, "max_steps=1")
     run = prepare_run(workspace, config)
@@ -266,9 +266,9 @@ def test_out_of_memory_fails_with_advice_and_keeps_earlier_work(workspace, monke
 
     config, preset = demo(workspace, "max_steps=6", "save_steps=2", "validation_split=0")
     calls = {"n": 0}
-    from studio.train import loop
+    from studio.train import trainer
 
-    original = loop.Collator.__call__
+    original = trainer.Collator.__call__
 
     def collate_then_oom(self, sequences):
         calls["n"] += 1
@@ -276,7 +276,7 @@ def test_out_of_memory_fails_with_advice_and_keeps_earlier_work(workspace, monke
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return original(self, sequences)
 
-    monkeypatch.setattr(loop.Collator, "__call__", collate_then_oom)
+    monkeypatch.setattr(trainer.Collator, "__call__", collate_then_oom)
     run, code = train_here(workspace, config, preset)
     assert code == 1
     status = run.status()
@@ -289,7 +289,7 @@ def test_out_of_memory_fails_with_advice_and_keeps_earlier_work(workspace, monke
 def test_a_cpu_allocation_failure_is_out_of_memory_not_an_exception():
     import torch
 
-    from studio.train.trainer import classify
+    from studio.train.process import classify
 
     with pytest.raises(RuntimeError) as raised:  # torch's CPU allocator, not OutOfMemoryError
         torch.empty(2**50, dtype=torch.uint8)
@@ -303,7 +303,7 @@ def test_a_cpu_allocation_failure_is_out_of_memory_not_an_exception():
 
 
 def test_a_run_the_estimate_says_cannot_fit_is_not_started(workspace):
-    from studio.train.launch import TooLarge, preflight, start
+    from studio.train.start import TooLarge, preflight, start
 
     config, preset = presets.load("cpu-demo-sft", ["lora.r=1000000", "max_steps=2"])
     checked = preflight(workspace, config)
@@ -370,7 +370,7 @@ def test_continued_pretraining_packs_documents_with_eos_between(workspace):
     assert code == 0 and run.state == "completed"
     assert (run.final_dir / "model.safetensors").is_file()  # full fine-tuning: a whole model
     from studio.models.load import load_tokenizer
-    from studio.train.trainer import resolve_model
+    from studio.train.process import resolve_model
 
     tokenizer = load_tokenizer(resolve_model(workspace, config))
     tok = resolve_tokens(tokenizer, config.encoding)
@@ -409,7 +409,7 @@ def test_qlora_on_cpu_explains_it_needs_cuda(workspace):
 def test_lora_options_reach_peft(workspace):
     from studio.models.load import load_tokenizer
     from studio.train import backends
-    from studio.train.trainer import resolve_model
+    from studio.train.process import resolve_model
 
     config, _ = demo(
         workspace,

@@ -94,9 +94,9 @@ def test_cli_rejects_bad_configs_before_starting(workspace, tmp_path):
 
 def test_sigkill_mid_run_is_reported_and_resume_reproduces_the_curve(workspace):
     from studio.runs import launcher
-    from studio.runs.launcher import prepare_run
     from studio.train import presets
-    from studio.train.trainer import execute
+    from studio.train.process import execute
+    from studio.train.start import prepare_run
 
     sets = ["max_steps=24", "save_steps=5", "logging_steps=1", "validation_split=0"]
     config, preset = presets.load("cpu-demo-sft", sets)
@@ -124,8 +124,8 @@ def test_sigkill_mid_run_is_reported_and_resume_reproduces_the_curve(workspace):
 
 def test_second_run_queues_until_the_first_ends(workspace):
     from studio.runs import launcher
-    from studio.runs.launcher import prepare_run
     from studio.train import presets
+    from studio.train.start import prepare_run
 
     config, preset = presets.load("cpu-demo-sft", ["max_steps=15", "save_steps=100"])
     first = prepare_run(workspace, config, preset=preset)
@@ -143,8 +143,8 @@ def test_second_run_queues_until_the_first_ends(workspace):
 
 def test_stop_is_graceful_once_and_kills_the_second_time(workspace):
     from studio.runs import launcher
-    from studio.runs.launcher import prepare_run
     from studio.train import presets
+    from studio.train.start import prepare_run
 
     config, preset = presets.load("cpu-demo-sft", ["max_steps=400", "save_steps=1000"])
     graceful = prepare_run(workspace, config, preset=preset)

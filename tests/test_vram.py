@@ -334,7 +334,7 @@ def test_every_24gb_preset_fits_24gib_by_its_own_estimate(name):
     """A preset that says it is sized for a 24 GB card must fit by the estimate, which an
     H100 confirmed within 1 % of the allocated peak (the 0.5B preset once took 57.7 GiB)."""
     from studio.train import presets
-    from studio.train.launch import estimate_memory
+    from studio.train.start import estimate_memory
 
     config, _ = presets.load(name)
     data = presets.read_config_file(presets.preset_path(name))

@@ -34,7 +34,7 @@ def cmd_guide(args) -> tuple[dict, str]:
     from studio.export.export import ExportError
     from studio.models.load import ModelLoadError
     from studio.models.pool import ModelPool, pool_opener
-    from studio.train.launch import Blocked
+    from studio.train.start import Blocked
 
     ws = open_ws(args)
     bad = [s for s in args.steps if s not in (*guide.STEPS, "all", "next")]

@@ -53,7 +53,7 @@ def train(args, ws) -> tuple[dict, str]:
     from studio.models.load import ModelLoadError
     from studio.train.backends import BackendError
     from studio.train.data import DataError
-    from studio.train.launch import Blocked, TooLarge
+    from studio.train.start import Blocked, TooLarge
 
     try:
         if args.run_dir:
@@ -99,7 +99,7 @@ def _list(args) -> tuple[dict, str]:
 def _start(args, ws) -> tuple[dict, str]:
     from studio.cli.common import progress_printer
     from studio.train import presets
-    from studio.train.launch import preflight, start
+    from studio.train.start import preflight, start
     from studio.train.vram import summary_lines
 
     config, preset = presets.load(args.config, args.sets)
@@ -201,7 +201,7 @@ def _copy_log(path: Path, offset: int) -> int:
 
 def _training_process(args, ws) -> tuple[dict, str]:
     """Inside the child: train the prepared run directory."""
-    from studio.train.trainer import execute
+    from studio.train.process import execute
 
     run_dir = args.run_dir.resolve()
     if run_dir.parent != ws.runs.resolve():
@@ -219,10 +219,9 @@ def _distributed(args, ws) -> tuple[dict, str]:
     import torch
     import torch.distributed as dist
 
-    from studio.runs.launcher import prepare_run
     from studio.train import presets
-    from studio.train.launch import Blocked, TooLarge, preflight
-    from studio.train.trainer import execute, is_main_process
+    from studio.train.process import execute, is_main_process
+    from studio.train.start import Blocked, TooLarge, preflight, prepare_run
 
     if not dist.is_initialized():  # the Trainer's accelerator reuses this process group
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")

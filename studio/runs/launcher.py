@@ -1,7 +1,7 @@
 """Start, stop and resume runs as child processes: `python -m studio train --run-dir DIR`.
 
-The app and the CLI both go through `prepare_run` (which writes the run directory) and
-`spawn` (which starts the training process, started without a shell, its output going to
+The app and the CLI both go through `train.start.prepare_run` (which writes the run
+directory) and `spawn` (which starts the training process, started without a shell, its output going to
 the run's log file, never to an unread pipe). A watcher thread notices a child that dies
 without saying why (SIGKILL, a segfault) and marks the run failed with the signal.
 """
@@ -16,68 +16,13 @@ import sys
 import threading
 import time
 
-from studio.fsutil import atomic_write_json, atomic_write_text
+from studio.fsutil import atomic_write_json
 from studio.paths import REPO_ROOT
 from studio.priority import at_normal_priority, run_ended, run_started, training_env
-from studio.runs.store import ACTIVE, Run, RunError, new_run_id, reconcile_run, start_time
-from studio.train.config import ConfigError, RunConfig
+from studio.runs.store import ACTIVE, Run, RunError, reconcile_run, start_time
 
 _WATCHERS: dict[str, subprocess.Popen] = {}
 _LOCK = threading.Lock()
-
-
-def resolve_config(ws, config: RunConfig) -> RunConfig:
-    """The config as it will run: a profile name replaced by its settings, each dataset by
-    its exact version (NAME/vNNNN), so the run directory says exactly what trained."""
-    from studio.labels.profiles import ProfileError, load_profile
-    from studio.train.data import resolve_versions
-
-    changes: dict = {}
-    if isinstance(config.encoding, str):
-        try:
-            changes["encoding"] = load_profile(ws, config.encoding).to_dict()
-        except ProfileError as exc:
-            raise ConfigError(f"encoding: {exc}") from exc
-    versions = [f"{v.name}/{v.version}" for v in resolve_versions(ws, config.datasets)]
-    changes["dataset"] = versions[0] if len(versions) == 1 else versions
-    if config.eval_dataset:
-        (ev,) = resolve_versions(ws, [config.eval_dataset])
-        changes["eval_dataset"] = f"{ev.name}/{ev.version}"
-    return config.replace(**changes)
-
-
-def prepare_run(
-    ws,
-    config: RunConfig,
-    *,
-    preset: str | None = None,
-    command: list[str] | None = None,
-    scan: dict | None = None,
-    estimate: dict | None = None,
-) -> Run:
-    """Create the run directory: resolved config, run info, status `queued`."""
-    config = resolve_config(ws, config)
-    run_id = new_run_id(ws, config.name or preset or config.method)
-    root = ws.runs / run_id
-    root.mkdir(parents=True)
-    run = Run(root)
-    atomic_write_text(run.config_path, config.to_yaml())
-    run.update_info(
-        id=run_id,
-        created=time.time(),
-        preset=preset,
-        base_model=config.model,
-        method=config.method,
-        dataset=config.dataset,
-        command=command,
-        note=config.note,
-    )
-    if scan is not None:
-        atomic_write_json(run.scan_path, scan)
-    if estimate is not None:
-        atomic_write_json(run.estimate_path, estimate)
-    run.set_status("queued", reason=None, message=None)
-    return run
 
 
 def train_command(run: Run, ws, *, resume: bool = False) -> list[str]:

@@ -254,7 +254,7 @@ def open_or_build(
 
 
 def _build(root, key, rows, tok, settings, meta, workers, total, progress, cancel) -> None:
-    from studio.train.trainer import is_disk_full
+    from studio.train.process import is_disk_full
 
     partial = root / f".tmp-{key}-{os.getpid()}-{secrets.token_hex(3)}"
     partial.mkdir()

@@ -1,346 +1,229 @@
-"""The training process: one run directory in, a trained adapter or model out.
+"""The transformers `Trainer` the studio trains with, and the callback that keeps the run
+directory current.
 
-`execute(run)` is what `python -m studio train` runs in its own process. It waits for the
-device (one run at a time per device: others queue), encodes the data with the inspector's
-encoding path, trains with a plain `transformers.Trainer` and the inspector's collator, and
-keeps the run directory current: status, one metrics line per logged step, checkpoints.
-Every way it can end (done, stopped, out of memory, disk full, bad data, a crash) leaves a
-status that says what happened, and nothing written before is removed.
+A plain `Trainer` (not trl's `SFTTrainer`): the data is already encoded by the inspector's
+path, so the trainer only needs the inspector's collator. trl adds nothing here and its fused
+loss needs triton, which CPU installs lack.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import logging
-import os
-import shutil
-import signal
+import math
 import time
-import traceback
-from pathlib import Path
 
-from studio.runs.store import Run, start_time
-from studio.train.config import ConfigError, RunConfig, read_config_file
+from studio.hardware import peak_rss_mb
+from studio.labels.encode import Collator
+from studio.runs.store import Run
 
-QUEUE_POLL_S = 1.0
-
-
-class _Stop:
-    """Set by SIGTERM or the run's `stop` file; checked after every optimizer step."""
-
-    def __init__(self, run: Run):
-        self.run = run
-        self.signalled = False
-
-    def __bool__(self) -> bool:
-        return self.signalled or self.run.stop_requested
+STATUS_INTERVAL_S = 1.0
 
 
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+def _counting(collate: Collator):
+    """The inspector's collator, plus the count of real (non-padding) tokens in the batch,
+    which the trainer removes before the model sees the batch."""
+    import torch
+
+    def collate_and_count(sequences):
+        batch = collate(sequences)
+        batch["num_tokens"] = torch.tensor(sum(len(s.input_ids) for s in sequences))
+        return batch
+
+    return collate_and_count
 
 
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-@contextlib.contextmanager
-def device_slot(run: Run, device: str, stop: _Stop):
-    """Hold the device's lock for the whole run; wait (status `queued`) while another run
-    holds it. The lock is an flock, so a killed process releases it by dying."""
-    from studio.fsutil import GaveUpWaiting, exclusive_lock
-
-    def queued() -> None:
-        print(f"[studio] {device} is busy with another run; queued", flush=True)
-        if is_main_process():  # the page then says why it waits (not while it only starts)
-            run.set_status("queued", reason="waiting_for_device")
-
-    path = run.root.parent / f".device-{device.replace(':', '-')}.lock"
-    try:
-        with exclusive_lock(path, poll_s=QUEUE_POLL_S, on_wait=queued, give_up=lambda: bool(stop)):
-            yield
-    except GaveUpWaiting:
-        raise _StoppedWhileQueued() from None
-
-
-class _StoppedWhileQueued(Exception):
-    pass
-
-
-def execute(run: Run, ws, *, resume: bool = False) -> int:
-    """Train `run` to the end (or to a stop). Returns the process exit status."""
-    # bitsandbytes (imported by peft) warns on every CPU start about 4-bit kernels that a
-    # CPU run never uses; keep the run's log for what matters.
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    from studio.hardware import prefer_expandable_segments
-
-    prefer_expandable_segments()  # before anything allocates on the GPU
-    main = is_main_process()
-    stop = _Stop(run)
-
-    def on_term(signum, frame):
-        stop.signalled = True
-        print("[studio] stop requested: finishing this step and saving a checkpoint", flush=True)
-
-    with contextlib.suppress(ValueError):  # not the main thread (tests): no signal handler
-        signal.signal(signal.SIGTERM, on_term)
-    pid_started = start_time()
-    if main:
-        run.clear_stop()
-        run.set_status(
-            "queued",
-            pid=os.getpid(),
-            pgid=os.getpgid(0),
-            pid_started=pid_started,
-            reason=None,
-            message=None,
-            ended=None,
-            stop_requested=False,
-        )
-    try:
-        config = RunConfig.from_dict(read_config_file(run.config_path))
-        from studio.hardware import pick_device
-
-        device = pick_device(config.device)
-        slot = device_slot(run, device, stop) if main else contextlib.nullcontext()
-        with slot:
-            if main:
-                run.set_status("running", started=time.time(), resumed=resume)
-            outcome = _train(run, ws, config, stop, resume=resume)
-    except _StoppedWhileQueued:
-        run.set_status(
-            "stopped",
-            reason="stopped_queued",
-            message="stopped before it started",
-            ended=time.time(),
-        )
-        run.clear_stop()
-        return 0
-    except BaseException as exc:  # noqa: BLE001 - every ending must leave a status
-        reason, message = classify(exc, where=run.root)
-        traceback.print_exc()
-        print(f"[studio] run failed ({reason}): {message}", flush=True)
-        if main:
-            run.set_status("failed", reason=reason, message=message, ended=time.time())
-        return 130 if isinstance(exc, KeyboardInterrupt) else 1
-    if main:
-        run.set_status(
-            outcome,
-            reason=None if outcome == "completed" else "stop_requested",
-            message=None,
-            ended=time.time(),
-        )
-        run.clear_stop()
-    return 0
-
-
-def classify(exc: BaseException, where: Path | None = None) -> tuple[str, str]:
-    """(reason code, message for the user); `where` is the run directory, whose disk is
-    looked at when an error does not say what went wrong."""
-    from studio.models.load import ModelLoadError
-    from studio.tokens.cache import StoreError
-    from studio.train.backends import BackendError
-    from studio.train.data import DataError
-
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, StoreError):  # it says what happened to the encoding, and what to do
-        return exc.reason, text
-    if _is_oom(exc):
-        return "oom", (
-            "out of memory. Lower per_device_train_batch_size (raise "
-            "gradient_accumulation_steps to keep the effective batch), shorten max_length, "
-            "turn on gradient_checkpointing, or use LoRA/QLoRA. Details: " + text
-        )
-    if is_disk_full(exc, where):
-        return "disk_full", (
-            "the disk filled up while writing. Checkpoints saved before are kept; free "
-            "some space (old checkpoints, exports) and resume. Details: " + text
-        )
-    if isinstance(exc, ConfigError | DataError | BackendError | ModelLoadError):
-        kind = {ConfigError: "config", DataError: "data", BackendError: "method"}
-        return kind.get(type(exc), "model"), text
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", "interrupted from the keyboard"
-    return "exception", f"{type(exc).__name__}: {text}"
-
-
-# What a full disk looks like when a library (not Python) wrote the file: safetensors says
-# "No space left on device (os error 28)"; torch.save only says "unexpected pos ...".
-DISK_FULL_TEXT = ("no space left on device", "os error 28", "disk quota exceeded", "os error 122")
-NEARLY_FULL_BYTES = 16 * 2**20
-
-
-def is_disk_full(exc: BaseException, where: Path | None = None) -> bool:
-    """Whether `exc` (or an error it came from) is a full disk or quota, or a write error
-    of a library that does not say why while the run's disk has (next to) nothing left."""
-    seen, current = set(), exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if any(text in str(current).lower() for text in DISK_FULL_TEXT):
-            return True
-        current = current.__cause__ or current.__context__
-    if where is None or not isinstance(exc, OSError | RuntimeError):
-        return False
-    try:
-        return shutil.disk_usage(where).free < NEARLY_FULL_BYTES
-    except OSError:
-        return False
-
-
-# What running out of memory looks like where torch does not raise OutOfMemoryError: its
-# CPU allocator raises a RuntimeError ("DefaultCPUAllocator: can't allocate memory: you
-# tried to allocate N bytes. Error code 12 (Cannot allocate memory)").
-OOM_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory")
-
-
-def _is_oom(exc: BaseException) -> bool:
-    """Whether `exc` (or an error it came from) is running out of memory, GPU or CPU."""
-    try:
+def peak_memory_mb(device: str) -> tuple[float, str]:
+    if device.startswith("cuda"):
         import torch
 
-        kinds: tuple[type, ...] = (MemoryError, torch.OutOfMemoryError)
-    except (ImportError, AttributeError):
-        kinds = (MemoryError,)
-    seen, current = set(), exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, kinds) or any(t in str(current).lower() for t in OOM_TEXT):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+        return torch.cuda.max_memory_allocated() / 2**20, "cuda"
+    return peak_rss_mb(), "rss"
 
 
-def _train(run: Run, ws, config: RunConfig, stop: _Stop, *, resume: bool) -> str:
-    from studio.labels.encode import resolve_tokens
-    from studio.models.load import load_tokenizer
-    from studio.tokens.build import Cancelled
-    from studio.train import data
-
-    main = is_main_process()
-    source = resolve_model(ws, config)
-    tokenizer = load_tokenizer(source, trust_remote_code=config.trust_remote_code)
-    tok = resolve_tokens(tokenizer, config.encoding)
-    started = time.perf_counter()
-    try:
-        training_data = data.build(
-            ws, config, tok, progress=_log_progress(), cancel=lambda: bool(stop), pin=main
-        )
-    except Cancelled:
-        return "stopped"
-    training_data.seconds = time.perf_counter() - started
-    if main:
-        for rows in training_data.stores:
-            found = "encoded now" if not rows.meta.get("cached") else "encoded before"
-            print(
-                f"[studio] token store {rows.folder.name[:12]} ({found}): {rows.n_rows:,} rows, "
-                f"{rows.n_tokens:,} tokens",
-                flush=True,
-            )
-        print(f"[studio] data ready in {training_data.seconds:.1f} s", flush=True)
-    try:
-        return _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_data)
-    finally:
-        training_data.release()
-
-
-def _log_progress():
-    """Encoding progress as log lines, one every few seconds."""
-    last = [0.0]
-
-    def show(progress) -> None:
-        now = time.monotonic()
-        if progress.state != "encoding" or now - last[0] >= 5 or progress.fraction == 1.0:
-            print(progress.line(), flush=True)
-            last[0] = now
-
-    return show
-
-
-def _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_data) -> str:
-    from studio.hardware import library_versions
+def training_arguments(run: Run, config, prepared, has_eval: bool):
     from studio.models.load import transformers_names
-    from studio.train import backends
-    from studio.train.loop import build_trainer
 
-    main = is_main_process()
-    set_seed = transformers_names("set_seed")
-    set_seed(config.training.seed)  # LoRA's initial weights come from this seed
-    prepared = backends.prepare(config, source, tokenizer)
-    if main:
-        run.update_info(
-            backend=prepared.backend,
-            device=prepared.device,
-            precision=prepared.precision,
-            world_size=world_size(),
-            trainable_parameters=prepared.trainable_parameters,
-            total_parameters=prepared.total_parameters,
-            optim=prepared.optim,
-            notes=prepared.notes,
-            versions=library_versions(),
-            data=training_data.to_dict(),
-        )
-        print(
-            f"[studio] {config.method} on {source.name} with {prepared.backend} "
-            f"({prepared.device}, {prepared.precision}); trainable "
-            f"{prepared.trainable_parameters:,} of {prepared.total_parameters:,} parameters; "
-            f"{training_data.rows} rows -> {len(training_data.train)} sequences",
-            flush=True,
-        )
-    trainer = build_trainer(run, config, prepared, tok, training_data, stop)
-    checkpoint = None
-    if resume:
-        last = run.last_checkpoint()
-        checkpoint = str(last) if last else None
-        print(
-            f"[studio] resuming from {last.name if last else 'the start (no checkpoint)'}",
-            flush=True,
-        )
-    try:
-        trainer.train(resume_from_checkpoint=checkpoint)
-    except Exception as exc:
-        if is_disk_full(exc, run.root):
-            set_aside_incomplete_checkpoints(run)
-        raise
-    if stop:
-        return "stopped"
-    if main:
-        trainer.save_model(str(run.final_dir))
-        # A pickle of the arguments; config.yaml says the same, and outputs stay pickle-free.
-        (run.final_dir / "training_args.bin").unlink(missing_ok=True)
-        write_final_info(run, config, prepared, source)
-    return "completed"
-
-
-def resolve_model(ws, config: RunConfig):
-    from studio.models.load import resolve_source
-
-    return resolve_source(config.model, named_dirs=ws.model_dirs())
-
-
-def set_aside_incomplete_checkpoints(run: Run) -> None:
-    """A checkpoint cut short (no trainer_state.json) is renamed, so nothing mistakes it for
-    a good one; the complete ones before it stay where they are."""
-    for path in run.checkpoints(complete_only=False):
-        if not (path / "trainer_state.json").exists():
-            with contextlib.suppress(OSError):
-                path.rename(path.with_name(path.name + ".incomplete"))
-
-
-def write_final_info(run: Run, config: RunConfig, prepared, source) -> None:
-    from studio.fsutil import atomic_write_json
-
-    atomic_write_json(
-        Path(run.final_dir) / "studio_run.json",
-        {
-            "run": run.id,
-            "base_model": config.model,
-            "base_model_ref": source.ref,
-            "method": config.method,
-            "adapter": config.method in ("lora", "qlora"),
-            "backend": prepared.backend,
-            "encoding": config.encoding.to_dict(),
-        },
+    TrainingArguments = transformers_names("TrainingArguments")  # noqa: N806
+    t = config.training
+    on_cpu = prepared.device == "cpu"
+    eval_strategy = t.eval_strategy if has_eval else "no"
+    if has_eval and eval_strategy == "no":
+        eval_strategy = "steps" if t.save_strategy == "steps" else "epoch"
+    kwargs = dict(
+        output_dir=str(run.checkpoints_dir),
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler_type,
+        warmup_steps=t.warmup_steps,
+        weight_decay=t.weight_decay,
+        num_train_epochs=t.num_train_epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        per_device_eval_batch_size=t.per_device_eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        max_grad_norm=t.max_grad_norm,
+        optim=prepared.optim,
+        optim_args=prepared.optim_args,
+        optim_target_modules=prepared.optim_target_modules,
+        bf16=prepared.precision == "bf16" and not on_cpu,
+        fp16=prepared.precision == "fp16",
+        use_cpu=on_cpu,
+        gradient_checkpointing=t.gradient_checkpointing and prepared.backend != "unsloth",
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
+        eval_strategy=eval_strategy,
+        eval_steps=t.eval_steps or (t.save_steps if eval_strategy == "steps" else None),
+        save_strategy=t.save_strategy,
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        seed=t.seed,
+        data_seed=t.seed,
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False if config.method in ("lora", "qlora") else None,
     )
+    if t.gradient_checkpointing:
+        kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+    return TrainingArguments(**kwargs)
+
+
+def build_trainer(run: Run, config, prepared, tok, training_data, stop):
+    from studio.models.load import transformers_names
+
+    Trainer, TrainerCallback = transformers_names("Trainer", "TrainerCallback")  # noqa: N806
+
+    class StudioTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            n = inputs.pop("num_tokens", None)
+            if n is not None and model.training:
+                # Kept in the trainer state, so a resumed run continues the count.
+                self.state.num_input_tokens_seen += int(n)
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
+
+    class RunDirectoryCallback(TrainerCallback):
+        """One metrics line per log, status with progress, graceful stop."""
+
+        def __init__(self):
+            self.session_start = None
+            self.session_tokens0 = 0
+            self.session_step0 = 0
+            earlier = run.metrics()  # what previous sessions of this run logged (resume)
+            self.session = len({m.get("session", 0) for m in earlier})
+            self.earlier_elapsed = max(
+                (m.get("elapsed") or 0.0 for m in earlier if m.get("kind") == "train"), default=0.0
+            )
+            self.status_written = 0.0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.session_start = time.perf_counter()
+            self.session_tokens0 = state.num_input_tokens_seen
+            self.session_step0 = state.global_step
+            self.elapsed0 = self.earlier_elapsed if state.global_step else 0.0
+            if state.is_world_process_zero:
+                run.set_status("running", step=state.global_step, max_steps=state.max_steps)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if stop:
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            now = time.perf_counter()
+            session_s = now - (self.session_start or now)
+            tokens = state.num_input_tokens_seen * max(1, args.world_size)
+            new_tokens = (state.num_input_tokens_seen - self.session_tokens0) * max(
+                1, args.world_size
+            )
+            memory, memory_kind = peak_memory_mb(prepared.device)
+            record = {
+                "session": self.session,
+                "step": state.global_step,
+                "epoch": round(state.epoch or 0.0, 4),
+                "tokens": tokens,
+                "elapsed": round(self.elapsed0 + session_s, 3),
+                "peak_memory_mb": round(memory, 1),
+                "memory_kind": memory_kind,
+                "time": time.time(),
+            }
+            if "loss" in logs:
+                record.update(kind="train", loss=logs["loss"])
+                record["learning_rate"] = logs.get("learning_rate")
+                record["grad_norm"] = logs.get("grad_norm")
+                record["tokens_per_s"] = round(new_tokens / session_s, 1) if session_s else None
+            elif "eval_loss" in logs:
+                record.update(kind="eval", eval_loss=logs["eval_loss"])
+            elif "train_runtime" in logs:
+                record.update(kind="summary", train_loss=logs.get("train_loss"))
+                record["runtime_s"] = logs.get("train_runtime")
+            else:
+                return
+            record = {k: _finite(v) for k, v in record.items()}
+            run.append_metrics(record)
+            steps_done = state.global_step - self.session_step0
+            eta = (
+                (state.max_steps - state.global_step) * session_s / steps_done
+                if steps_done > 0
+                else None
+            )
+            progress = {
+                "step": state.global_step,
+                "max_steps": state.max_steps,
+                "epoch": record["epoch"],
+                "tokens": tokens,
+                "eta_s": round(eta, 1) if eta is not None else None,
+            }
+            for key in ("loss", "eval_loss"):
+                if record.get(key) is not None:
+                    progress[key] = record[key]
+            # The status file is fsynced; once a second is enough for any reader (the UI
+            # polls at 1 Hz) and keeps a fast run's steps free of disk waits.
+            if (
+                now - self.status_written >= STATUS_INTERVAL_S
+                or steps_done == 0
+                or (state.global_step >= state.max_steps)
+            ):
+                run.set_status("running", **progress)
+                self.status_written = now
+            print(_log_line(record, state.max_steps), flush=True)
+
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                print(f"[studio] checkpoint saved at step {state.global_step}", flush=True)
+
+    collate = Collator.for_settings(tok, config.encoding)
+    trainer = StudioTrainer(
+        model=prepared.model,
+        args=training_arguments(run, config, prepared, bool(training_data.eval)),
+        train_dataset=training_data.train,
+        eval_dataset=training_data.eval or None,
+        data_collator=_counting(collate),
+        processing_class=prepared.tokenizer,
+        callbacks=[RunDirectoryCallback()],
+    )
+    # Our callback prints one readable line per log; transformers' own printer would repeat it.
+    trainer.remove_callback(transformers_names("PrinterCallback"))
+    return trainer
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _log_line(record: dict, max_steps: int) -> str:
+    parts = [f"[studio] step {record['step']}/{max_steps}", f"epoch {record['epoch']:.2f}"]
+    if record.get("loss") is not None:
+        parts.append(f"loss {record['loss']:.4f}")
+    if record.get("eval_loss") is not None:
+        parts.append(f"eval_loss {record['eval_loss']:.4f}")
+    if record.get("learning_rate") is not None:
+        parts.append(f"lr {record['learning_rate']:.2e}")
+    if record.get("tokens_per_s"):
+        parts.append(f"{record['tokens_per_s']:.0f} tok/s")
+    return " | ".join(parts)

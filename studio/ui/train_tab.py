@@ -1,7 +1,7 @@
 """The Train tab: pick data, model and preset, check, start, stop, resume, watch.
 
 The form produces a `RunConfig` (the preset's, with the form's values on top); checking,
-starting and following a run are `studio.train.launch` and `studio.runs` functions, the same
+starting and following a run are `studio.train.start` and `studio.runs` functions, the same
 ones `python -m studio train` calls. Everything shown is read from the run directory, so a
 reload or an app restart loses nothing.
 """
@@ -22,7 +22,7 @@ from studio.runs.store import ACTIVE, RunError, list_runs, open_run, reconcile, 
 from studio.tokens.build import Cancelled
 from studio.train import presets
 from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig, is_integer_field
-from studio.train.launch import Blocked, TooLarge, equivalent_command, preflight, start
+from studio.train.start import Blocked, TooLarge, equivalent_command, preflight, start
 from studio.ui.diagnostics import render_diagnostics
 from studio.ui.pickers import dataset_choices, keep_current
 from studio.ui.plots import (

@@ -1,23 +1,80 @@
-"""Before a run starts: check the data with the label inspector and the memory with the
-estimate, then start it. The Train tab and `python -m studio train` both call `start`.
+"""Before a run starts: resolve its config, write its run directory (`prepare_run`), check
+the data with the label inspector and the memory with the estimate, then start it. The
+Train tab and `python -m studio train` both call `start`.
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from studio.errors import StudioError
-from studio.runs.launcher import prepare_run, resolve_config, spawn
-from studio.runs.store import Run
-from studio.train.config import RunConfig
+from studio.fsutil import atomic_write_json, atomic_write_text
+from studio.runs.launcher import spawn
+from studio.runs.store import Run, new_run_id
+from studio.train.config import ConfigError, RunConfig
 
 NOT_DOWNLOADED = (
     "{model} is not downloaded yet, so its tokenizer cannot check the data; starting the run "
     "downloads it (with network) and checks the data first"
 )
+
+
+def resolve_config(ws, config: RunConfig) -> RunConfig:
+    """The config as it will run: a profile name replaced by its settings, each dataset by
+    its exact version (NAME/vNNNN), so the run directory says exactly what trained."""
+    from studio.labels.profiles import ProfileError, load_profile
+    from studio.train.data import resolve_versions
+
+    changes: dict = {}
+    if isinstance(config.encoding, str):
+        try:
+            changes["encoding"] = load_profile(ws, config.encoding).to_dict()
+        except ProfileError as exc:
+            raise ConfigError(f"encoding: {exc}") from exc
+    versions = [f"{v.name}/{v.version}" for v in resolve_versions(ws, config.datasets)]
+    changes["dataset"] = versions[0] if len(versions) == 1 else versions
+    if config.eval_dataset:
+        (ev,) = resolve_versions(ws, [config.eval_dataset])
+        changes["eval_dataset"] = f"{ev.name}/{ev.version}"
+    return config.replace(**changes)
+
+
+def prepare_run(
+    ws,
+    config: RunConfig,
+    *,
+    preset: str | None = None,
+    command: list[str] | None = None,
+    scan: dict | None = None,
+    estimate: dict | None = None,
+) -> Run:
+    """Create the run directory: resolved config, run info, status `queued`."""
+    config = resolve_config(ws, config)
+    run_id = new_run_id(ws, config.name or preset or config.method)
+    root = ws.runs / run_id
+    root.mkdir(parents=True)
+    run = Run(root)
+    atomic_write_text(run.config_path, config.to_yaml())
+    run.update_info(
+        id=run_id,
+        created=time.time(),
+        preset=preset,
+        base_model=config.model,
+        method=config.method,
+        dataset=config.dataset,
+        command=command,
+        note=config.note,
+    )
+    if scan is not None:
+        atomic_write_json(run.scan_path, scan)
+    if estimate is not None:
+        atomic_write_json(run.estimate_path, estimate)
+    run.set_status("queued", reason=None, message=None)
+    return run
 
 
 class Blocked(StudioError, RuntimeError):
