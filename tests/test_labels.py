@@ -296,8 +296,8 @@ def test_settings_from_dict_round_trip_and_rejections():
     bad = [
         ({"max_length": "lots"}, "max_length"),
         ({"max_length": 4}, "max_length"),
-        ({"add_eos": "yes"}, "add_eos"),
-        ({"mask_pad_token_id": 1}, "mask_pad_token_id"),
+        ({"add_eos": "maybe"}, "add_eos"),
+        ({"mask_pad_token_id": 2}, "mask_pad_token_id"),
         ({"stage": "rlhf"}, "stage"),
         ({"packing": "tight"}, "packing"),
         ({"pad_token": 3}, "pad_token"),
@@ -305,6 +305,12 @@ def test_settings_from_dict_round_trip_and_rejections():
     for data, match in bad:
         with pytest.raises(ValueError, match=match):
             EncodingSettings.from_dict(data)
+    # The one reading of studio/settings.py (as run configs and pipelines read it): "yes"
+    # and 1 are true here too, so `--set add_eos=yes` no longer fails where
+    # `--set allow_blocked=yes` worked (issue 21).
+    read = EncodingSettings.from_dict({"add_eos": "yes", "mask_pad_token_id": 1})
+    assert read.add_eos is True and read.mask_pad_token_id is True
+    assert EncodingSettings.from_dict({"add_eos": "off"}).add_eos is False
 
 
 def test_validate_rejects_bad_choices():

@@ -45,6 +45,7 @@ from studio.data.store import DataError, document_text, open_version, resolve, w
 from studio.fsutil import atomic_write_text
 from studio.paths import PRESETS_DIR
 from studio.safety import UnsafeInputError, YamlRefused, load_yaml, user_path
+from studio.settings import as_bool
 
 PRESET_DIR = PRESETS_DIR / "cleaning"
 DEFAULT_PRESET = "ja"
@@ -344,14 +345,6 @@ def pipeline_to_rows(pipeline: Pipeline, hide_words: bool = True) -> list[list]:
     return rows
 
 
-def _truthy(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return bool(value)
-    return str(value).strip().lower() in ("true", "yes", "on", "1", "✓", "x")
-
-
 def pipeline_from_rows(rows, ng_words: str | list[str] | None = None, name: str = "") -> Pipeline:
     """The pipeline the UI table describes. `rows` is a list of [on, filter, settings]
     (or a pandas DataFrame); `ng_words` (text, one word per line) feeds the ng_words step,
@@ -364,7 +357,11 @@ def pipeline_from_rows(rows, ng_words: str | list[str] | None = None, name: str 
         on, name_, settings = row[:3]
         if (name_ is None or str(name_).strip() == "") and not str(settings or "").strip():
             continue  # an empty row the table added
-        raw: dict[str, Any] = {"filter": str(name_ or "").strip(), "enabled": _truthy(on)}
+        try:  # studio/settings.py: the same reading as run configs (an empty cell: off)
+            enabled = as_bool(on, "on") if on not in (None, "") else False
+        except ValueError as exc:
+            raise PipelineError(f"step {len(steps) + 1}: {exc}") from None
+        raw: dict[str, Any] = {"filter": str(name_ or "").strip(), "enabled": enabled}
         settings = str(settings or "").strip()
         if settings:
             text = settings if settings.startswith("{") else "{" + settings + "}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from studio.data.records import detect_format
 from studio.labels.spans import SpanPlan, assistant_tokens, plain_tokens, plan_for
 from studio.models.info import END_OF_TURN_TOKENS
+from studio.settings import as_bool, as_int
 
 IGNORE = -100  # label of a token that carries no loss
 
@@ -99,21 +100,12 @@ class EncodingSettings:
         for name in ("chat_template", "pad_token", "response_template"):
             if data.get(name) == "":
                 data[name] = None
+        # studio/settings.py: the same reading as run configs and cleaning pipelines
         if "max_length" in data:
-            value = data["max_length"]
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise ValueError("max_length must be an integer")
-            try:
-                number = float(value)
-                whole = int(number)
-            except (ValueError, OverflowError) as exc:
-                raise ValueError("max_length must be an integer") from exc
-            if number != whole:
-                raise ValueError("max_length must be a whole number of tokens")
-            data["max_length"] = whole
+            data["max_length"] = as_int(data["max_length"], "max_length (tokens)")
         for name in ("add_eos", "mask_pad_token_id"):
-            if name in data and not isinstance(data[name], bool):
-                raise ValueError(f"{name} must be true or false")
+            if name in data:
+                data[name] = as_bool(data[name], name)
         return cls(**data).validate()
 
     def replace(self, **changes) -> EncodingSettings:

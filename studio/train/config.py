@@ -28,6 +28,7 @@ import yaml
 from studio.errors import StudioError
 from studio.labels.encode import EncodingSettings
 from studio.safety import YamlRefused, load_yaml
+from studio.settings import as_bool, as_int
 
 METHODS = ("full", "lora", "qlora", "galore")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -310,22 +311,9 @@ def _union_args(hint) -> tuple:
 
 def _as(kind, value):
     if kind is bool:
-        if isinstance(value, bool):
-            return value
-        words = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
-        if isinstance(value, str) and value.lower() in words:
-            return words[value.lower()]
-        raise TypeError("not a boolean")
+        return as_bool(value)  # studio/settings.py: one reading for every setting
     if kind is int:
-        if isinstance(value, bool):
-            raise TypeError("boolean")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float | str):
-            number = float(value)
-            if number.is_integer():
-                return int(number)
-        raise TypeError("not an integer")
+        return as_int(value)
     if kind is float:
         if isinstance(value, bool):
             raise TypeError("boolean")
