@@ -106,3 +106,21 @@ def test_the_ui_shows_every_error_one_way(tmp_path):
         next(steps)
     with pytest.raises(gr.Error, match="as raised"):  # a Gradio error passes as it is
         shown_errors(lambda: (_ for _ in ()).throw(gr.Error("as raised")), tmp_path)()
+
+
+def test_common_refusals_are_said_in_the_pages_language(workspace):
+    from studio.data.registry import find_version
+    from studio.runs.store import RunError, open_run
+    from studio.ui.errors import error_text
+
+    with pytest.raises(RunError) as no_run:
+        open_run(workspace, "20261207-nope")
+    assert error_text(no_run.value, "ja").startswith("実行 20261207-nope は ")
+    assert error_text(no_run.value, "en") == str(no_run.value)  # English as raised
+    with pytest.raises(LookupError) as no_data:  # still a LookupError for old handlers
+        find_version(workspace, "nothing/v0001")
+    assert no_data.value.code == "no_such_dataset"
+    assert "データセット nothing/v0001 はワークスペースにありません" in error_text(
+        no_data.value, "ja"
+    )
+    assert error_text(OSError("disk full"), "ja") == "disk full"  # not ours: as raised

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.fsutil import atomic_copy, atomic_write_json, read_json
 from studio.safety import UnsafeInputError, is_within, safe_name
 
@@ -167,6 +168,12 @@ def list_eval_suites(ws) -> list[DatasetVersion]:
     return list_versions(ws.evals / "suites")
 
 
+class DatasetNotFound(StudioError, LookupError):
+    """No dataset (or version) of that name in the workspace."""
+
+    code = "no_such_dataset"
+
+
 def find_version(ws, spec: str) -> DatasetVersion:
     """A dataset version by `name` (its latest version) or `name/v0002`."""
     name, _, version = (spec or "").strip().partition("/")
@@ -175,5 +182,9 @@ def find_version(ws, spec: str) -> DatasetVersion:
         matches = [d for d in matches if d.version == version]
     if not matches:
         known = sorted({d.name for d in list_datasets(ws)})
-        raise LookupError(f"no dataset {spec!r} in the workspace (datasets: {', '.join(known)})")
+        raise DatasetNotFound(
+            f"no dataset {spec!r} in the workspace (datasets: {', '.join(known)})",
+            spec=spec,
+            known=", ".join(known),
+        )
     return max(matches, key=lambda d: d.version)

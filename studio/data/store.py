@@ -68,7 +68,12 @@ def open_version(ws, spec):
     except RecordError as exc:
         raise DataError(str(exc)) from exc
     if not path.is_file():
-        raise DataError(f"{version.spec}: its data file {path.name} is missing")
+        raise DataError(
+            f"{version.spec}: its data file {path.name} is missing",
+            code="data_file_missing",
+            spec=version.spec,
+            file=path.name,
+        )
     kwargs = {"cache_dir": str(cache_dir(ws))}
     try:
         if path.suffix == ".parquet":
@@ -99,7 +104,11 @@ def write_version(
     if format not in FORMATS:
         raise DataError(f"unknown row form {format!r}; expected one of {', '.join(FORMATS)}")
     if len(data) == 0:
-        raise DataError(f"{operation} left no rows; nothing was saved (loosen the settings)")
+        raise DataError(
+            f"{operation} left no rows; nothing was saved (loosen the settings)",
+            code="no_rows_left",
+            operation=operation,
+        )
     try:
         folder = dataset_folder(ws.datasets, name)
     except UnsafeInputError as exc:
@@ -162,10 +171,17 @@ def split_version(ws, spec, *, validation: float = 0.05, seed: int = 42):
     version = resolve(ws, spec)
     data = open_version(ws, version)
     if not 0 < validation < 1:
-        raise DataError("the validation share must be between 0 and 1 (e.g. 0.05)")
+        raise DataError(
+            "the validation share must be between 0 and 1 (e.g. 0.05)", code="bad_validation_share"
+        )
     held = max(1, round(len(data) * validation))
     if held >= len(data):
-        raise DataError(f"{version.spec} has {len(data)} rows: too few to split")
+        raise DataError(
+            f"{version.spec} has {len(data)} rows: too few to split",
+            code="too_few_to_split",
+            spec=version.spec,
+            rows=len(data),
+        )
     started = time.monotonic()
     parts = data.train_test_split(test_size=held, seed=seed, shuffle=True)
     settings = {"validation": validation, "seed": seed}

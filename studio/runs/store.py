@@ -185,7 +185,12 @@ def open_run(ws, run_id: str) -> Run:
     """A run by id; the id comes from a user or the browser, so it is checked as a name."""
     path = runs_dir(ws) / safe_name(run_id)
     if not (path / "config.yaml").is_file():
-        raise RunError(f"no run named {run_id!r} in {runs_dir(ws)}")
+        raise RunError(
+            f"no run named {run_id!r} in {runs_dir(ws)}",
+            code="no_such_run",
+            run=run_id,
+            folder=str(runs_dir(ws)),
+        )
     return Run(path)
 
 

@@ -25,7 +25,7 @@ from studio.generate import GenerationResult, GenerationSettings
 from studio.i18n import t
 from studio.models.load import ModelLoadError
 from studio.safety import UnsafeInputError
-from studio.ui.errors import ShownError
+from studio.ui.errors import ShownError, error_text
 from studio.ui.sampling import sampling_controls, settings_from
 
 API_CHAT = "chat"
@@ -190,7 +190,7 @@ def build(ctx, loc) -> None:
         try:
             found = save_persona(ws, name, text)
         except ChatError as exc:
-            raise ShownError(str(exc)) from None
+            raise ShownError(error_text(exc, lang)) from None
         clean = " ".join(name.split())
         gr.Info(t("chat.persona_saved", lang, name=clean))
         return gr.update(choices=list(found), value=clean)
@@ -199,7 +199,7 @@ def build(ctx, loc) -> None:
         try:
             found = delete_persona(ws, name)
         except ChatError as exc:
-            raise ShownError(str(exc)) from None
+            raise ShownError(error_text(exc, lang)) from None
         first = next(iter(found))
         return gr.update(choices=list(found), value=first), found[first]
 
@@ -239,7 +239,7 @@ def build(ctx, loc) -> None:
         try:
             settings = settings_from(max_new_tokens, greedy_on, temp, top, k, rep, seed_value)
         except ValueError as exc:
-            raise ShownError(str(exc)) from None
+            raise ShownError(error_text(exc, lang)) from None
         # one side per model: [model, its conversation, the warnings under it]
         sides = [[spec_a, list(hist_a or []), ""], [spec_b or None, list(hist_b or []), ""]]
         flagged = False
@@ -333,7 +333,7 @@ def build(ctx, loc) -> None:
         except UnsafeInputError as exc:
             raise ShownError(t("chat.bad_dataset_name", lang, error=exc)) from None
         except DataError as exc:  # e.g. the disk is full; earlier versions are unchanged
-            raise ShownError(str(exc)) from None
+            raise ShownError(error_text(exc, lang)) from None
         return t("chat.dataset_saved", lang, name=version.name, version=version.version)
 
     export_btn.click(

@@ -26,7 +26,7 @@ from studio.evaluate import EvalError
 from studio.evaluate.runner import sweep_models
 from studio.i18n import t
 from studio.runs.store import list_runs
-from studio.ui.errors import ShownError
+from studio.ui.errors import ShownError, error_text
 from studio.ui.pickers import keep_current
 from studio.ui.sampling import sampling_controls, settings_from
 
@@ -266,7 +266,7 @@ def build(ctx, loc) -> None:
             prompt_list = parse_prompts(prompt_text or "", source=t("compare.prompts", lang))
             settings = settings_from(max_new_tokens, greedy_on, temp, top, rep, seed_value)
         except (PromptsError, ValueError) as exc:
-            raise ShownError(str(exc)) from None
+            raise ShownError(error_text(exc, lang)) from None
         total = len(chosen) * len(prompt_list)
 
         result = None

@@ -19,7 +19,7 @@ import pandas as pd
 
 from studio.data import quality as q
 from studio.i18n import t
-from studio.ui.errors import ShownError
+from studio.ui.errors import ShownError, error_text
 from studio.ui.localize import relabeled
 from studio.ui.pickers import keep_current
 
@@ -233,7 +233,7 @@ def _spec_or_error(spec, lang: str) -> str:
 
 
 def _gr_error(exc: Exception, lang: str) -> ShownError:
-    return ShownError(t("data_quality.error", lang, error=exc))
+    return ShownError(t("data_quality.error", lang, error=error_text(exc, lang)))
 
 
 def start_labeling(ws, spec, order, seed, model, lang):

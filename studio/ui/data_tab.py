@@ -34,7 +34,7 @@ from studio.data.store import (
 from studio.i18n import t
 from studio.safety import UnsafeInputError, confine
 from studio.ui import data_clean, data_cluster, data_dedup, data_quality, data_tokens
-from studio.ui.errors import ShownError
+from studio.ui.errors import ShownError, error_text
 from studio.ui.localize import relabeled
 from studio.ui.pickers import keep_current
 
@@ -469,7 +469,7 @@ def _preview_section(data: DataContext) -> None:
                 query=text or "",
             )
         except DataError as exc:
-            raise ShownError(str(exc)) from None
+            raise ShownError(error_text(exc, lang)) from None
         key = "data.matches" if result["complete"] else "data.matches_more"
         note = t(key, lang, n=f"{result['matches']:,}", page=int(page_no or 1))
         return note, page_frame(result, version.format, lang)
@@ -481,7 +481,7 @@ def _preview_section(data: DataContext) -> None:
             version = resolve(ws, spec)
             dataset = open_version(ws, version)
         except DataError as exc:
-            raise ShownError(str(exc)) from None
+            raise ShownError(error_text(exc, lang)) from None
         tokenizer = None
         if model_spec:
             try:
@@ -489,7 +489,7 @@ def _preview_section(data: DataContext) -> None:
 
                 tokenizer = load_tokenizer(ctx.resolve(model_spec))
             except ModelLoadError as exc:
-                raise ShownError(str(exc)) from None
+                raise ShownError(error_text(exc, lang)) from None
         sizes = preview.lengths(dataset, version.format, tokenizer=tokenizer)
         frame = stats_frame(preview.column_stats(dataset), lang)
         note = t(
@@ -589,7 +589,7 @@ def _versions_section(data: DataContext):
         try:
             path = export_version(ws, spec, chosen, folder)
         except DataError as exc:
-            raise ShownError(str(exc)) from None
+            raise ShownError(error_text(exc, lang)) from None
         return gr.update(value=str(path), visible=True)
 
     def do_split(spec, validation, seed_value, lang):
@@ -600,7 +600,7 @@ def _versions_section(data: DataContext):
                 ws, spec, validation=float(validation), seed=int(seed_value)
             )
         except DataError as exc:
-            raise ShownError(str(exc)) from None
+            raise ShownError(error_text(exc, lang)) from None
         text = t(
             "data.split_done", lang, train=train.spec, n=train.rows, val=held.spec, m=held.rows
         )
@@ -612,7 +612,7 @@ def _versions_section(data: DataContext):
         try:
             gone = delete_version(ws, spec)
         except (DataError, OSError) as exc:
-            raise ShownError(str(exc)) from None
+            raise ShownError(error_text(exc, lang)) from None
         remaining = version_specs(ws)
         return (
             t("data.deleted", lang, spec=gone.spec),

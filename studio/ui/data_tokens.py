@@ -12,7 +12,7 @@ import pandas as pd
 
 from studio.i18n import t
 from studio.tokens.cache import StoreError, cap_bytes, evict, list_stores, remove_store, tokens_dir
-from studio.ui.errors import ShownError
+from studio.ui.errors import ShownError, error_text
 
 COLUMNS = (
     "key",
@@ -113,7 +113,7 @@ def build_section(data):
         try:
             gone = remove_store(ws, key)
         except StoreError as exc:
-            raise ShownError(str(exc)) from None
+            raise ShownError(error_text(exc, lang)) from None
         return (t("tokens.removed", lang, store=gone.key[:12]), *listing(lang))
 
     def do_cap(value, lang):

@@ -42,6 +42,12 @@ class ShownError(gr.Error):
         super().__init__(message, duration=None, print_exception=False)
 
 
+def error_text(exc: Exception, lang: str) -> str:
+    """An error's message in the page's language: a `StudioError`'s localised text, else
+    the message as raised."""
+    return exc.text(lang) if isinstance(exc, StudioError) else str(exc)
+
+
 def _language(fn, args, kwargs) -> str | None:
     """The page's language when the handler takes it (a parameter named `lang`)."""
     try:

@@ -17,7 +17,7 @@ from studio.fsutil import file_size
 from studio.i18n import t
 from studio.runs import curves, history
 from studio.runs.store import ACTIVE, STATES, RunError, open_run
-from studio.ui.errors import ShownError
+from studio.ui.errors import ShownError, error_text
 from studio.ui.pickers import keep_current
 from studio.ui.plots import (
     SPAN_COLOR,
@@ -253,7 +253,7 @@ def build(ctx, loc) -> None:
                 ws, text=filter_text or "", states=state_filter or None, sort=sort_key or "created"
             )
         except ValueError as exc:
-            raise ShownError(str(exc)) from exc
+            raise ShownError(error_text(exc, lang)) from exc
         return table(rows, TABLE_COLUMNS, lang)
 
     history_inputs = [text, states, sort, ctx.lang]
