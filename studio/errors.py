@@ -44,7 +44,7 @@ class StudioError(Exception):
 
         key = f"errors.{self.code}"
         if key in catalog():
-            return t(key, lang, message=str(self), **self.params)
+            return t(key, lang, **self.params)
         return str(self)
 
     def to_dict(self) -> dict:

@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-
 from studio.cli import data, evaluate, export, guide, inspect, model, runs, tokens, train, workspace
 from studio.cli.common import common_parser
 

@@ -1,9 +1,10 @@
 """Start, stop and resume runs as child processes: `python -m studio train --run-dir DIR`.
 
 The app and the CLI both go through `train.start.prepare_run` (which writes the run
-directory) and `spawn` (which starts the training process, started without a shell, its output going to
-the run's log file, never to an unread pipe). A watcher thread notices a child that dies
-without saying why (SIGKILL, a segfault) and marks the run failed with the signal.
+directory) and `spawn` (which starts the training process, started without a shell, its
+output going to the run's log file, never to an unread pipe). A watcher thread notices a
+child that dies without saying why (SIGKILL, a segfault) and marks the run failed with the
+signal.
 """
 
 from __future__ import annotations
@@ -53,11 +54,10 @@ def spawn(run: Run, ws, *, resume: bool = False, env: dict | None = None) -> sub
     """Start the training process for a prepared run (or resume one) and watch it."""
     if resume:
         check_resumable(run)
-    elif run.state in ACTIVE and (run.alive() or _child_alive(run)):
-        raise RunError(f"{run.id} is already {run.state}")
-    if resume:
         run.clear_stop()
         run.set_status("queued", reason=None, message=None, ended=None)
+    elif run.state in ACTIVE and (run.alive() or _child_alive(run)):
+        raise RunError(f"{run.id} is already {run.state}")
     child_env = {**os.environ, **training_env(), **(env or {})}
     child_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO_ROOT), child_env.get("PYTHONPATH", "")) if p

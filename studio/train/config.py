@@ -231,13 +231,11 @@ class RunConfig:
         """This config with `overrides` applied and checked: field paths (`lora.r`) or their
         short names (`max_length`), as `--set` takes them, to values already typed. The
         Train tab's fields and `--set` (`apply_sets`) both end here; a number given for a
-        whole-number field (a form's 4.0) is taken as that whole number."""
+        whole-number field (a form's 4.0) is read as that whole number (`settings.as_int`)."""
         data = self.to_dict()
+        fields = settable_fields()
         for key, value in overrides.items():
-            path = _field_path(key)
-            if isinstance(value, float) and value.is_integer() and is_integer_field(path):
-                value = int(value)
-            _set_path(data, path, value)
+            _set_path(data, _field_path(key, fields), value)
         return RunConfig.from_dict(data)
 
 
@@ -394,9 +392,9 @@ def settable_fields() -> dict[str, str]:
     return {**aliases, **dotted}
 
 
-def _field_path(key: str) -> str:
-    """The dotted path of a settable field named by its path or its short name."""
-    fields = settable_fields()
+def _field_path(key: str, fields: dict[str, str]) -> str:
+    """The dotted path of a settable field (`settable_fields()`) named by its path or its
+    short name."""
     path = fields.get(key.strip())
     if path is None:
         close = [f for f in fields if key.split(".")[-1] in f][:5]
@@ -420,13 +418,14 @@ def _set_path(data: dict, path: str, value) -> None:
 
 def apply_sets(data: dict, assignments: list[str]) -> dict:
     """Apply `key=value` overrides (values parsed as YAML) to a config mapping."""
+    fields = settable_fields()
     data = yaml.safe_load(yaml.safe_dump(data))  # deep copy, plain types
     for item in assignments:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {item!r}")
-        path = _field_path(key)
+        path = _field_path(key, fields)
         try:
             value = load_yaml(raw) if raw.strip() else None
         except YamlRefused as exc:

@@ -39,11 +39,10 @@ def preset_names() -> list[str]:
 
 
 def rows_frame(rows, lang: str) -> pd.DataFrame:
-    """The editable pipeline table, its headers in `lang` (rows are read by position)."""
+    """The editable pipeline table (rows, or the table on the page with the user's edits),
+    its headers in `lang`; rows are read back by position."""
     if isinstance(rows, pd.DataFrame):
         rows = rows.values.tolist()
-    elif isinstance(rows, dict):  # the component's own value before any event
-        rows = rows.get("data") or []
     return pd.DataFrame(rows, columns=[t(f"data_clean.col_{c}", lang) for c in TABLE_HEADERS])
 
 

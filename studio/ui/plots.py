@@ -47,6 +47,11 @@ SPAN_COLOR = "rgba(0,0,0,0)"
 MIN_SPAN = 0.01
 
 
+def curve_colors(colors: dict[str, str]) -> dict[str, str]:
+    """A curve chart's colour map: its series' colours and the span series, transparent."""
+    return {**colors, SPAN_SERIES: SPAN_COLOR}
+
+
 def _span_rows(table: pd.DataFrame, x: str) -> pd.DataFrame | None:
     values = pd.to_numeric(table["value"], errors="coerce").dropna()
     xs = pd.to_numeric(table[x], errors="coerce").dropna()

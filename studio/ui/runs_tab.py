@@ -20,8 +20,7 @@ from studio.runs.store import ACTIVE, STATES, RunError, open_run
 from studio.ui.errors import ShownError, error_text
 from studio.ui.pickers import keep_current
 from studio.ui.plots import (
-    SPAN_COLOR,
-    SPAN_SERIES,
+    curve_colors,
     legend_html,
     scale_picker,
     with_every_series,
@@ -41,8 +40,8 @@ PALETTE = (
     "#0f766e", "#dc2626", "#2563eb", "#d97706", "#7c3aed",
     "#059669", "#db2777", "#4b5563", "#0891b2", "#65a30d",
 )  # fmt: skip
-SLOT_COLORS = {f"#{i + 1}": color for i, color in enumerate(PALETTE * 2)}  # 20 runs at once
-SLOT_COLORS[SPAN_SERIES] = SPAN_COLOR  # keeps a flat curve flat (ui/plots.py)
+# 20 runs at once, and the span series that keeps a flat curve flat (ui/plots.py)
+SLOT_COLORS = curve_colors({f"#{i + 1}": color for i, color in enumerate(PALETTE * 2)})
 METRIC_CHOICES = ("loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_s")
 TABLE_COLUMNS = (
     "run",

@@ -26,8 +26,7 @@ from studio.train.start import Blocked, TooLarge, equivalent_command, preflight,
 from studio.ui.diagnostics import render_diagnostics
 from studio.ui.pickers import dataset_choices, keep_current
 from studio.ui.plots import (
-    SPAN_COLOR,
-    SPAN_SERIES,
+    curve_colors,
     legend_html,
     scale_picker,
     with_every_series,
@@ -44,15 +43,14 @@ API_STATUS = "train_status"
 DEFAULT_PRESET = "cpu-demo-sft"
 PRESET_PROFILE = "(preset)"
 REFRESH_S = 1.0
-CURVE_COLORS = {
+CURVE_COLORS = curve_colors({
     "loss (raw)": "#b6c2cf",
     "loss": "#0f766e",
     "eval_loss": "#dc2626",
     "learning_rate": "#2563eb",
     "grad_norm": "#d97706",
     "tokens_per_s": "#7c3aed",
-    SPAN_SERIES: SPAN_COLOR,  # keeps a flat curve flat (ui/plots.py)
-}
+})  # fmt: skip
 # What the live curve can show: the losses together (train raw + smoothed, eval on the same
 # axes), or one of the other logged figures.
 VIEWS = {
