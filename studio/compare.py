@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.errors import InputError, StudioError
 from studio.generate import GenerationSettings, generate
 
 # A reply whose longest repeated stretch covers this share of it or more is flagged.
@@ -242,9 +242,9 @@ def compare_iter(
     that cannot be loaded fills its column with the error instead of stopping the others
     (unless `keep_going` is off: then the error is raised)."""
     if len(models) < 1:
-        raise ValueError("Choose at least one model.")
+        raise InputError("Choose at least one model.", code="no_models")
     if not prompts:
-        raise ValueError("Type at least one prompt.")
+        raise InputError("Type at least one prompt.", code="no_prompts")
     settings.validate()
     result = Comparison(list(models), list(prompts), asdict(settings), chat, system, [])
     for model in models:

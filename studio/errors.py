@@ -51,6 +51,11 @@ class StudioError(Exception):
         return {"type": type(self).__name__, "code": self.code, "message": str(self)}
 
 
+class InputError(StudioError, ValueError):
+    """A value the user must correct (a setting, a choice, an empty prompt, data that leaves
+    nothing to do); the message names it."""
+
+
 def crash_log_dir(workspace: str | Path | None = None) -> Path:
     """Where last-resort tracebacks go: the logs of the workspace (the one named, else
     $STUDIO_WORKSPACE, else ./workspace) when that folder exists, else the system's

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
+from studio.errors import InputError
 from studio.models.info import apply_chat_template, end_of_turn_ids, generation_eos_ids
 
 
@@ -24,13 +25,13 @@ class GenerationSettings:
 
     def validate(self) -> GenerationSettings:
         if not 1 <= int(self.max_new_tokens) <= 8192:
-            raise ValueError("max_new_tokens must be between 1 and 8192")
+            raise InputError("max_new_tokens must be between 1 and 8192")
         if not self.greedy and not 0 < float(self.temperature) <= 5:
-            raise ValueError("temperature must be in (0, 5]")
+            raise InputError("temperature must be in (0, 5]")
         if not 0 < float(self.top_p) <= 1:
-            raise ValueError("top_p must be in (0, 1]")
+            raise InputError("top_p must be in (0, 1]")
         if float(self.repetition_penalty) <= 0:
-            raise ValueError("repetition_penalty must be > 0")
+            raise InputError("repetition_penalty must be > 0")
         return self
 
 
@@ -97,7 +98,9 @@ def build_prompt(
     one user turn holding `prompt`) with the assistant's turn opened."""
     if chat or messages:
         if not getattr(tokenizer, "chat_template", None):
-            raise ValueError("This tokenizer has no chat template; turn chat mode off.")
+            raise InputError(
+                "This tokenizer has no chat template; turn chat mode off.", code="no_chat_template"
+            )
         turns = list(messages) if messages else [{"role": "user", "content": prompt}]
         if system and not any(m.get("role") == "system" for m in turns):
             turns.insert(0, {"role": "system", "content": system})
@@ -150,7 +153,9 @@ def generate(
     model, tok = loaded.model, loaded.tokenizer
     input_ids = build_prompt(tok, prompt, chat=chat, system=system, messages=messages)
     if not input_ids:
-        raise ValueError("The prompt is empty after tokenization; type something first.")
+        raise InputError(
+            "The prompt is empty after tokenization; type something first.", code="empty_prompt"
+        )
     eos = stop_ids(model, tok)
     kwargs = _generate_kwargs(loaded, settings, eos)
     if streamer is not None:

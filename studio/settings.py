@@ -6,6 +6,8 @@ a whole number is."""
 
 from __future__ import annotations
 
+from studio.errors import InputError
+
 TRUE_WORDS = frozenset({"true", "yes", "on", "1", "✓"})
 FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 
@@ -23,14 +25,24 @@ def as_bool(value, name: str = "value") -> bool:
             return True
         if word in FALSE_WORDS:
             return False
-    raise ValueError(f"{name} must be true or false (got {value!r})")
+    raise InputError(
+        f"{name} must be true or false (got {value!r})",
+        code="not_true_false",
+        field=name,
+        value=value,
+    )
 
 
 def as_int(value, name: str = "value") -> int:
     """A whole number: an integer, or a float or text that is one (`512`, `512.0`, `"512"`);
     not a boolean, not 512.5."""
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be a whole number (got {value!r})")
+        raise InputError(
+            f"{name} must be a whole number (got {value!r})",
+            code="not_whole_number",
+            field=name,
+            value=value,
+        )
     if isinstance(value, int):
         return value
     if isinstance(value, float | str):
@@ -40,4 +52,9 @@ def as_int(value, name: str = "value") -> int:
             number = None
         if number is not None and number.is_integer():
             return int(number)
-    raise ValueError(f"{name} must be a whole number (got {value!r})")
+    raise InputError(
+        f"{name} must be a whole number (got {value!r})",
+        code="not_whole_number",
+        field=name,
+        value=value,
+    )

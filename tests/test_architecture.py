@@ -86,3 +86,65 @@ def test_runs_does_not_import_train():
         if within(module, ("studio.runs",))
     }
     assert not {m: i for m, i in crossing.items() if i}, "runs -> train"
+
+
+# Broad exception types a front end may catch only in the places named here, each for a
+# reason: the two last resorts, and plain Python parsing whose failure is not the library's.
+BROAD = {"Exception", "BaseException", "ValueError", "LookupError", "RuntimeError", "KeyError",
+         "TypeError", "IndexError", "AttributeError"}  # fmt: skip
+BROAD_ALLOWED = {
+    ("studio.cli", "run"),  # the CLI's last resort: a traceback in a log, an apology
+    ("studio.ui.errors", "steps"),  # the UI's last resort (generators) ...
+    ("studio.ui.errors", "call"),  # ... and plain handlers
+    ("studio.ui.errors", "_language"),  # binding a handler's arguments to find `lang`
+    ("studio.ui.app", "calm_idle_queue"),  # an environment variable that is not a number
+    ("studio.ui.progress", "_run"),  # a background thread hands what it raised to the handler
+    ("studio.ui.export_tab", "parse_weights"),  # float() of a typed weight -> RecipeError
+}
+
+
+def broad_catches(path: Path) -> list[tuple[str, str, int]]:
+    """(function, caught name, line) of every handler in `path` that catches a broad type,
+    or everything (a bare `except:`)."""
+    found = []
+
+    def visit(node, function):
+        for child in ast.iter_child_nodes(node):
+            name = function
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = child.name
+            if isinstance(child, ast.ExceptHandler):
+                kinds = child.type.elts if isinstance(child.type, ast.Tuple) else [child.type]
+                for kind in kinds:
+                    caught = (
+                        "bare" if kind is None else getattr(kind, "id", getattr(kind, "attr", ""))
+                    )
+                    if caught == "bare" or caught in BROAD:
+                        found.append((function, caught, child.lineno))
+            visit(child, name)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), "")
+    return found
+
+
+def test_the_reader_finds_broad_catches(tmp_path):
+    sample = tmp_path / "m.py"
+    sample.write_text(
+        "def f():\n    try:\n        pass\n    except (OSError, ValueError):\n        pass\n"
+        "    try:\n        pass\n    except:\n        pass\n"
+        "def g():\n    try:\n        pass\n    except StudioError:\n        pass\n"
+    )
+    assert broad_catches(sample) == [("f", "ValueError", 4), ("f", "bare", 8)]
+
+
+def test_the_front_ends_catch_studio_errors_and_nothing_broader():
+    """What a user can cause is a `StudioError`; the front ends catch that (and OSError), and
+    anything else reaches their last resort, which logs it and apologises."""
+    broken = [
+        f"{module}.{function}:{line} catches {caught}"
+        for path in sorted(STUDIO.rglob("*.py"))
+        if within(module := module_name(path), FRONT_ENDS)
+        for function, caught, line in broad_catches(path)
+        if (module, function) not in BROAD_ALLOWED
+    ]
+    assert not broken, broken

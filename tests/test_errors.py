@@ -76,7 +76,7 @@ def test_the_cli_reports_a_studio_error_with_its_code(tmp_path, capsys):
 
     code = main(["runs", "show", "nope", "--json", "--workspace", str(tmp_path / "ws")])
     out = json.loads(capsys.readouterr().out)
-    assert code == 1 and out["error"]["code"] == "cli_error" and "nope" in out["error"]["message"]
+    assert code == 1 and out["error"]["code"] == "no_such_run" and "nope" in out["error"]["message"]
 
 
 def test_the_ui_shows_every_error_one_way(tmp_path):
@@ -124,3 +124,41 @@ def test_common_refusals_are_said_in_the_pages_language(workspace):
         no_data.value, "ja"
     )
     assert error_text(OSError("disk full"), "ja") == "disk full"  # not ours: as raised
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "field"),
+    [
+        ({"method": "lorax"}, "not_a_choice", "method"),
+        ({"lora": {"r": 0}}, "must_be_positive", "lora.r"),
+        ({"validation_split": 1.5}, "bad_share", "validation_split"),
+        ({"training": {"weight_decay": -1}}, "must_not_be_negative", "training.weight_decay"),
+        ({"lora": {"rank": 8}}, "unknown_fields", "rank"),
+        ({"training": {"max_steps": "many"}}, "wrong_type", "training.max_steps"),
+        ({"allow_blocked": "maybe"}, "wrong_type", "allow_blocked"),
+        ({"encoding": {"packing": "tight"}}, "not_a_choice", "packing"),
+        ({"training": {"max_steps": 0, "num_train_epochs": 0}}, "no_length", "max_steps"),
+    ],
+)
+def test_config_mistakes_carry_a_code_and_are_said_in_japanese(data, code, field):
+    from studio.train.config import ConfigError, RunConfig
+
+    with pytest.raises(ConfigError) as caught:
+        RunConfig.from_dict(data)
+    error = caught.value
+    assert error.code == code
+    ja, en = error.text("ja"), error.text("en")
+    assert field in ja and field in en and ja != en
+    assert any("\u3040" <= ch <= "\u30ff" for ch in ja)  # kana: really Japanese
+
+
+def test_a_setting_that_is_not_true_or_false_is_named_in_both_languages():
+    from studio.errors import InputError
+    from studio.settings import as_bool, as_int
+
+    with pytest.raises(InputError) as caught:
+        as_bool("maybe", "add_eos")
+    assert caught.value.code == "not_true_false" and "add_eos" in caught.value.text("ja")
+    with pytest.raises(ValueError) as caught:  # still a ValueError for old callers
+        as_int(2.5, "max_length")
+    assert caught.value.code == "not_whole_number" and "max_length" in caught.value.text("ja")

@@ -34,12 +34,9 @@ def model_args(p: argparse.ArgumentParser) -> None:
 
 
 def open_ws(args):
-    from studio.workspace import WorkspaceError, open_workspace
+    from studio.workspace import open_workspace
 
-    try:
-        return open_workspace(args.workspace)
-    except WorkspaceError as exc:
-        raise CliError(str(exc)) from exc
+    return open_workspace(args.workspace)
 
 
 def progress_printer(stream=None):

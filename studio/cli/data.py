@@ -111,23 +111,19 @@ def parse_mapping(items: list[str]) -> dict:
 
 def cmd_import(args) -> tuple[dict, str]:
     from studio.data.ingest import import_path
-    from studio.data.store import DataError
 
     ws = _ws(args)
-    try:
-        mapping = parse_mapping(args.mapping) or None
-        version, report = import_path(
-            ws,
-            args.file,
-            name=args.name,
-            layout=args.layout,
-            mapping=mapping,
-            skip_bad=args.skip_bad,
-            txt_mode=args.txt_mode,
-            encoding=args.encoding,
-        )
-    except (DataError, argparse.ArgumentTypeError) as exc:
-        raise _fail(exc) from exc
+    mapping = parse_mapping(args.mapping) or None
+    version, report = import_path(
+        ws,
+        args.file,
+        name=args.name,
+        layout=args.layout,
+        mapping=mapping,
+        skip_bad=args.skip_bad,
+        txt_mode=args.txt_mode,
+        encoding=args.encoding,
+    )
     lines = [
         f"imported {report['rows']:,} rows from {report['file']} as {version.spec}",
         f"  encoding {report['encoding'] or '-'}, layout {report['layout']} -> {version.format}",
@@ -143,14 +139,11 @@ def cmd_import(args) -> tuple[dict, str]:
 def cmd_show(args) -> tuple[dict, str]:
     import json
 
-    from studio.data.store import DataError, lineage, open_version
+    from studio.data.store import lineage, open_version
 
     ws = _ws(args)
-    try:
-        chain = lineage(ws, args.version)
-        rows = open_version(ws, chain[0]).select(range(min(args.rows, chain[0].rows))).to_list()
-    except DataError as exc:
-        raise _fail(exc) from exc
+    chain = lineage(ws, args.version)
+    rows = open_version(ws, chain[0]).select(range(min(args.rows, chain[0].rows))).to_list()
     version = chain[0]
     text = "\n".join(
         [_version_line(v) for v in chain]
@@ -166,14 +159,11 @@ def cmd_show(args) -> tuple[dict, str]:
 
 
 def cmd_split(args) -> tuple[dict, str]:
-    from studio.data.store import DataError, split_version
+    from studio.data.store import split_version
 
-    try:
-        train, validation = split_version(
-            _ws(args), args.version, validation=args.validation, seed=args.seed
-        )
-    except DataError as exc:
-        raise _fail(exc) from exc
+    train, validation = split_version(
+        _ws(args), args.version, validation=args.validation, seed=args.seed
+    )
     return {
         "version": train.spec,
         "train": train.spec,
@@ -182,22 +172,16 @@ def cmd_split(args) -> tuple[dict, str]:
 
 
 def cmd_export(args) -> tuple[dict, str]:
-    from studio.data.store import DataError, export_version
+    from studio.data.store import export_version
 
-    try:
-        path = export_version(_ws(args), args.version, args.format, args.out)
-    except DataError as exc:
-        raise _fail(exc) from exc
+    path = export_version(_ws(args), args.version, args.format, args.out)
     return {"path": str(path)}, f"wrote {path}"
 
 
 def cmd_delete(args) -> tuple[dict, str]:
-    from studio.data.store import DataError, delete_version
+    from studio.data.store import delete_version
 
     if not args.yes:
         raise _fail(ValueError(f"add --yes to really delete {args.version}"))
-    try:
-        version = delete_version(_ws(args), args.version)
-    except DataError as exc:
-        raise _fail(exc) from exc
+    version = delete_version(_ws(args), args.version)
     return {"deleted": version.spec}, f"deleted {version.spec}"

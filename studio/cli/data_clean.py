@@ -61,25 +61,20 @@ def _fail(exc: Exception):
 
 def cmd_clean(args) -> tuple[dict, str]:
     from studio.data.clean import report_text, resolve_pipeline, run_pipeline
-    from studio.data.filters import PipelineError
-    from studio.data.store import DataError
 
     ws = open_ws(args)
     if args.num_proc < 0:
         raise _fail(ValueError("--num-proc must be 0 (automatic) or more"))
-    try:
-        pipeline = resolve_pipeline(args.pipeline)
-        result = run_pipeline(
-            ws,
-            args.version,
-            pipeline,
-            num_proc=args.num_proc or None,
-            samples=max(0, args.samples),
-            dry_run=args.dry_run,
-            allow_most_removed=args.allow_most_removed,
-        )
-    except (PipelineError, DataError) as exc:
-        raise _fail(exc) from exc
+    pipeline = resolve_pipeline(args.pipeline)
+    result = run_pipeline(
+        ws,
+        args.version,
+        pipeline,
+        num_proc=args.num_proc or None,
+        samples=max(0, args.samples),
+        dry_run=args.dry_run,
+        allow_most_removed=args.allow_most_removed,
+    )
     report = result.report
     payload = {
         "source": report["source"],
@@ -103,13 +98,10 @@ def cmd_clean(args) -> tuple[dict, str]:
 
 def cmd_pipelines(args) -> tuple[dict, str]:
     from studio.data.clean import list_presets, preset
-    from studio.data.filters import FILTERS, PipelineError
+    from studio.data.filters import FILTERS
 
     if args.show:
-        try:
-            p = preset(args.show)
-        except PipelineError as exc:
-            raise _fail(exc) from exc
+        p = preset(args.show)
         return {"preset": args.show, "pipeline": p.to_dict()}, p.to_yaml().rstrip()
     presets = list_presets()
     lines = ["presets (python -m studio data clean VERSION --pipeline NAME):"]

@@ -101,7 +101,6 @@ def _fail(exc: Exception):
 
 def cmd_dedup(args) -> tuple[dict, str]:
     from studio.data.dedup import DedupSettings, dedup_version
-    from studio.data.store import DataError
 
     ws = open_ws(args)
     if args.num_proc < 0:
@@ -112,10 +111,7 @@ def cmd_dedup(args) -> tuple[dict, str]:
         num_perm=args.num_perm,
         exact_only=args.exact_only,
     )
-    try:
-        result = dedup_version(ws, args.version, settings, num_proc=args.num_proc or None)
-    except DataError as exc:
-        raise _fail(exc) from exc
+    result = dedup_version(ws, args.version, settings, num_proc=args.num_proc or None)
     payload = result.to_dict(max_clusters=max(0, args.show))
     counts = payload["counts"]
     lines = [
@@ -141,13 +137,9 @@ def cmd_dedup(args) -> tuple[dict, str]:
 
 def cmd_cluster(args) -> tuple[dict, str]:
     from studio.data.cluster import cluster_version
-    from studio.data.store import DataError
 
     ws = open_ws(args)
-    try:
-        result = cluster_version(ws, args.version, k=args.k, seed=args.seed)
-    except DataError as exc:
-        raise _fail(exc) from exc
+    result = cluster_version(ws, args.version, k=args.k, seed=args.seed)
     payload = result.summary()
     payload["source"] = payload.pop("dataset")
     lines = [
@@ -165,17 +157,11 @@ def cmd_cluster(args) -> tuple[dict, str]:
 
 def cmd_balance(args) -> tuple[dict, str]:
     from studio.data.cluster import balance_version, parse_rules
-    from studio.data.store import DataError
 
     ws = open_ws(args)
-    try:
-        caps = parse_rules(args.cap, "cap")
-        weights = parse_rules(args.weight, "weight")
-        result = balance_version(
-            ws, args.version, caps=caps, weights=weights, seed=args.seed, k=args.k
-        )
-    except DataError as exc:
-        raise _fail(exc) from exc
+    caps = parse_rules(args.cap, "cap")
+    weights = parse_rules(args.weight, "weight")
+    result = balance_version(ws, args.version, caps=caps, weights=weights, seed=args.seed, k=args.k)
     payload = result.to_dict()
     counts = result.counts
     lines = [

@@ -90,25 +90,22 @@ def cmd_label(args) -> tuple[dict, str]:
     wanted: dict[str, str | None] = {}
     sources = [(ref, "good") for ref in args.good] + [(ref, "noise") for ref in args.noise]
     sources += [(ref, None) for ref in args.remove]
-    try:
-        if args.from_file:
-            sources += q.read_label_file(args.from_file)
-        if not sources:
-            raise CliError("nothing to label: give --good, --noise, --remove or --from")
-        for ref, label in sources:
-            if ref in wanted and wanted[ref] != label:
-                raise CliError(f"{ref!r} is given two labels ({wanted[ref]} and {label})")
-            wanted[ref] = label
-        rows = q.find_rows(ws, args.version, list(wanted))
-        changes: dict[int, str | None] = {}
-        for ref, label in wanted.items():
-            index = rows[ref]
-            if index in changes and changes[index] != label:
-                raise CliError(f"row {index} is given two labels ({changes[index]} and {label})")
-            changes[index] = label
-        report = q.set_labels(ws, args.version, changes)
-    except q.DataError as exc:
-        raise CliError(str(exc)) from exc
+    if args.from_file:
+        sources += q.read_label_file(args.from_file)
+    if not sources:
+        raise CliError("nothing to label: give --good, --noise, --remove or --from")
+    for ref, label in sources:
+        if ref in wanted and wanted[ref] != label:
+            raise CliError(f"{ref!r} is given two labels ({wanted[ref]} and {label})")
+        wanted[ref] = label
+    rows = q.find_rows(ws, args.version, list(wanted))
+    changes: dict[int, str | None] = {}
+    for ref, label in wanted.items():
+        index = rows[ref]
+        if index in changes and changes[index] != label:
+            raise CliError(f"row {index} is given two labels ({changes[index]} and {label})")
+        changes[index] = label
+    report = q.set_labels(ws, args.version, changes)
     counts = report["counts"]
     text = (
         f"{report['dataset']}: {report['changed']} labelled, {report['removed']} removed; "
@@ -147,32 +144,26 @@ def cmd_train(args) -> tuple[dict, str]:
         dim=args.dim,
         balance=args.balance,
     )
-    try:
-        meta = q.train_classifier(
-            ws, args.version, name=args.name, settings=settings, overwrite=args.overwrite
-        )
-    except q.DataError as exc:
-        raise CliError(str(exc)) from exc
+    meta = q.train_classifier(
+        ws, args.version, name=args.name, settings=settings, overwrite=args.overwrite
+    )
     return {"model": meta["name"], **meta}, _figures_text(meta)
 
 
 def cmd_classify(args) -> tuple[dict, str]:
 
     ws = open_ws(args)
-    try:
-        if args.dry_run:
-            version = q.resolve(ws, args.version)
-            scores = q.score_version(ws, version, args.model)
-            summary = q.threshold_summary(scores, args.threshold)
-            payload = {"input": version.spec, "model": args.model, **summary}
-            text = (
-                f"{version.spec} with {args.model} at {args.threshold}: keeps "
-                f"{summary['kept']}, drops {summary['dropped']} of {summary['total']} (dry run)"
-            )
-            return payload, text
-        done = q.apply_classifier(ws, args.version, args.model, args.threshold)
-    except q.DataError as exc:
-        raise CliError(str(exc)) from exc
+    if args.dry_run:
+        version = q.resolve(ws, args.version)
+        scores = q.score_version(ws, version, args.model)
+        summary = q.threshold_summary(scores, args.threshold)
+        payload = {"input": version.spec, "model": args.model, **summary}
+        text = (
+            f"{version.spec} with {args.model} at {args.threshold}: keeps "
+            f"{summary['kept']}, drops {summary['dropped']} of {summary['total']} (dry run)"
+        )
+        return payload, text
+    done = q.apply_classifier(ws, args.version, args.model, args.threshold)
     counts = done.counts
     payload = {
         "version": done.spec,

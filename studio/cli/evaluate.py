@@ -42,17 +42,11 @@ def add_parser(verbs, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_eval(args) -> tuple[dict, str]:
-    from studio.evaluate import EvalError
-    from studio.models.load import ModelLoadError
-    from studio.safety import UnsafeInputError
 
     ws = open_ws(args)
-    try:
-        if args.list:
-            return _list(ws)
-        return _evaluate(args, ws)
-    except (EvalError, ModelLoadError, UnsafeInputError, LookupError) as exc:
-        raise CliError(str(exc)) from exc
+    if args.list:
+        return _list(ws)
+    return _evaluate(args, ws)
 
 
 def _list(ws) -> tuple[dict, str]:

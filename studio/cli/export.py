@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from studio.cli.common import CliError, open_ws
+from studio.cli.common import open_ws
 
 
 def add_parser(verbs, common: argparse.ArgumentParser) -> None:
@@ -27,18 +27,14 @@ def add_parser(verbs, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args) -> tuple[dict, str]:
-    from studio.export.export import ExportError, export_run
-    from studio.models.load import ModelLoadError
-    from studio.runs.store import RunError, open_run
+    from studio.export.export import export_run
+    from studio.runs.store import open_run
 
     ws = open_ws(args)
-    try:
-        run = open_run(ws, args.run)
-        done = export_run(
-            ws, run, mode="adapter" if args.adapter else "merged", dtype=args.dtype, name=args.name
-        )
-    except (ExportError, RunError, ModelLoadError, ValueError) as exc:
-        raise CliError(str(exc)) from exc
+    run = open_run(ws, args.run)
+    done = export_run(
+        ws, run, mode="adapter" if args.adapter else "merged", dtype=args.dtype, name=args.name
+    )
     text = (
         f"exported {run.id} as {done.mode} ({done.dtype}) to {done.path}: "
         f"{done.bytes / 2**20:.1f} MiB in {done.seconds} s; stops on ids {done.eos_token_ids}"
@@ -48,13 +44,10 @@ def cmd_export(args) -> tuple[dict, str]:
 
 def cmd_merge(args) -> tuple[dict, str]:
     from studio.export.merge import merge
-    from studio.export.recipe import MergeRecipe, RecipeError
+    from studio.export.recipe import MergeRecipe
 
     ws = open_ws(args)
-    try:
-        report = merge(ws, MergeRecipe.read(args.recipe))
-    except (RecipeError, RuntimeError, ValueError) as exc:
-        raise CliError(str(exc)) from exc
+    report = merge(ws, MergeRecipe.read(args.recipe))
     text = (
         f"merged {len(report['weights'])} sources ({report['method']}) into {report['path']} "
         f"in {report['seconds']} s, peak memory {report['peak_rss_mb']} MiB"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from studio.cli.common import CliError, open_ws
+from studio.errors import StudioError
 
 
 def add_parser(verbs, common: argparse.ArgumentParser) -> None:
@@ -29,10 +30,6 @@ def add_parser(verbs, common: argparse.ArgumentParser) -> None:
 
 def cmd_guide(args) -> tuple[dict, str]:
     from studio import guide
-    from studio.data.store import DataError
-    from studio.evaluate import EvalError
-    from studio.export.export import ExportError
-    from studio.models.load import ModelLoadError
     from studio.models.pool import ModelPool, pool_opener
     from studio.train.start import Blocked
 
@@ -58,10 +55,10 @@ def cmd_guide(args) -> tuple[dict, str]:
         for step in dict.fromkeys(wanted):
             done[step] = _guide_step(guide, ws, step, opener)
             lines.append(f"{step}: {done[step]}")
-    except (guide.GuideError, DataError, EvalError, ExportError, ModelLoadError) as exc:
-        raise CliError(f"{step}: {exc}") from exc
     except Blocked as exc:
-        raise CliError(f"{step}: training is blocked: {exc}") from exc
+        raise CliError(f"{step}: training is blocked: {exc}", code=exc.code) from exc
+    except StudioError as exc:  # which step failed, with the error's own code
+        raise CliError(f"{step}: {exc}", code=exc.code, **exc.params) from exc
     current = guide.states(ws)
     lines += [f"{n}. {s:<9} {current[s]}" for n, s in enumerate(guide.STEPS, 1)]
     return {"ran": done, "steps": current, "next": guide.next_step(ws)}, "\n".join(lines)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from studio.cli.common import CliError, model_args, open_ws, progress_printer
+from studio.errors import StudioError
 
 
 def add_parser(verbs, common: argparse.ArgumentParser) -> None:
@@ -47,14 +48,11 @@ def _inspect_settings(args):
     import dataclasses
 
     from studio.labels.encode import EncodingSettings
-    from studio.labels.profiles import ProfileError, read_settings_file
+    from studio.labels.profiles import read_settings_file
 
     settings = EncodingSettings()
     if args.settings:
-        try:
-            settings = read_settings_file(args.settings)[0]
-        except ProfileError as exc:
-            raise CliError(str(exc)) from exc
+        settings = read_settings_file(args.settings)[0]
     # Every setting has a flag of the same name (the chat template is read from a file).
     changes = {
         field.name: getattr(args, field.name)
@@ -66,10 +64,7 @@ def _inspect_settings(args):
             changes["chat_template"] = args.chat_template.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise CliError(f"cannot read the chat template: {exc}") from exc
-    try:
-        return settings.replace(**changes)
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
+    return settings.replace(**changes)
 
 
 def _data_path(args) -> tuple[Path, str, bool]:
@@ -86,17 +81,13 @@ def _dataset_path(args, candidate: Path) -> tuple[Path, str, bool]:
 
     if candidate.suffix in {".jsonl", ".json"}:
         raise CliError(f"no file at {args.data}")
-    try:
-        version = find_version(open_ws(args), args.data)
-    except LookupError as exc:
-        raise CliError(str(exc)) from exc
+    version = find_version(open_ws(args), args.data)
     return dataset_file(version), f"{version.name}/{version.version}", True
 
 
 def cmd_inspect(args) -> tuple[dict, str]:
     from jinja2 import TemplateError
 
-    from studio.data.records import RecordError
     from studio.labels.diagnose import explain
     from studio.labels.fixes import apply_settings
     from studio.labels.inspect import (
@@ -110,18 +101,15 @@ def cmd_inspect(args) -> tuple[dict, str]:
     from studio.labels.inspect import suggest_fixes as suggest
     from studio.labels.profiles import dump
     from studio.labels.view import chips, trained_text
-    from studio.models.load import ModelLoadError, resolve_source
+    from studio.models.load import resolve_source
 
     settings = _inspect_settings(args)
     path, data_name, registered = _data_path(args)
     ws = open_ws(args)
-    try:
-        target = load_target(
-            resolve_source(args.model, named_dirs=ws.model_dirs()),
-            trust_remote_code=args.trust_remote_code,
-        )
-    except ModelLoadError as exc:
-        raise CliError(str(exc)) from exc
+    target = load_target(
+        resolve_source(args.model, named_dirs=ws.model_dirs()),
+        trust_remote_code=args.trust_remote_code,
+    )
     try:
         if registered and args.limit is None:  # through its token store (kept for later)
             report = scan_dataset(ws, [data_name], target, settings, progress=progress_printer())
@@ -129,8 +117,6 @@ def cmd_inspect(args) -> tuple[dict, str]:
             report = scan(examples_of(path, limit=args.limit), target, settings)
         fixes = suggest(report, target, settings, path)
         shown = rows_at(path, args.show_row, 1) if args.show_row is not None else []
-    except (RecordError, ValueError) as exc:
-        raise CliError(str(exc)) from exc
     except TemplateError as exc:  # a broken --chat-template: a message, not a traceback
         raise CliError(f"the chat template cannot be rendered: {exc}") from exc
     payload = report.to_dict()
@@ -187,10 +173,9 @@ def cmd_inspect(args) -> tuple[dict, str]:
 
 
 def _repair(args, path: Path, data_name: str, fix):
-    from studio.data.records import RecordError, import_file
+    from studio.data.records import import_file
     from studio.data.registry import find_version
     from studio.labels.fixes import repair_dataset
-    from studio.safety import UnsafeInputError
 
     ws = open_ws(args)
     try:
@@ -205,5 +190,5 @@ def _repair(args, path: Path, data_name: str, fix):
             drop_unanswered=fix.params["drop_unanswered"],
             trailing=fix.params.get("trailing", []),
         )
-    except (LookupError, RecordError, UnsafeInputError, ValueError) as exc:
-        raise CliError(f"cannot repair the data: {exc}") from exc
+    except StudioError as exc:
+        raise CliError(f"cannot repair the data: {exc}", code=exc.code, **exc.params) from exc

@@ -66,19 +66,16 @@ def add_parser(verbs, common: argparse.ArgumentParser) -> None:
 
 
 def _load(args):
-    from studio.models.load import ModelLoadError, load_model, resolve_source
+    from studio.models.load import load_model, resolve_source
 
     ws = open_ws(args)
-    try:
-        source = resolve_source(args.model, named_dirs=ws.model_dirs())
-        return load_model(
-            source,
-            device=None if args.device == "auto" else args.device,
-            trust_remote_code=args.trust_remote_code,
-            allow_pickle=args.allow_pickle,
-        )
-    except ModelLoadError as exc:
-        raise CliError(str(exc)) from exc
+    source = resolve_source(args.model, named_dirs=ws.model_dirs())
+    return load_model(
+        source,
+        device=None if args.device == "auto" else args.device,
+        trust_remote_code=args.trust_remote_code,
+        allow_pickle=args.allow_pickle,
+    )
 
 
 def cmd_model_info(args) -> tuple[dict, str]:
@@ -105,17 +102,14 @@ def cmd_model_info(args) -> tuple[dict, str]:
 
 
 def cmd_generate(args) -> tuple[dict, str]:
-    from studio.compare import PromptsError, compare, read_prompts
+    from studio.compare import compare, read_prompts
     from studio.fsutil import atomic_write_text
     from studio.generate import GenerationSettings
-    from studio.models.load import ModelLoadError, resolve_source
+    from studio.models.load import resolve_source
     from studio.models.pool import ModelPool, pool_opener
     from studio.paths import EMBEDDED_MODEL_NAME
 
-    try:
-        prompts = [args.prompt] if args.prompt is not None else read_prompts(args.prompts)
-    except PromptsError as exc:
-        raise CliError(str(exc)) from exc
+    prompts = [args.prompt] if args.prompt is not None else read_prompts(args.prompts)
     settings = GenerationSettings(
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
@@ -125,10 +119,7 @@ def cmd_generate(args) -> tuple[dict, str]:
         seed=args.seed,
         greedy=args.greedy,
     )
-    try:
-        settings.validate()
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
+    settings.validate()
     ws = open_ws(args)
     if len(args.model) > 1 and args.adapter:
         raise CliError("give one --model as the base of --adapter, or several --model alone")
@@ -142,18 +133,15 @@ def cmd_generate(args) -> tuple[dict, str]:
     def open_model(column: str):
         return opener(column, base=models[0] if column in args.adapter else None)
 
-    try:
-        result = compare(
-            open_model,
-            columns,
-            prompts,
-            settings,
-            chat=args.chat,
-            system=args.system,
-            keep_going=False,
-        )
-    except (ModelLoadError, ValueError) as exc:
-        raise CliError(str(exc)) from exc
+    result = compare(
+        open_model,
+        columns,
+        prompts,
+        settings,
+        chat=args.chat,
+        system=args.system,
+        keep_going=False,
+    )
     for path, text in ((args.csv, result.to_csv()), (args.markdown, result.to_markdown())):
         if path is not None:
             atomic_write_text(path, text)

@@ -9,7 +9,7 @@ import yaml
 
 from studio.cli.common import CliError, open_ws
 from studio.runs import history
-from studio.runs.store import RunError, open_run
+from studio.runs.store import open_run
 
 
 def add_parser(verbs, common: argparse.ArgumentParser) -> None:
@@ -62,10 +62,7 @@ def cmd_runs(args) -> tuple[dict, str]:
 
 
 def runs(args, ws) -> tuple[dict, str]:
-    try:
-        return ACTIONS[args.action](args, ws)
-    except (RunError, ValueError) as exc:
-        raise CliError(str(exc)) from exc
+    return ACTIONS[args.action](args, ws)
 
 
 def _list(args, ws):

@@ -42,10 +42,7 @@ def cmd_tokens(args) -> tuple[dict, str]:
             raise CliError("name the stores to remove (python -m studio tokens list), or --all")
         keys = [s.key for s in cache.list_stores(ws) if not s.in_use] if args.all else args.keys
         for key in keys:
-            try:
-                removed.append(cache.remove_store(ws, key).key)
-            except cache.StoreError as exc:
-                raise CliError(str(exc)) from exc
+            removed.append(cache.remove_store(ws, key).key)
     elif args.action == "cap":
         if args.gb is not None:
             if args.gb <= 0:

@@ -12,8 +12,7 @@ from pathlib import Path
 from studio.cli.common import CliError, open_ws
 from studio.fsutil import file_size
 from studio.runs import launcher
-from studio.runs.store import ACTIVE, Run, RunError, list_runs, open_run
-from studio.train.config import ConfigError
+from studio.runs.store import ACTIVE, Run, list_runs, open_run
 
 
 def add_parser(verbs, common: argparse.ArgumentParser) -> None:
@@ -49,40 +48,22 @@ def cmd_train(args) -> tuple[dict, str]:
 
 
 def train(args, ws) -> tuple[dict, str]:
-    from studio.models.info import ChatTemplateError
-    from studio.models.load import ModelLoadError
-    from studio.train.backends import BackendError
-    from studio.train.data import DataError
-    from studio.train.start import Blocked, TooLarge
 
-    try:
-        if args.run_dir:
-            return _training_process(args, ws)
-        if args.list:
-            return _list(args)
-        if args.stop:
-            run = open_run(ws, args.stop)
-            outcome = launcher.stop(run)
-            return {"run": run.id, "stop": outcome}, f"{run.id}: {outcome}"
-        if args.resume is not None:
-            return _resume(args, ws)
-        if not args.config:
-            raise CliError("name a config file or a preset (python -m studio train --list)")
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            return _distributed(args, ws)
-        return _start(args, ws)
-    except (
-        ConfigError,
-        DataError,
-        BackendError,
-        ModelLoadError,
-        RunError,
-        LookupError,
-        ChatTemplateError,
-    ) as exc:
-        raise CliError(str(exc)) from exc
-    except (Blocked, TooLarge) as exc:
-        raise CliError(str(exc)) from exc
+    if args.run_dir:
+        return _training_process(args, ws)
+    if args.list:
+        return _list(args)
+    if args.stop:
+        run = open_run(ws, args.stop)
+        outcome = launcher.stop(run)
+        return {"run": run.id, "stop": outcome}, f"{run.id}: {outcome}"
+    if args.resume is not None:
+        return _resume(args, ws)
+    if not args.config:
+        raise CliError("name a config file or a preset (python -m studio train --list)")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return _distributed(args, ws)
+    return _start(args, ws)
 
 
 def _list(args) -> tuple[dict, str]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from studio.errors import InputError
+
 DEFAULT_BATCH_TOKENS = 8192  # padded tokens per forward pass
 LOGIT_BUDGET = 2**26  # kept logits per forward pass (256 MiB in fp32)
 DEFAULT_MAX_LENGTH = 2048
@@ -138,7 +140,7 @@ def token_logprobs(
     fitted = []
     for ctx, cont in pairs:
         if not ctx:
-            raise ValueError("a scored sequence needs at least one context token")
+            raise InputError("a scored sequence needs at least one context token")
         cont = list(cont)[: limit - 1]
         fitted.append((list(ctx)[-(limit - len(cont)) :], cont))
     vocab = int(getattr(getattr(model, "config", None), "vocab_size", 0) or len(tok))
@@ -188,7 +190,7 @@ def continuation_scores(
         pairs.append((prefix + ctx, cont))
         covered.append(chars)
     if not prefix and any(not ctx for ctx, _ in pairs):
-        raise ValueError(
+        raise InputError(
             f"{loaded.source.name}'s tokenizer has no BOS or EOS token to start a sequence with"
         )
     logprobs = token_logprobs(loaded, pairs, batch_tokens=batch_tokens)

@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from studio.data.records import detect_format
+from studio.errors import InputError
 from studio.labels.spans import SpanPlan, assistant_tokens, plain_tokens, plan_for
 from studio.models.info import END_OF_TURN_TOKENS
 from studio.settings import as_bool, as_int
@@ -74,17 +75,23 @@ class EncodingSettings:
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}")
+                raise InputError(
+                    f"{name} must be one of {', '.join(allowed)}",
+                    code="not_a_choice",
+                    field=name,
+                    value=getattr(self, name),
+                    choices=", ".join(allowed),
+                )
         if not isinstance(self.max_length, int) or self.max_length < 8:
-            raise ValueError("max_length must be an integer of at least 8")
+            raise InputError("max_length must be an integer of at least 8")
         if self.max_length > MAX_LENGTH_LIMIT:
-            raise ValueError(
+            raise InputError(
                 f"max_length must be at most {MAX_LENGTH_LIMIT:,} tokens (got {self.max_length:,})"
             )
         for name in ("chat_template", "pad_token", "response_template"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
-                raise ValueError(f"{name} must be a non-empty string or empty")
+                raise InputError(f"{name} must be a non-empty string or empty")
         return self
 
     def to_dict(self) -> dict:
@@ -96,7 +103,12 @@ class EncodingSettings:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown encoding setting(s): {', '.join(unknown)}")
+            raise InputError(
+                f"unknown encoding setting(s): {', '.join(unknown)}",
+                code="unknown_fields",
+                fields=", ".join(unknown),
+                known=", ".join(sorted(known)),
+            )
         for name in ("chat_template", "pad_token", "response_template"):
             if data.get(name) == "":
                 data[name] = None
@@ -139,7 +151,7 @@ def resolve_tokens(tokenizer, settings: EncodingSettings) -> Tokens:
     template = settings.chat_template or getattr(tokenizer, "chat_template", None)
     if settings.pad_token is not None:
         if settings.pad_token not in vocab:
-            raise ValueError(
+            raise InputError(
                 f"pad token {settings.pad_token!r} is not in the tokenizer's vocabulary"
             )
         pad_id = vocab[settings.pad_token]
@@ -152,7 +164,7 @@ def resolve_tokens(tokenizer, settings: EncodingSettings) -> Tokens:
     elif tokenizer.eos_token_id is not None:
         pad_id = tokenizer.eos_token_id
     else:
-        raise ValueError("the tokenizer has no pad, unk or EOS token to pad with; set pad_token")
+        raise InputError("the tokenizer has no pad, unk or EOS token to pad with; set pad_token")
     # Which end-of-turn markers the template writes (a template that never writes
     # <|im_end|> does not end turns with it, even if the vocabulary has it).
     eot_ids = [
@@ -271,7 +283,10 @@ def _encode_messages(data: dict, tok: Tokens, settings: EncodingSettings, loss: 
     """(ids, assistant mask, how the assistant's tokens were found) of a chat row. A row
     with `completion_start` (a conversational prompt/completion) masks the turns before it."""
     if not tok.template:
-        raise ValueError("the tokenizer has no chat template; choose a template for chat data")
+        raise InputError(
+            "the tokenizer has no chat template; choose a template for chat data",
+            code="no_chat_template",
+        )
     messages = data["messages"]
     if loss == "all":
         ids = plain_tokens(tok.tokenizer, tok.template, messages)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.data.records import iter_records
+from studio.errors import InputError
 from studio.labels.diagnose import Diagnostic
 from studio.labels.encode import PAD_TOKENS, EncodingSettings, Tokens
 from studio.labels.spans import plan_for
@@ -261,7 +262,7 @@ def repair_dataset(
                 fh.write(json.dumps(fixed, ensure_ascii=False) + "\n")
                 kept += 1
         if kept == 0:
-            raise ValueError("the repair would leave no rows")
+            raise InputError("the repair would leave no rows")
         return add_version(
             ws.datasets,
             version.name,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.errors import InputError
 from studio.labels.encode import IGNORE, Segment, Sequence
 
 _I64 = np.int64
@@ -372,7 +373,7 @@ def held_out(n: int, share: float, seed: int) -> np.ndarray:
         return np.empty(0, _I64)
     n_eval = max(1, round(n * share))
     if n_eval >= n:
-        raise ValueError(f"validation_split {share} leaves no training rows out of {n}")
+        raise InputError(f"validation_split {share} leaves no training rows out of {n}")
     order = array("q", range(n))
     random.Random(seed).shuffle(order)
     return np.sort(np.frombuffer(order, _I64)[:n_eval])

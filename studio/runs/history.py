@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from studio.errors import InputError
 from studio.runs import curves
 from studio.runs.store import ACTIVE, Run, RunError, list_runs, reconcile
 
@@ -103,7 +104,7 @@ def history(
     and state, sorted by one of SORT_KEYS (runs without the figure last)."""
     reconcile(ws)
     if sort not in SORT_KEYS:
-        raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}")
+        raise InputError(f"sort must be one of {', '.join(SORT_KEYS)}")
     rows = [summarize(r) for r in list_runs(ws)]
     needle = text.strip().lower()
     if needle:
@@ -151,9 +152,9 @@ def comparison(
 ):
     """Overlaid curves of one metric (the same `curves.frame` the Train tab draws)."""
     if metric not in curves.METRICS:
-        raise ValueError(f"metric must be one of {', '.join(curves.METRICS)}")
+        raise InputError(f"metric must be one of {', '.join(curves.METRICS)}")
     if x not in curves.X_AXES:
-        raise ValueError(f"x must be one of {', '.join(curves.X_AXES)}")
+        raise InputError(f"x must be one of {', '.join(curves.X_AXES)}")
     return curves.frame(
         {run_label(r): r.metrics() for r in runs},
         metrics=(metric,),

@@ -182,25 +182,46 @@ class RunConfig:
         }
         for name, value in positive.items():
             if value <= 0:
-                raise ConfigError(f"{name} must be greater than 0 (got {value})")
+                raise ConfigError(
+                    f"{name} must be greater than 0 (got {value})",
+                    code="must_be_positive",
+                    field=name,
+                    value=value,
+                )
         if t.max_steps <= 0 and t.num_train_epochs <= 0:
-            raise ConfigError("set training.max_steps or training.num_train_epochs above 0")
+            raise ConfigError(
+                "set training.max_steps or training.num_train_epochs above 0", code="no_length"
+            )
         if not 0 <= self.validation_split < 1:
-            raise ConfigError("validation_split must be at least 0 and below 1")
+            raise ConfigError(
+                "validation_split must be at least 0 and below 1",
+                code="bad_share",
+                field="validation_split",
+            )
         if not 0 <= self.lora.lora_dropout < 1:
-            raise ConfigError("lora.lora_dropout must be at least 0 and below 1")
+            raise ConfigError(
+                "lora.lora_dropout must be at least 0 and below 1",
+                code="bad_share",
+                field="lora.lora_dropout",
+            )
         for name in ("warmup_steps", "weight_decay", "max_grad_norm", "num_train_epochs"):
             if getattr(t, name) < 0:
-                raise ConfigError(f"training.{name} must not be negative")
+                raise ConfigError(
+                    f"training.{name} must not be negative",
+                    code="must_not_be_negative",
+                    field=f"training.{name}",
+                )
         if not self.model:
-            raise ConfigError("model must name a base model")
+            raise ConfigError("model must name a base model", code="no_model")
         if not self.datasets:
-            raise ConfigError("dataset must name at least one dataset version")
+            raise ConfigError(
+                "dataset must name at least one dataset version", code="no_dataset_named"
+            )
         if isinstance(self.encoding, EncodingSettings):
             try:
                 self.encoding.validate()
-            except ValueError as exc:
-                raise ConfigError(f"encoding: {exc}") from exc
+            except StudioError as exc:  # its own code: said in the user's language too
+                raise ConfigError(f"encoding: {exc}", code=exc.code, **exc.params) from exc
         return self
 
     @property
@@ -241,7 +262,13 @@ class RunConfig:
 
 def _choice(name: str, value, allowed) -> None:
     if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+        raise ConfigError(
+            f"{name} must be one of {', '.join(allowed)} (got {value!r})",
+            code="not_a_choice",
+            field=name,
+            value=value,
+            choices=", ".join(allowed),
+        )
 
 
 def _build(cls, data: dict, prefix: str):
@@ -253,7 +280,10 @@ def _build(cls, data: dict, prefix: str):
     if unknown:
         where = f" in {prefix.rstrip('.')}" if prefix else ""
         raise ConfigError(
-            f"unknown field(s){where}: {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+            f"unknown field(s){where}: {', '.join(unknown)}; known: {', '.join(sorted(names))}",
+            code="unknown_fields",
+            fields=", ".join(unknown),
+            known=", ".join(sorted(names)),
         )
     values = {}
     for name, value in data.items():
@@ -272,7 +302,8 @@ def _coerce(hint, value, name: str):
         try:
             return EncodingSettings.from_dict(value)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{name}: {exc}") from exc
+            known = {"code": exc.code, **exc.params} if isinstance(exc, StudioError) else {}
+            raise ConfigError(f"{name}: {exc}", **known) from exc
     if dataclasses.is_dataclass(hint):
         return _build(hint, value if value is not None else {}, f"{name}.")
     options = _union_args(hint) or (hint,)
@@ -288,7 +319,13 @@ def _coerce(hint, value, name: str):
         except (TypeError, ValueError, OverflowError):
             continue
         return _in_range(result, name)
-    raise ConfigError(f"{name}: expected {_describe(options)}, got {value!r}")
+    raise ConfigError(
+        f"{name}: expected {_describe(options)}, got {value!r}",
+        code="wrong_type",
+        field=name,
+        expected=_describe(options),
+        value=value,
+    )
 
 
 def _in_range(value, name: str):

@@ -21,6 +21,8 @@ import math
 import re
 from dataclasses import asdict, dataclass, field, replace
 
+from studio.errors import InputError
+
 GIB = 1 << 30
 
 METHODS = ("full", "lora", "qlora", "galore")
@@ -83,7 +85,7 @@ class Architecture:
         """From a Hugging Face config.json dict (llama, mistral, qwen2/3, gemma 1-3, ...).
         Multimodal configs are read through their `text_config`."""
         if not isinstance(cfg, dict):
-            raise ValueError("the model config must be a dict read from config.json")
+            raise InputError("the model config must be a dict read from config.json")
         text = cfg.get("text_config")
         if isinstance(text, dict) and "hidden_size" not in cfg:
             merged = {**text}
@@ -92,7 +94,7 @@ class Architecture:
             cfg = merged
         for key in _MOE_KEYS:
             if (cfg.get(key) or 0) > 0:
-                raise ValueError(
+                raise InputError(
                     f"config.json has {key}={cfg[key]}: mixture-of-experts models are not "
                     "covered by the memory estimate"
                 )
@@ -102,9 +104,9 @@ class Architecture:
                 if cfg.get(name) is not None:
                     value = cfg[name]
                     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                        raise ValueError(f"config.json field {name!r} must be a positive integer")
+                        raise InputError(f"config.json field {name!r} must be a positive integer")
                     return value
-            raise ValueError(
+            raise InputError(
                 f"config.json has no {names[0]!r}, needed for the memory estimate"
                 + (f" (also looked for {', '.join(map(repr, names[1:]))})" if names[1:] else "")
             )
@@ -115,7 +117,7 @@ class Architecture:
         kv = cfg.get("num_key_value_heads") or heads
         head_dim = cfg.get("head_dim") or None
         if head_dim is None and hidden % heads:
-            raise ValueError(f"hidden_size {hidden} is not a multiple of {heads} heads")
+            raise InputError(f"hidden_size {hidden} is not a multiple of {heads} heads")
         gemma = model_type.startswith("gemma")
         tied = cfg.get("tie_word_embeddings")
         if tied is None:  # transformers' class default when the file leaves it out
@@ -330,30 +332,30 @@ def _targets(value: list[str] | tuple[str, ...] | str, what: str) -> tuple[str, 
         return (value,)
     items = tuple(str(v) for v in value)
     if not items:
-        raise ValueError(f"{what} is empty")
+        raise InputError(f"{what} is empty")
     return items
 
 
 def _setup(**kw) -> _Setup:
     method, precision, optimizer = kw["method"], kw["precision"], kw["optimizer"]
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        raise InputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if optimizer == "adamw_torch":
         optimizer = "adamw"
     if optimizer == "adamw_torch_fused":
         optimizer = "adamw_fused"
     if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
+        raise InputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
     for name in ("batch_size", "seq_len", "lora_r", "galore_rank", "grad_accum"):
         value = kw[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+            raise InputError(f"{name} must be a positive integer, not {value!r}")
     if not kw["gpu_gib"] or kw["gpu_gib"] <= 0:
-        raise ValueError("gpu_gib must be positive")
+        raise InputError("gpu_gib must be positive")
     if not 0 <= kw["lora_dropout"] < 1:
-        raise ValueError("lora_dropout must be at least 0 and below 1")
+        raise InputError("lora_dropout must be at least 0 and below 1")
     master = kw["master_weights"]
     if master is None:
         master = precision == "fp16"
@@ -400,7 +402,7 @@ def _selected(arch: Architecture, targets: tuple[str, ...], what: str, *, peft_s
         if _matches(targets, n, _full_name(n), peft_style=peft_style)
     ]
     if not chosen:
-        raise ValueError(
+        raise InputError(
             f"{what} {list(targets)} matches none of the linear modules "
             f"({', '.join(LINEAR_MODULES)}); use their names or all-linear"
         )

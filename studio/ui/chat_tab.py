@@ -21,9 +21,9 @@ from studio.chat import (
 )
 from studio.compare import default_models
 from studio.data.store import DataError
+from studio.errors import StudioError
 from studio.generate import GenerationResult, GenerationSettings
 from studio.i18n import t
-from studio.models.load import ModelLoadError
 from studio.safety import UnsafeInputError
 from studio.ui.errors import ShownError, error_text
 from studio.ui.sampling import sampling_controls, settings_from
@@ -238,7 +238,7 @@ def build(ctx, loc) -> None:
             raise ShownError(t("chat.empty_message", lang))
         try:
             settings = settings_from(max_new_tokens, greedy_on, temp, top, k, rep, seed_value)
-        except ValueError as exc:
+        except StudioError as exc:
             raise ShownError(error_text(exc, lang)) from None
         # one side per model: [model, its conversation, the warnings under it]
         sides = [[spec_a, list(hist_a or []), ""], [spec_b or None, list(hist_b or []), ""]]
@@ -259,10 +259,10 @@ def build(ctx, loc) -> None:
                         else:
                             history[-1]["content"] = out
                         yield outputs_of(sides, flagged, message="")
-            except (ChatError, ModelLoadError, ValueError) as exc:
+            except StudioError as exc:
                 del history[-2:]  # the failed turn is not kept; the message stays typed
                 side[2] = (
-                    f'<div class="diag diag-error">{html.escape(t("chat.failed", lang, error=exc))}</div>'
+                    f'<div class="diag diag-error">{html.escape(t("chat.failed", lang, error=error_text(exc, lang)))}</div>'
                 )
                 yield outputs_of(sides, flagged, message=text)
                 return
@@ -331,7 +331,9 @@ def build(ctx, loc) -> None:
         try:
             version = save_as_dataset(ws, rows_of(hist_a, hist_b, system_text, lang), name)
         except UnsafeInputError as exc:
-            raise ShownError(t("chat.bad_dataset_name", lang, error=exc)) from None
+            raise ShownError(
+                t("chat.bad_dataset_name", lang, error=error_text(exc, lang))
+            ) from None
         except DataError as exc:  # e.g. the disk is full; earlier versions are unchanged
             raise ShownError(error_text(exc, lang)) from None
         return t("chat.dataset_saved", lang, name=version.name, version=version.version)

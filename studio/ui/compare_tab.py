@@ -22,6 +22,7 @@ from studio.compare import (
     parse_prompts,
     read_prompts,
 )
+from studio.errors import StudioError
 from studio.evaluate import EvalError
 from studio.evaluate.runner import sweep_models
 from studio.i18n import t
@@ -234,7 +235,9 @@ def build(ctx, loc) -> None:
         try:
             names = run_with_checkpoints(ws, run_id)
         except EvalError as exc:  # no such run
-            raise ShownError(t("compare.no_run", lang, run=run_id, error=exc)) from None
+            raise ShownError(
+                t("compare.no_run", lang, run=run_id, error=error_text(exc, lang))
+            ) from None
         merged = list(dict.fromkeys([*(current or []), *names]))
         return gr.update(choices=ctx.model_choices(lang, checkpoints=True), value=merged)
 
@@ -244,7 +247,7 @@ def build(ctx, loc) -> None:
         try:
             return "\n".join(read_prompts(Path(path)))
         except PromptsError as exc:
-            raise ShownError(t("compare.bad_prompts", lang, error=exc)) from None
+            raise ShownError(t("compare.bad_prompts", lang, error=error_text(exc, lang))) from None
 
     def run(
         chosen,
@@ -265,7 +268,7 @@ def build(ctx, loc) -> None:
         try:
             prompt_list = parse_prompts(prompt_text or "", source=t("compare.prompts", lang))
             settings = settings_from(max_new_tokens, greedy_on, temp, top, rep, seed_value)
-        except (PromptsError, ValueError) as exc:
+        except StudioError as exc:
             raise ShownError(error_text(exc, lang)) from None
         total = len(chosen) * len(prompt_list)
 

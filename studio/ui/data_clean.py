@@ -29,7 +29,7 @@ from studio.data.filters import FILTERS, PipelineError, read_word_list
 from studio.data.store import DataError
 from studio.fsutil import atomic_write_text
 from studio.i18n import t
-from studio.ui.errors import ShownError
+from studio.ui.errors import ShownError, error_text
 
 API_CLEAN = "data_clean"
 
@@ -234,7 +234,9 @@ def build_section(data) -> None:
         try:
             p = preset(name or DEFAULT_PRESET)
         except PipelineError as exc:
-            raise ShownError(t("data_clean.bad_pipeline", lang, error=exc)) from None
+            raise ShownError(
+                t("data_clean.bad_pipeline", lang, error=error_text(exc, lang))
+            ) from None
         return rows_frame(pipeline_to_rows(p), lang), pipeline_words(p)
 
     def load_yaml(file, lang):
@@ -244,7 +246,9 @@ def build_section(data) -> None:
         try:
             p = load_pipeline(path)
         except PipelineError as exc:
-            raise ShownError(t("data_clean.bad_file", lang, file=path.name, error=exc)) from None
+            raise ShownError(
+                t("data_clean.bad_file", lang, file=path.name, error=error_text(exc, lang))
+            ) from None
         note = t("data_clean.yaml_loaded", lang, file=path.name, count=len(p.steps))
         return rows_frame(pipeline_to_rows(p), lang), pipeline_words(p), note
 
@@ -255,14 +259,18 @@ def build_section(data) -> None:
         try:
             words = read_word_list(path)
         except PipelineError as exc:
-            raise ShownError(t("data_clean.bad_file", lang, file=path.name, error=exc)) from None
+            raise ShownError(
+                t("data_clean.bad_file", lang, file=path.name, error=error_text(exc, lang))
+            ) from None
         return "\n".join(words), t("data_clean.ng_loaded", lang, file=path.name, count=len(words))
 
     def current(rows, words, lang):
         try:
             return pipeline_from_rows(rows, words)
         except PipelineError as exc:
-            raise ShownError(t("data_clean.bad_pipeline", lang, error=exc)) from None
+            raise ShownError(
+                t("data_clean.bad_pipeline", lang, error=error_text(exc, lang))
+            ) from None
 
     def save_yaml(rows, words, name, lang):
         p = current(rows, words, lang)
@@ -288,7 +296,7 @@ def build_section(data) -> None:
                         rows=f"{exc.report['rows_in']:,}", share=f"{exc.share:.0%}",
                         step=exc.top_step)  # fmt: skip
         except (DataError, PipelineError) as exc:
-            raise ShownError(t("data_clean.failed", lang, error=exc)) from None
+            raise ShownError(t("data_clean.failed", lang, error=error_text(exc, lang))) from None
         else:
             refused = None
         r = result.report

@@ -23,7 +23,7 @@ from studio.data.cluster import (
 )
 from studio.data.store import DataError
 from studio.i18n import t
-from studio.ui.errors import ShownError
+from studio.ui.errors import ShownError, error_text
 
 API_CLUSTER = "data_cluster"
 API_BALANCE = "data_balance"
@@ -167,7 +167,7 @@ def build_section(data) -> None:
                 progress=lambda done, total: progress(done / max(1, total)),
             )
         except DataError as exc:
-            raise ShownError(t("data_cluster.failed", lang, error=exc)) from None
+            raise ShownError(t("data_cluster.failed", lang, error=error_text(exc, lang))) from None
         summary = result.summary()
         message = t(
             "data_cluster.done",
@@ -203,7 +203,9 @@ def build_section(data) -> None:
                 k=summary["k"],
             )
         except DataError as exc:
-            raise ShownError(t("data_cluster.balance_failed", lang, error=exc)) from None
+            raise ShownError(
+                t("data_cluster.balance_failed", lang, error=error_text(exc, lang))
+            ) from None
         message = t(
             "data_cluster.balanced",
             lang,

@@ -19,7 +19,7 @@ from studio.data.dedup import (
 )
 from studio.data.store import DataError
 from studio.i18n import t
-from studio.ui.errors import ShownError
+from studio.ui.errors import ShownError, error_text
 
 API_DEDUP = "data_dedup"
 PER_PAGE = 10  # clusters a page
@@ -152,7 +152,7 @@ def build_section(data) -> None:
                 max_members=MAX_MEMBERS,
             )
         except DataError as exc:  # the deduplicated version was deleted meanwhile
-            raise ShownError(t("data_dedup.failed", lang, error=exc)) from None
+            raise ShownError(t("data_dedup.failed", lang, error=error_text(exc, lang))) from None
         return render_clusters(view, len(state["clusters"]), lang), view["page"]
 
     def run(spec, thr, n, exact, lang, progress=gr.Progress()):  # noqa: B008
@@ -166,7 +166,7 @@ def build_section(data) -> None:
                 ws, spec, settings, progress=lambda done, total: progress(done / max(1, total))
             )
         except DataError as exc:
-            raise ShownError(t("data_dedup.failed", lang, error=exc)) from None
+            raise ShownError(t("data_dedup.failed", lang, error=error_text(exc, lang))) from None
         payload = result.to_dict()
         counts = payload["counts"]
         message = t(

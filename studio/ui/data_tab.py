@@ -292,7 +292,9 @@ def _import_section(data: DataContext) -> None:
             try:
                 path = confine(path, [ws.root])
             except UnsafeInputError as exc:
-                raise ShownError(t("data.path_refused", lang, error=exc)) from None
+                raise ShownError(
+                    t("data.path_refused", lang, error=error_text(exc, lang))
+                ) from None
         return path
 
     def mapping_updates(chosen_layout, columns, current=None):
@@ -312,7 +314,7 @@ def _import_section(data: DataContext) -> None:
         try:
             seen = inspect_file(path)
         except (IngestError, OSError) as exc:
-            raise ShownError(t("data.check_failed", lang, error=exc)) from None
+            raise ShownError(t("data.check_failed", lang, error=error_text(exc, lang))) from None
         issues = "".join(f"\n- {issue_text(i, lang)}" for i in seen.issues)
         text = t(
             "data.found",
@@ -359,9 +361,9 @@ def _import_section(data: DataContext) -> None:
             issue = getattr(exc, "issue", None)
             if issue is not None:  # a malformed row: said in the page's language
                 exc = t("data.row_failed", lang, file=path.name, issue=issue_text(issue, lang))
-            raise ShownError(t("data.import_failed", lang, error=exc)) from None
+            raise ShownError(t("data.import_failed", lang, error=error_text(exc, lang))) from None
         except (DataError, OSError, UnsafeInputError) as exc:
-            raise ShownError(t("data.import_failed", lang, error=exc)) from None
+            raise ShownError(t("data.import_failed", lang, error=error_text(exc, lang))) from None
         text = t(
             "data.imported",
             lang,

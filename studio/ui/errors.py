@@ -10,6 +10,7 @@ titles the toast in the page's language: the toast says what happened.
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import logging
 from pathlib import Path
@@ -46,6 +47,14 @@ def error_text(exc: Exception, lang: str) -> str:
     """An error's message in the page's language: a `StudioError`'s localised text, else
     the message as raised."""
     return exc.text(lang) if isinstance(exc, StudioError) else str(exc)
+
+
+def refusal(what: Exception | str, lang: str, escape: bool = False) -> str:
+    """What a status line shows when the action it reports was refused: the error's text in
+    the page's language (`error_text`) after a warning sign. Errors of an action without a
+    status line of its own are raised instead, and `shown_errors` shows them as a toast."""
+    text = error_text(what, lang) if isinstance(what, Exception) else what
+    return "⚠️ " + (html.escape(text) if escape else text)
 
 
 def _language(fn, args, kwargs) -> str | None:

@@ -11,14 +11,13 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio.evaluate import EvalError, harness, results
+from studio.errors import StudioError
+from studio.evaluate import harness, results
 from studio.evaluate.runner import demo_plan, evaluate, sweep_models
 from studio.evaluate.suites import import_suite, import_text, suite_choices
 from studio.i18n import t
-from studio.models.load import ModelLoadError
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.runs.store import list_runs
-from studio.safety import UnsafeInputError
 from studio.ui.errors import ShownError
 from studio.ui.pickers import keep_current
 
@@ -28,7 +27,7 @@ API_SHOW = "evaluate_show"
 API_CSV = "evaluate_export_csv"
 API_UPLOAD = "evaluate_upload"
 API_CREATE = "evaluate_create"
-FAILURES = (EvalError, ModelLoadError, UnsafeInputError, LookupError, OSError)
+FAILURES = (StudioError, OSError)
 
 
 def all_suites(ws) -> list[str]:

@@ -4,16 +4,16 @@ every model picker."""
 
 from __future__ import annotations
 
-import html
-
 import gradio as gr
 
-from studio.export.export import DTYPES, MODES, ExportError, export_run
+from studio.errors import StudioError
+from studio.export.export import DTYPES, MODES, export_run
 from studio.export.merge import merge
 from studio.export.recipe import ADAPTER_METHODS, KINDS, MODEL_METHODS, MergeRecipe, RecipeError
 from studio.i18n import t
-from studio.runs.store import RunError, list_runs, open_run
+from studio.runs.store import list_runs, open_run
 from studio.safety import UnsafeInputError, safe_name
+from studio.ui.errors import refusal
 from studio.ui.pickers import keep_current
 
 API_EXPORT = "export_run"
@@ -178,14 +178,14 @@ def build(ctx, loc) -> None:
             if (wanted or "").strip():
                 safe_name(wanted.strip())
         except UnsafeInputError as exc:
-            return f"⚠️ {html.escape(str(exc))}"
+            return refusal(exc, lang, escape=True)
         if not run_id:
             return t("export.pick_run", lang)
         try:
             done = export_run(ws, open_run(ws, run_id), mode=mode_name, dtype=dtype_name,
                               name=(wanted or "").strip() or None)  # fmt: skip
-        except (ExportError, RunError, ValueError, OSError) as exc:
-            return f"⚠️ {html.escape(str(exc))}"
+        except (StudioError, OSError) as exc:
+            return refusal(exc, lang, escape=True)
         return exported_text(done, lang)
 
     export_btn.click(
@@ -219,8 +219,8 @@ def build(ctx, loc) -> None:
                 }
             )
             report = merge(ws, recipe)
-        except (RecipeError, RuntimeError, ValueError, OSError) as exc:
-            return f"⚠️ {html.escape(str(exc))}", ""
+        except (StudioError, OSError) as exc:
+            return refusal(exc, lang, escape=True), ""
         return (
             t("export.merged", lang, name=report["name"], path=report["path"],
               seconds=report["seconds"], memory=report["peak_rss_mb"]),

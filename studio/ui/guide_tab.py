@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio import guide
+from studio.errors import StudioError
 from studio.i18n import t
 from studio.ui import chat_tab, compare_tab, eval_tab, export_tab, train_tab
+from studio.ui.errors import error_text
 
 log = logging.getLogger(__name__)
 FINAL_STATES = {"completed", "failed", "stopped", "interrupted"}
@@ -189,7 +191,7 @@ def build(ctx, loc) -> None:
 
     def failed(exc: Exception, lang: str) -> str:
         log.warning("guide step failed: %s", exc, exc_info=True)
-        return f'<div class="diag diag-error">{_inline(t("guide.failed", lang, error=exc))}</div>'
+        return f'<div class="diag diag-error">{_inline(t("guide.failed", lang, error=error_text(exc, lang)))}</div>'
 
     work = {
         "sample": lambda lang: show_sample(ws, lang),
@@ -206,7 +208,7 @@ def build(ctx, loc) -> None:
             *extra, lang = args
             try:
                 shown = work[step](lang, *extra)
-            except Exception as exc:  # noqa: BLE001 - the user sees why, never a traceback
+            except (StudioError, OSError) as exc:  # the user sees why, never a traceback
                 shown = failed(exc, lang)
             return shown, *overview(ws, lang, keep_open=(step,))
 
@@ -224,7 +226,7 @@ def build(ctx, loc) -> None:
     def do_train(lang):
         try:
             run = guide.train_demo(ws)
-        except Exception as exc:  # noqa: BLE001
+        except (StudioError, OSError) as exc:
             return (failed(exc, lang), *overview(ws, lang, keep_open=("train",)),
                     gr.Timer(active=False))  # fmt: skip
         return (train_tab.render_status(run, lang), *overview(ws, lang, keep_open=("train",)),

@@ -14,6 +14,7 @@ import gradio as gr
 
 from studio.data.records import RecordError, dataset_file, import_file
 from studio.data.registry import find_version
+from studio.errors import InputError, StudioError
 from studio.i18n import t
 from studio.labels.encode import EncodingSettings
 from studio.labels.fixes import apply_settings, repair_dataset
@@ -32,12 +33,12 @@ from studio.labels.profiles import (
     save_profile,
 )
 from studio.labels.view import histogram_svg, legend_counts, render_sequence, trained_text
-from studio.models.load import ModelLoadError, resolve_source
+from studio.models.load import resolve_source
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.safety import UnsafeInputError
 from studio.tokens.build import Cancelled
 from studio.ui.diagnostics import render_diagnostics
-from studio.ui.errors import ShownError
+from studio.ui.errors import ShownError, error_text
 from studio.ui.pickers import dataset_choices, keep_current
 from studio.ui.progress import CANCELS, Background, progress_text, store_line
 
@@ -393,7 +394,8 @@ def build(ctx, loc) -> None:
     ]
 
     def fail(lang, exc):
-        return ShownError(t("inspect.error", lang, message=exc))
+        message = error_text(exc, lang) if isinstance(exc, Exception) else exc
+        return ShownError(t("inspect.error", lang, message=message))
 
     def resolve(dataset_spec, model_spec, values, lang):
         if not dataset_spec:
@@ -402,7 +404,7 @@ def build(ctx, loc) -> None:
             version = find_version(ws, dataset_spec)
             settings = settings_from(values)
             target = targets.get(ctx, model_spec)
-        except (LookupError, ValueError, ModelLoadError, UnsafeInputError) as exc:
+        except StudioError as exc:
             raise fail(lang, exc) from None
         return version, settings, target
 
@@ -412,7 +414,7 @@ def build(ctx, loc) -> None:
             return scan_dataset(
                 ws, [version.spec], target, settings, progress=progress, cancel=cancel
             )
-        except (RecordError, ValueError) as exc:
+        except StudioError as exc:
             raise fail(lang, exc) from None
 
     def scan_outputs_of(dataset_spec, model_spec, report, settings_values, lang):
@@ -454,9 +456,9 @@ def build(ctx, loc) -> None:
         try:
             rows = rows_at(dataset_file(version), start, count)
             if not rows:
-                raise ValueError(f"the dataset has no row {start}")
+                raise InputError(f"the dataset has no row {start}")
             inspection = inspect_rows(rows, target, settings)
-        except (RecordError, ValueError) as exc:
+        except StudioError as exc:
             raise fail(lang, exc) from None
         return render_inspection(inspection, target.tokenizer, lang, bool(compact_on))
 
@@ -523,7 +525,7 @@ def build(ctx, loc) -> None:
                 drop_unanswered=fix.params["drop_unanswered"],
                 trailing=fix.params.get("trailing", []),
             )
-        except (RecordError, ValueError, OSError) as exc:
+        except (StudioError, OSError) as exc:
             raise fail(lang, exc) from None
         spec = f"{new.name}/{new.version}"
         message = t(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gradio as gr
 
+from studio.errors import StudioError
 from studio.generate import GenerationSettings, generate
 from studio.i18n import t
 from studio.models.info import describe
 from studio.models.load import ModelLoadError
 from studio.paths import EMBEDDED_MODEL_NAME
-from studio.ui.errors import ShownError
+from studio.ui.errors import ShownError, error_text
 from studio.ui.sampling import sampling_controls, settings_from
 
 API_LOAD = "load_model"
@@ -256,7 +257,7 @@ def build(ctx, loc) -> None:
         try:
             loaded = ctx.load(model, trust_remote_code=trust_remote_code)
         except ModelLoadError as exc:
-            raise ShownError(t("model.load_failed", lang, error=exc)) from None
+            raise ShownError(t("model.load_failed", lang, error=error_text(exc, lang))) from None
         info = describe(loaded)
         return [info, *show(info, lang)]
 
@@ -280,8 +281,10 @@ def build(ctx, loc) -> None:
             )
             with ctx.use(model, trust_remote_code=trust_remote_code) as loaded:
                 result = generate(loaded, prompt, settings, chat=chat, system=system or None)
-        except (ModelLoadError, ValueError) as exc:
-            raise ShownError(t("model.generate_failed", lang, error=exc)) from None
+        except StudioError as exc:
+            raise ShownError(
+                t("model.generate_failed", lang, error=error_text(exc, lang))
+            ) from None
         return result.text, render_generation(result, lang)
 
     load_btn.click(

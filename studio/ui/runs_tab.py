@@ -13,11 +13,12 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from studio.errors import StudioError
 from studio.fsutil import file_size
 from studio.i18n import t
 from studio.runs import curves, history
 from studio.runs.store import ACTIVE, STATES, RunError, open_run
-from studio.ui.errors import ShownError, error_text
+from studio.ui.errors import ShownError, error_text, refusal
 from studio.ui.pickers import keep_current
 from studio.ui.plots import (
     curve_colors,
@@ -251,7 +252,7 @@ def build(ctx, loc) -> None:
             rows = history.history(
                 ws, text=filter_text or "", states=state_filter or None, sort=sort_key or "created"
             )
-        except ValueError as exc:
+        except StudioError as exc:
             raise ShownError(error_text(exc, lang)) from exc
         return table(rows, TABLE_COLUMNS, lang)
 
@@ -383,8 +384,8 @@ def build(ctx, loc) -> None:
                 else:
                     history.delete(run, confirm=(value or "").strip())
                     done = t("runs.deleted", lang, run=run_id)
-            except RunError as exc:
-                return f"⚠️ {exc}", gr.update(), gr.update(), gr.update()
+            except StudioError as exc:
+                return refusal(exc, lang), gr.update(), gr.update(), gr.update()
             choices = history.run_choices(ws)
             kept = [c for c in (rest[0] if rest else []) or [] if c != run_id or action != "delete"]
             return (

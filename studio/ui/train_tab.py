@@ -13,6 +13,7 @@ import shlex
 
 import gradio as gr
 
+from studio.errors import StudioError
 from studio.fsutil import file_size
 from studio.i18n import t
 from studio.labels.profiles import list_profiles, load_profile
@@ -21,9 +22,10 @@ from studio.runs import curves, history, launcher
 from studio.runs.store import ACTIVE, RunError, list_runs, open_run, reconcile, reconcile_run
 from studio.tokens.build import Cancelled
 from studio.train import presets
-from studio.train.config import METHODS, PRECISIONS, ConfigError, RunConfig, is_integer_field
+from studio.train.config import METHODS, PRECISIONS, RunConfig, is_integer_field
 from studio.train.start import Blocked, TooLarge, equivalent_command, preflight, start
 from studio.ui.diagnostics import render_diagnostics
+from studio.ui.errors import refusal
 from studio.ui.pickers import dataset_choices, keep_current
 from studio.ui.plots import (
     curve_colors,
@@ -506,8 +508,8 @@ def build(ctx, loc) -> None:
         except Cancelled:
             yield t("tokens.cancelled", lang), "", "", ""
             return
-        except (ConfigError, ValueError, LookupError, OSError) as exc:
-            yield f"⚠️ {exc}", "", "", ""
+        except (StudioError, OSError) as exc:
+            yield refusal(exc, lang), "", "", ""
             return
         yield (
             "",
@@ -545,7 +547,7 @@ def build(ctx, loc) -> None:
         except Blocked as exc:
             codes = ", ".join(d.code for d in exc.report.diagnostics if d.severity == "error")
             yield (
-                "⚠️ " + t("train.not_started_blocked", lang, codes=codes),
+                refusal(t("train.not_started_blocked", lang, codes=codes), lang),
                 render_check(checked, lang),
                 gr.update(),
                 gr.update(),
@@ -557,16 +559,16 @@ def build(ctx, loc) -> None:
 
             estimate = exc.estimate
             yield (
-                "⚠️ " + t("train.too_large", lang, need=gib(estimate.total, 1),
-                          have=gib(estimate.gpu_bytes, 1)),
+                refusal(t("train.too_large", lang, need=gib(estimate.total, 1),
+                          have=gib(estimate.gpu_bytes, 1)), lang),
                 render_check(checked, lang),
                 render_estimate(estimate, lang, checked.device),
                 gr.update(),
                 gr.update(),
             )  # fmt: skip
             return
-        except Exception as exc:  # noqa: BLE001 - the user sees why nothing started
-            yield f"⚠️ {exc}", gr.update(), gr.update(), gr.update(), gr.update()
+        except (StudioError, OSError) as exc:  # the user sees why nothing started
+            yield refusal(exc, lang), gr.update(), gr.update(), gr.update(), gr.update()
             return
         yield (
             t("train.started", lang, run=run.id),
@@ -594,7 +596,7 @@ def build(ctx, loc) -> None:
             return runs[0] if runs else None
         try:
             return open_run(ws, run_id)
-        except Exception:  # noqa: BLE001 - a run deleted meanwhile
+        except StudioError:  # a run deleted meanwhile
             return None
 
     def do_stop(run_id, lang):
@@ -619,8 +621,8 @@ def build(ctx, loc) -> None:
             if ctx.local_roots is not None:  # exposed: the run's model must be allowed too
                 ctx.resolve(str(history.config_of(run).get("model") or ""))
             launcher.spawn(run, ws, resume=True)
-        except Exception as exc:  # noqa: BLE001
-            return f"⚠️ {exc}", gr.update()
+        except (StudioError, OSError) as exc:
+            return refusal(exc, lang), gr.update()
         return t("train.resumed", lang, run=run.id), gr.update(
             choices=history.run_choices(ws), value=run.id
         )
