@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from studio.data.filters import FILTERS
+from studio.train.config import setting_help
 from tests.conftest import REPO, child_env, fresh_app, ms
 from tests.test_app_browser import ARGS, CHROMIUM
 
@@ -31,7 +32,7 @@ ALLOWED = set(
     generation messages prompt completion text import owner model models workspace evals
     harness results preset run linear ties dare svd slerp ja en mixed true false drop action
     id key value assistant loss sft shot distinct tsumugi cache tokens tmp True collator lr
-    batch
+    batch off isolated concatenated auto cosine constant alpha sqrt AdamW DoRA rsLoRA SVD GiB
     """.split()  # noqa: SIM905
 )
 ALLOWED |= set(FILTERS)  # the cleaning filters' names, as pipelines and the CLI write them
@@ -148,6 +149,12 @@ def test_every_tab_in_japanese_has_no_english_left(japanese_browser, app, artifa
                 picker.click()
                 page.get_by_role("option").first.click()
                 settle(page)
+            if name == "学習":  # every field's help too: the advanced ones opened
+                page.get_by_text("詳細設定", exact=True).click()
+                settle(page)
+                for path in ("training.learning_rate", "lora.r", "training.seed"):
+                    # the help `train --settings ja` prints, under its field
+                    expect(page.get_by_text(setting_help(path, "ja"))).to_be_visible()
             words = english_words(visible_text(page))
             if words:
                 leftovers[label] = words

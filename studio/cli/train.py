@@ -32,9 +32,19 @@ def add_parser(verbs, common: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a field (learning_rate=1e-4, lora.r=8, max_length=512); repeatable",
+        help="override a field (learning_rate=1e-4, lora.r=8, max_length=512); repeatable; "
+        "--settings lists every field",
     )
     tr.add_argument("--list", action="store_true", help="list the presets")
+    tr.add_argument(
+        "--settings",
+        nargs="?",
+        const="en",
+        choices=("en", "ja"),
+        metavar="LANG",
+        help="list every setting a config or --set can change, with its default and help "
+        "(the Train tab's help; LANG: en or ja)",
+    )
     tr.add_argument("--check", action="store_true", help="only check data and memory; no run")
     tr.add_argument("--detach", action="store_true", help="start and return at once")
     tr.add_argument("--resume", metavar="RUN", nargs="?", const="", help="resume a run")
@@ -48,11 +58,12 @@ def cmd_train(args) -> tuple[dict, str]:
 
 
 def train(args, ws) -> tuple[dict, str]:
-
     if args.run_dir:
         return _training_process(args, ws)
     if args.list:
         return _list(args)
+    if args.settings:
+        return _settings(args.settings)
     if args.stop:
         run = open_run(ws, args.stop)
         outcome = launcher.stop(run)
@@ -75,6 +86,20 @@ def _list(args) -> tuple[dict, str]:
         for p in found
     ]
     return {"presets": found}, "\n".join(lines)
+
+
+def _settings(lang: str) -> tuple[dict, str]:
+    import textwrap
+
+    from studio.train.config import describe_settings
+
+    rows = describe_settings(lang)
+    lines = []
+    for row in rows:
+        default = "empty" if row["default"] is None else row["default"]
+        lines.append(f"{row['setting']}  ({row['takes']}; default {default})")
+        lines += textwrap.wrap(row["help"], 88, initial_indent="    ", subsequent_indent="    ")
+    return {"settings": rows}, "\n".join(lines)
 
 
 def _start(args, ws) -> tuple[dict, str]:

@@ -28,7 +28,7 @@ import yaml
 from studio.errors import StudioError
 from studio.labels.encode import EncodingSettings
 from studio.safety import YamlRefused, load_yaml
-from studio.settings import as_bool, as_int
+from studio.settings import as_bool, as_int, field_help
 
 METHODS = ("full", "lora", "qlora", "galore")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -58,10 +58,11 @@ class LoraSettings:
     """peft `LoraConfig` fields (used by `lora` and `qlora`)."""
 
     r: int = 16
-    """Rank of the update matrices: capacity of the adapter (8-64 is usual; the seed tried 256)."""
+    """Rank of the update matrices: the capacity of the adapter (8-64 is usual)."""
     lora_alpha: int = 32
     """Scaling numerator: the update is scaled by lora_alpha / r (or / sqrt(r) with rsLoRA)."""
     lora_dropout: float = 0.05
+    """Dropout on the adapter's input during training (0-0.1 is usual)."""
     target_modules: str | list[str] = "all-linear"
     """Module names to adapt (q_proj, v_proj, ...), or `all-linear` (every linear but the head)."""
     use_rslora: bool = False
@@ -75,7 +76,9 @@ class QloraSettings:
     """bitsandbytes 4-bit loading of the frozen base (CUDA only)."""
 
     bnb_4bit_quant_type: str = "nf4"
+    """4-bit number format of the frozen base: `nf4` (usual) or `fp4`."""
     bnb_4bit_use_double_quant: bool = True
+    """Also quantize the quantization constants: about 0.4 bits per weight less memory."""
 
 
 @dataclass
@@ -83,9 +86,12 @@ class GaloreSettings:
     """GaLore: full-parameter training with low-rank projected optimizer states."""
 
     rank: int = 128
+    """Rank of the projected optimizer states: lower saves memory, higher follows the
+    gradient more closely."""
     update_proj_gap: int = 200
     """Steps between recomputing the projection (SVD of the gradient)."""
     scale: float = 0.25
+    """Scale of the projected update (GaLore's alpha)."""
     target_modules: list[str] = field(default_factory=lambda: [r".*attn.*", r".*mlp.*"])
     """Regular expressions (or names) of the modules whose weights GaLore projects."""
     layerwise: bool = False
@@ -97,30 +103,50 @@ class TrainingSettings:
     """transformers `TrainingArguments` fields, under their own names."""
 
     learning_rate: float = 2e-4
+    """Peak learning rate (LoRA: 1e-4 to 3e-4 is usual; full fine-tuning: 1e-5 or less)."""
     lr_scheduler_type: str = "cosine"
+    """How the learning rate changes over the run after warm-up (`cosine`, `linear`,
+    `constant`, ...)."""
     warmup_steps: float = 0.03
     """Warm-up: whole steps, or a fraction of all steps when below 1."""
     weight_decay: float = 0.0
+    """Weight decay of AdamW (0 is usual for LoRA)."""
     num_train_epochs: float = 1.0
+    """Passes over the training data (used when max_steps is -1)."""
     max_steps: int = -1
     """Stop after this many optimizer steps (-1: run `num_train_epochs`)."""
     per_device_train_batch_size: int = 4
+    """Sequences per forward pass. Memory grows with it; see the estimate."""
     per_device_eval_batch_size: int = 4
+    """Sequences per evaluation forward pass."""
     gradient_accumulation_steps: int = 1
+    """Forward passes per optimizer step: the effective batch is this times the batch size,
+    without the memory."""
     max_grad_norm: float = 1.0
+    """Clip the gradient's norm to this (0: no clipping)."""
     optim: str = "adamw_torch"
     """Optimizer name as transformers knows it (adamw_torch, adamw_8bit, adafactor, ...);
     GaLore picks its own."""
     precision: str = "auto"
     """`auto` (fp32 on CPU, bf16 on GPUs that have it, else fp16), `fp32`, `bf16`, `fp16`."""
     gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: much less memory, about 30 % slower."""
     logging_steps: int = 1
+    """Log loss, learning rate and speed every this many steps."""
     eval_strategy: str = "no"
+    """When to compute the evaluation loss: `no`, every eval_steps (`steps`) or each
+    `epoch`."""
     eval_steps: int | None = None
+    """Steps between evaluations (empty: the same as logging_steps)."""
     save_strategy: str = "steps"
+    """When to save a checkpoint: `no`, every save_steps (`steps`) or each `epoch`."""
     save_steps: int = 50
+    """Steps between checkpoints (a run can be resumed from the last one)."""
     save_total_limit: int | None = 3
+    """Keep at most this many checkpoints, deleting the oldest (empty: keep all)."""
     seed: int = 42
+    """Random seed for shuffling, dropout and initialisation: the same seed gives the same
+    run."""
 
 
 @dataclass
@@ -138,19 +164,30 @@ class RunConfig:
     encoding: EncodingSettings | str = field(default_factory=EncodingSettings)
     """Encoding settings, the inspector's: inline, or the name of a saved settings profile."""
     method: str = "lora"
+    """How the model learns: `lora` (small adapters on a frozen base), `qlora` (LoRA on a
+    4-bit base, CUDA only), `galore` (all weights, low-rank optimizer states) or `full`
+    (all weights)."""
     lora: LoraSettings = field(default_factory=LoraSettings)
+    """LoRA settings (used by `lora` and `qlora`)."""
     qlora: QloraSettings = field(default_factory=QloraSettings)
+    """4-bit loading of the base (used by `qlora`)."""
     galore: GaloreSettings = field(default_factory=GaloreSettings)
+    """GaLore settings (used by `galore`)."""
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    """Optimizer, schedule, batch and checkpoint settings, as transformers names them."""
     name: str | None = None
     """Run name prefix (a timestamp is added); defaults to the preset or method."""
     note: str = ""
+    """A free note kept with the run (shown and searchable in the Runs tab)."""
     backend: str = "auto"
     """`auto`: unsloth when CUDA is present, it imports and supports the method; else
     transformers + peft. `transformers` forces the plain path."""
     device: str = "auto"
+    """Where to train: `auto` (CUDA, else MPS, else CPU), `cpu`, `cuda`, `cuda:1`, `mps`."""
     trust_remote_code: bool = False
+    """Run Python code shipped with a hub model. Off unless you trust its author."""
     allow_pickle: bool = False
+    """Load `*.bin` pickle weights when no safetensors exist (pickles can run code)."""
     allow_blocked: bool = False
     """Start even when the label inspector finds an error-level problem."""
     allow_over_memory: bool = False
@@ -390,16 +427,49 @@ def _describe(options) -> str:
     return " or ".join(parts)
 
 
-def is_integer_field(path: str) -> bool:
-    """Whether a dotted config field (`training.max_steps`, `encoding.max_length`) holds a
-    whole number, as its annotation says."""
+def _owner(path: str) -> tuple[type, str, object]:
+    """(dataclass, field name, annotation) of a dotted config field."""
     cls = RunConfig
     *parents, leaf = path.split(".")
     for part in parents:
         hint = typing.get_type_hints(cls)[part]
         cls = next(a for a in _union_args(hint) or (hint,) if dataclasses.is_dataclass(a))
-    hint = typing.get_type_hints(cls)[leaf]
+    return cls, leaf, typing.get_type_hints(cls)[leaf]
+
+
+def is_integer_field(path: str) -> bool:
+    """Whether a dotted config field (`training.max_steps`, `encoding.max_length`) holds a
+    whole number, as its annotation says."""
+    hint = _owner(path)[2]
     return int in (_union_args(hint) or (hint,))
+
+
+def setting_help(path: str, lang: str = "en") -> str:
+    """The help of a dotted config field in `lang` (`settings.field_help`): what the CLI's
+    `train --settings` prints and the Train tab shows under the field."""
+    cls, name, _ = _owner(path)
+    return field_help(cls, name, path, lang)
+
+
+def describe_settings(lang: str = "en") -> list[dict]:
+    """Every field a config, `--set` or the form can set: its dotted path, what it takes,
+    its default and its help."""
+    defaults = RunConfig().to_dict()
+    rows = []
+    for path in _field_paths():
+        if path == "encoding":  # its fields are listed one by one
+            continue
+        hint = _owner(path)[2]
+        default = defaults
+        for part in path.split("."):
+            default = default.get(part) if isinstance(default, dict) else None
+        rows.append({
+            "setting": path,
+            "takes": _describe(_union_args(hint) or (hint,)),
+            "default": default,
+            "help": setting_help(path, lang),
+        })  # fmt: skip
+    return rows
 
 
 def _field_paths(cls=RunConfig, prefix: str = "") -> dict[str, str]:

@@ -22,7 +22,7 @@ from studio.runs import curves, history, launcher
 from studio.runs.store import ACTIVE, RunError, list_runs, open_run, reconcile, reconcile_run
 from studio.tokens.build import Cancelled
 from studio.train import presets
-from studio.train.config import METHODS, PRECISIONS, RunConfig, is_integer_field
+from studio.train.config import METHODS, PRECISIONS, RunConfig, is_integer_field, setting_help
 from studio.train.start import Blocked, TooLarge, equivalent_command, preflight, start
 from studio.ui.diagnostics import render_diagnostics
 from studio.ui.errors import refusal
@@ -297,10 +297,13 @@ def build(ctx, loc) -> None:
         )
         fields: dict[str, gr.components.Component] = {}
 
+        def helped(path):  # the field's help, the text `train --settings` prints
+            return lambda lang: setting_help(path, lang)
+
         def number(path, key, **kw):
             fields[path] = loc.make(
                 gr.Number,
-                i18n={"label": f"train.{key}"},
+                i18n={"label": f"train.{key}", "info": helped(path)},
                 value=_get(initial, path),
                 precision=0 if path in INTEGER_FIELDS else None,
                 elem_id=f"train-{key.replace('_', '-')}",
@@ -310,7 +313,7 @@ def build(ctx, loc) -> None:
         def check(path, key):
             fields[path] = loc.make(
                 gr.Checkbox,
-                i18n={"label": f"train.{key}"},
+                i18n={"label": f"train.{key}", "info": helped(path)},
                 value=_get(initial, path),
                 elem_id=f"train-{key.replace('_', '-')}",
             )
@@ -321,6 +324,7 @@ def build(ctx, loc) -> None:
                 i18n={
                     "label": "train.method",
                     "choices": lambda lang: [(t(f"train.method_{m}", lang), m) for m in METHODS],
+                    "info": helped("method"),
                 },
                 value=initial.method,
                 elem_id="train-method",
@@ -336,6 +340,7 @@ def build(ctx, loc) -> None:
                 gr.Dropdown,
                 i18n={
                     "label": "train.packing",
+                    "info": helped("encoding.packing"),
                     "choices": lambda lang: [
                         (t(f"inspect.packing_{p}", lang), p)
                         for p in ("off", "isolated", "concatenated")
@@ -358,14 +363,17 @@ def build(ctx, loc) -> None:
             with gr.Row():
                 fields["training.precision"] = loc.make(
                     gr.Dropdown,
-                    i18n={"label": "train.precision"},
+                    i18n={"label": "train.precision", "info": helped("training.precision")},
                     choices=list(PRECISIONS),
                     value=initial.training.precision,
                     elem_id="train-precision",
                 )
                 fields["training.lr_scheduler_type"] = loc.make(
                     gr.Dropdown,
-                    i18n={"label": "train.lr_scheduler_type"},
+                    i18n={
+                        "label": "train.lr_scheduler_type",
+                        "info": helped("training.lr_scheduler_type"),
+                    },
                     choices=["cosine", "linear", "constant", "constant_with_warmup"],
                     value=initial.training.lr_scheduler_type,
                     allow_custom_value=True,
