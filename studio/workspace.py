@@ -63,7 +63,8 @@ class Workspace:
         """Models saved in the workspace (a model, or an adapter over its base), by folder name, then
         what finished runs trained (`run:<run id>`: a full model, or an adapter that loads
         over its base), then, unless `checkpoints` is off, every complete intermediate
-        checkpoint of every run (`run:<run id>@<step>`)."""
+        checkpoint of every run (`run:<run id>@<step>`) and the best one of each run that
+        evaluated while training (`run:<run id>@best`)."""
         found = (
             p
             for p in sorted(self.models.glob("*"))
@@ -75,7 +76,13 @@ class Workspace:
             if _is_model_dir(final):
                 dirs[f"run:{final.parent.name}"] = final
         if checkpoints:
+            from studio.runs.store import Run
+
             dirs.update(self.checkpoint_dirs())
+            for best in sorted(self.runs.glob("*/best.json"), reverse=True):
+                found = Run(best.parent).best()
+                if found and _is_model_dir(found["path"]):
+                    dirs[f"run:{best.parent.name}@best"] = found["path"]
         return dirs
 
     def checkpoint_dirs(self, run_id: str | None = None) -> dict[str, Path]:

@@ -14,7 +14,14 @@ def add_parser(verbs, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="export a finished run: merged model or adapter, into workspace/models/",
     )
-    ex.add_argument("run", help="run id (python -m studio runs list)")
+    ex.add_argument(
+        "run", help="run id (python -m studio runs list); RUN@best: its best checkpoint"
+    )
+    ex.add_argument(
+        "--best",
+        action="store_true",
+        help="the run's best checkpoint (evaluation while training), not its final model",
+    )
     ex.add_argument("--adapter", action="store_true", help="the LoRA adapter alone, not merged")
     ex.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     ex.add_argument("--name", help="folder name under workspace/models/ (default: run id)")
@@ -31,9 +38,17 @@ def cmd_export(args) -> tuple[dict, str]:
     from studio.runs.store import open_run
 
     ws = open_ws(args)
-    run = open_run(ws, args.run)
+    run_id, at = args.run.removeprefix("run:"), ""
+    if run_id.endswith("@best"):
+        run_id, at = run_id.removesuffix("@best"), "best"
+    run = open_run(ws, run_id)
     done = export_run(
-        ws, run, mode="adapter" if args.adapter else "merged", dtype=args.dtype, name=args.name
+        ws,
+        run,
+        mode="adapter" if args.adapter else "merged",
+        dtype=args.dtype,
+        name=args.name,
+        best=args.best or at == "best",
     )
     text = (
         f"exported {run.id} as {done.mode} ({done.dtype}) to {done.path}: "

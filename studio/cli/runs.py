@@ -8,7 +8,9 @@ from pathlib import Path
 import yaml
 
 from studio.cli.common import CliError, open_ws
+from studio.i18n import t
 from studio.runs import history
+from studio.runs.status import explain_status
 from studio.runs.store import open_run
 
 
@@ -35,7 +37,8 @@ def add_parser(verbs, common: argparse.ArgumentParser) -> None:
     r_cmp.add_argument(
         "--metric",
         default="loss",
-        help="loss, eval_loss, learning_rate, grad_norm, tokens_per_s, ...",
+        help="loss, eval_loss, score (the metric the run follows), learning_rate, grad_norm, "
+        "tokens_per_s, ...",
     )
     r_cmp.add_argument("--x", default="step", choices=["step", "tokens", "elapsed"])
     r_cmp.add_argument("--log", action="store_true", help="log scale")
@@ -84,8 +87,16 @@ def _show(args, ws):
     config = history.config_of(run)
     payload = {"summary": summary, "config": config, "info": run.info(), "status": run.status()}
     payload["checkpoints"] = [p.name for p in run.checkpoints()]
+    payload["best"], payload["scores"] = summary["best"], summary["scores"]
     payload["log_tail"] = run.log_tail(20)
-    lines = [f"{k}: {v}" for k, v in summary.items() if v not in (None, "")]
+    shown = {k: v for k, v in summary.items() if k not in ("best", "scores", "early_stop")}
+    lines = [f"{k}: {v}" for k, v in shown.items() if v not in (None, "")]
+    said = explain_status(payload["status"])
+    if said.key:  # why it waits or ended, as the Train tab says it
+        lines.append("why: " + t(said.key, "en", **said.params))
+    for name, score in (summary["scores"] or {}).items():  # the last evaluation's
+        stderr = f" ± {score['stderr']:.4f}" if score.get("stderr") is not None else ""
+        lines.append(f"score {name}: {score['value']:.4f}{stderr}")
     lines += ["checkpoints: " + (", ".join(payload["checkpoints"]) or "none"), "config:"]
     lines += ["  " + line for line in yaml.safe_dump(config, allow_unicode=True).splitlines()]
     return payload, "\n".join(lines)

@@ -147,7 +147,7 @@ def token_logprobs(
     order = sorted(range(len(fitted)), key=lambda i: -(len(fitted[i][0]) + len(fitted[i][1])))
     out: list[list[float]] = [[] for _ in fitted]
     done = 0
-    with torch.inference_mode():
+    with torch.no_grad():
         for batch in _budget(fitted, order, vocab, batch_tokens):
             seqs = [fitted[i][0] + fitted[i][1] for i in batch]
             width = max(len(s) for s in seqs)
@@ -270,7 +270,7 @@ def greedy_answers(
     ]
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     answers = [""] * len(prompts)
-    with torch.inference_mode():
+    with torch.no_grad():
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             width = max(len(encoded[i]) for i in batch)

@@ -30,6 +30,18 @@ PRIMARY = {
     MULTIPLE_CHOICE: ("acc", True),
     PERPLEXITY: ("perplexity", False),
 }
+# Every metric each kind reports (`metrics` of its function), for checking a name before
+# anything is scored.
+METRIC_NAMES = {
+    SHORT_ANSWER_QA: ("exact_match", "char_f1"),
+    CANDIDATE_RANKING: tuple(
+        f"{kind}_{variant}"
+        for kind in ("mrr", "acc1")
+        for variant in ("full", "full_norm", "after", "after_norm")
+    ),
+    MULTIPLE_CHOICE: ("acc", "acc_norm"),
+    PERPLEXITY: ("perplexity", "bits_per_char", "nll_per_token"),
+}
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 LABELS = {"ja": ("質問: ", "回答: "), "en": ("Question: ", "Answer: ")}
 

@@ -189,14 +189,32 @@ def model_card(
 
 
 def export_run(
-    ws, run: Run, *, mode: str = "merged", dtype: str = "float32", name: str | None = None
+    ws,
+    run: Run,
+    *,
+    mode: str = "merged",
+    dtype: str = "float32",
+    name: str | None = None,
+    best: bool = False,
 ) -> Exported:
-    """Write the run's result into `workspace/models/<name>/` and return what was written."""
+    """Write the run's result into `workspace/models/<name>/` and return what was written:
+    its final model, or with `best` its best checkpoint (evaluation while training)."""
     if mode not in MODES:
         raise ExportError(f"mode must be one of {', '.join(MODES)}")
     if dtype not in DTYPES:
         raise ExportError(f"dtype must be one of {', '.join(DTYPES)}")
     info = trained_of(run)
+    folder = run.final_dir
+    if best:
+        found = run.best()
+        if found is None:
+            raise ExportError(
+                f"{run.id} has no best checkpoint: it did not evaluate while training "
+                "(evaluation.suites, a validation split), or that checkpoint was deleted",
+                code="no_best_checkpoint",
+                run=run.id,
+            )
+        folder = found["path"]
     if mode == "adapter" and not info.get("adapter"):
         raise ExportError(
             f"{run.id} trained every weight ({info.get('method')}): there is no "
@@ -206,16 +224,16 @@ def export_run(
         from studio.models.load import ModelLoadError, check_adapter_weights
 
         try:
-            check_adapter_weights(run.final_dir, run.id)
+            check_adapter_weights(folder, run.id)
         except ModelLoadError as exc:
             raise ExportError(str(exc)) from None
     started = time.perf_counter()
-    final = name or f"{run.id}-{mode}"
+    final = name or f"{run.id}{'-best' if best else ''}-{mode}"
     target_name = free_name(ws, final)
     ws.models.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target_name}.", dir=ws.models))
     try:
-        tokenizer, eos_ids = _write(ws, run, info, work, mode=mode, dtype=dtype)
+        tokenizer, eos_ids = _write(ws, run, info, work, mode=mode, dtype=dtype, folder=folder)
         atomic_write_text(
             work / "README.md",
             model_card(
@@ -245,12 +263,12 @@ def export_run(
     )
 
 
-def _write(ws, run: Run, info: dict, out: Path, *, mode: str, dtype: str):
+def _write(ws, run: Run, info: dict, out: Path, *, mode: str, dtype: str, folder: Path):
     import torch
 
     from studio.models.load import load_tokenizer, resolve_source, transformers_names
 
-    final = run.final_dir
+    final = folder  # the final model, or the best checkpoint
     tokenizer = load_tokenizer(resolve_source(str(final)))
     eos_ids = stop_ids(tokenizer, info.get("encoding"))
     base_ref = info.get("base_model_ref") or info.get("base_model")
@@ -284,7 +302,13 @@ def _write(ws, run: Run, info: dict, out: Path, *, mode: str, dtype: str):
     write_generation_config(out, base_ref, tokenizer, eos_ids)
     (out / "studio_export.json").write_text(
         json.dumps(
-            {"run": run.id, "mode": mode, "dtype": dtype, "base_model": base_ref},
+            {
+                "run": run.id,
+                "mode": mode,
+                "dtype": dtype,
+                "base_model": base_ref,
+                "weights": "final" if folder == run.final_dir else folder.name,
+            },
             ensure_ascii=False,
             indent=2,
         ),

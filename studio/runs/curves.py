@@ -16,6 +16,11 @@ METRICS = {
     "grad_norm": ("train", "grad_norm"),
     "tokens_per_s": ("train", "tokens_per_s"),
     "peak_memory_mb": ("train", "peak_memory_mb"),
+    # The metric the run follows (its best checkpoint, early stopping), at each evaluation;
+    # with one standard error below and above it (the Train tab's error band).
+    "score": ("eval", "score"),
+    "score_low": ("eval", "score"),
+    "score_high": ("eval", "score"),
 }
 X_AXES = ("step", "tokens", "elapsed")
 
@@ -40,13 +45,36 @@ def latest_records(records: list[dict]) -> list[dict]:
     return sorted(by_key.values(), key=lambda r: (r.get("step", 0), r.get("kind") != "train"))
 
 
+def followed_score(record: dict) -> tuple[float | None, float | None]:
+    """(value, standard error) of the metric an evaluation record says the run follows
+    (`metric`: `eval_loss` or `SUITE.METRIC`; else its first suite score)."""
+    scores = record.get("scores") or {}
+    name = record.get("metric")
+    if name == "eval_loss":
+        return record.get("eval_loss"), None
+    found = scores.get(name) if name else next(iter(scores.values()), None)
+    if not isinstance(found, dict):
+        return None, None
+    return found.get("value"), found.get("stderr")
+
+
+def _value(record: dict, metric: str, key: str):
+    if key != "score":
+        return record.get(key)
+    value, stderr = followed_score(record)
+    if metric == "score" or value is None:
+        return value
+    spread = stderr or 0.0
+    return value - spread if metric == "score_low" else value + spread
+
+
 def series(records: list[dict], metric: str, x: str = "step") -> list[tuple[float, float]]:
     kind, key = METRICS[metric]
     points = []
     for record in latest_records(records):
         if record.get("kind") != kind:
             continue
-        value, where = record.get(key), record.get(x)
+        value, where = _value(record, metric, key), record.get(x)
         numbers = isinstance(value, int | float) and isinstance(where, int | float)
         if numbers and math.isfinite(value):
             points.append((float(where), float(value)))

@@ -58,6 +58,8 @@ def summarize(run: Run) -> dict:
     records = curves.latest_records(run.metrics())
     train = [r for r in records if r.get("kind") == "train"]
     evals = [r["eval_loss"] for r in records if r.get("kind") == "eval" and r.get("eval_loss")]
+    scored = [r["scores"] for r in records if r.get("kind") == "eval" and r.get("scores")]
+    best = run.best()
     # Training time: what the metrics say, else from the start of training (not of queueing)
     # to its end; a run that never started training has none.
     started = status.get("started")
@@ -72,6 +74,7 @@ def summarize(run: Run) -> dict:
         "state": status["state"],
         "reason": status.get("reason"),
         "message": status.get("message"),
+        "early_stop": status.get("early_stop"),
         "created": info.get("created") or started,
         "base_model": config.get("model", info.get("base_model")),
         "method": config.get("method", info.get("method")),
@@ -80,6 +83,13 @@ def summarize(run: Run) -> dict:
         "final_loss": train[-1].get("loss") if train else None,
         "final_eval_loss": evals[-1] if evals else None,
         "best_eval_loss": min(evals) if evals else None,
+        # The best evaluation of the metric the run follows (evaluation while training),
+        # and the last evaluation's suite scores.
+        "best_score": best_text(best),
+        "best": {k: v for k, v in best.items() if k != "path"} | {"path": str(best["path"])}
+        if best
+        else None,
+        "scores": scored[-1] if scored else None,
         "steps": status.get("step") or (train[-1].get("step") if train else 0),
         "max_steps": status.get("max_steps"),
         "tokens": status.get("tokens") or (train[-1].get("tokens") if train else 0),
@@ -90,6 +100,14 @@ def summarize(run: Run) -> dict:
         "device": info.get("device"),
         "note": info.get("note") or "",
     }
+
+
+def best_text(best: dict | None) -> str | None:
+    """`0.787 mrr_full @40`: a run's best evaluation for a table cell."""
+    if not best or best.get("value") is None:
+        return None
+    metric = str(best.get("metric") or "").rsplit(".", 1)[-1]
+    return f"{best['value']:.4g} {metric} @{best.get('step')}"
 
 
 def history(

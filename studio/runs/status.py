@@ -39,6 +39,19 @@ def explain_status(status: dict) -> Explanation:
         return Explanation(
             "train.why_queued" if reason == "waiting_for_device" else "train.why_starting"
         )
+    early = status.get("early_stop")
+    if state == "completed" and reason == "early_stopped" and isinstance(early, dict):
+        value = early.get("best_value")
+        return Explanation(
+            "train.why_early_stopped",
+            {
+                "metric": early.get("metric"),
+                "patience": early.get("patience"),
+                "since": f"{early.get('best_step') or 0:,}",
+                "value": f"{value:.4g}" if isinstance(value, int | float) else "-",
+                "step": f"{early.get('step') or 0:,}",
+            },
+        )
     if state in ACTIVE or state == "completed":
         return Explanation(message=message)
     if reason in EXPLAINED:

@@ -9,6 +9,7 @@
       estimate.json    the memory estimate made before launch
       train.log        everything the training process printed
       checkpoints/     checkpoint-<step>/ (complete ones hold trainer_state.json)
+      best.json        the best evaluation's metric, value, step and checkpoint
       final/           the trained adapter or model, with its tokenizer
       stop             present while a stop is requested
 
@@ -58,6 +59,7 @@ class Run:
     checkpoints_dir = property(lambda self: self.root / "checkpoints")
     final_dir = property(lambda self: self.root / "final")
     stop_path = property(lambda self: self.root / "stop")
+    best_path = property(lambda self: self.root / "best.json")
     process_path = property(lambda self: self.root / "process.json")
 
     # --- status -------------------------------------------------------------------------
@@ -147,6 +149,20 @@ class Run:
     def last_checkpoint(self) -> Path | None:
         found = self.checkpoints()
         return found[-1] if found else None
+
+    def best(self) -> dict | None:
+        """The best evaluation (`best.json`: metric, value, step, greater_is_better) with
+        `path`, its checkpoint, while that checkpoint is complete on disk; else None."""
+        try:
+            best = read_json(self.best_path)
+        except (OSError, ValueError):  # being replaced, or damaged: no best to offer
+            return None
+        if not isinstance(best, dict) or not CHECKPOINT.match(str(best.get("checkpoint"))):
+            return None
+        folder = self.checkpoints_dir / best["checkpoint"]
+        if not (folder / "trainer_state.json").is_file():
+            return None
+        return {**best, "path": folder}
 
     # --- control ------------------------------------------------------------------------
     def request_stop(self) -> None:

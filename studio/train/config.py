@@ -137,7 +137,8 @@ class TrainingSettings:
     """When to compute the evaluation loss: `no`, every eval_steps (`steps`) or each
     `epoch`."""
     eval_steps: int | None = None
-    """Steps between evaluations (empty: the same as logging_steps)."""
+    """Steps between evaluations: the validation loss and the evaluation suites (empty: at
+    each checkpoint, every save_steps)."""
     save_strategy: str = "steps"
     """When to save a checkpoint: `no`, every save_steps (`steps`) or each `epoch`."""
     save_steps: int = 50
@@ -147,6 +148,47 @@ class TrainingSettings:
     seed: int = 42
     """Random seed for shuffling, dropout and initialisation: the same seed gives the same
     run."""
+
+
+# Metrics where lower is better; every other score (exact match, MRR, accuracy) is higher.
+LOWER_IS_BETTER = ("loss", "perplexity", "nll_per_token", "bits_per_char")
+
+
+@dataclass
+class EvaluationSettings:
+    """Scores computed while training, on the model in training: the Evaluate tab's suites,
+    beside the validation loss."""
+
+    suites: list[str] = field(default_factory=list)
+    """Evaluation suites of the workspace scored at every evaluation (training.eval_steps),
+    with the Evaluate tab's code: `sample-eval-qa`, `sample-eval-rank/v0001`, ..."""
+    metric_for_best_model: str | None = None
+    """What the best checkpoint is best at: `eval_loss`, or a suite's metric as
+    `SUITE.METRIC` (`sample-eval-rank.mrr_full`). Empty: the first suite's main metric, else
+    eval_loss when the run evaluates."""
+    early_stopping_patience: int = 0
+    """Stop when that metric has not improved for this many evaluations (0: never stop
+    early)."""
+    early_stopping_threshold: float = 0.0
+    """The smallest change of the metric that counts as an improvement."""
+    max_new_tokens: int = 32
+    """Longest answer generated for short-answer QA suites (as in the Evaluate tab)."""
+
+    def best_metric(self, evaluates_loss: bool) -> str | None:
+        """The metric the best checkpoint and early stopping follow, with the suites'
+        main metrics (`evaluate.tasks.PRIMARY`) known only once the suites are open: here
+        `SUITE.*` stands for the first suite's main one."""
+        if self.metric_for_best_model:
+            return self.metric_for_best_model
+        if self.suites:
+            return f"{self.suites[0]}.*"
+        return "eval_loss" if evaluates_loss else None
+
+
+def greater_is_better(metric: str) -> bool:
+    """Whether a higher value of `metric` (`eval_loss`, `SUITE.METRIC`) is better."""
+    name = metric.rsplit(".", 1)[-1].removeprefix("eval_")
+    return name not in LOWER_IS_BETTER
 
 
 @dataclass
@@ -174,6 +216,8 @@ class RunConfig:
     galore: GaloreSettings = field(default_factory=GaloreSettings)
     """GaLore settings (used by `galore`)."""
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    """Evaluation suites scored while training, the best checkpoint and early stopping."""
     """Optimizer, schedule, batch and checkpoint settings, as transformers names them."""
     name: str | None = None
     """Run name prefix (a timestamp is added); defaults to the preset or method."""
@@ -259,7 +303,48 @@ class RunConfig:
                 self.encoding.validate()
             except StudioError as exc:  # its own code: said in the user's language too
                 raise ConfigError(f"encoding: {exc}", code=exc.code, **exc.params) from exc
+        self._validate_evaluation()
         return self
+
+    def _validate_evaluation(self) -> None:
+        e = self.evaluation
+        for name in ("early_stopping_patience", "early_stopping_threshold"):
+            if getattr(e, name) < 0:
+                raise ConfigError(
+                    f"evaluation.{name} must not be negative",
+                    code="must_not_be_negative",
+                    field=f"evaluation.{name}",
+                )
+        if e.max_new_tokens <= 0:
+            raise ConfigError(
+                f"evaluation.max_new_tokens must be greater than 0 (got {e.max_new_tokens})",
+                code="must_be_positive",
+                field="evaluation.max_new_tokens",
+                value=e.max_new_tokens,
+            )
+        metric = e.metric_for_best_model
+        if metric and metric != "eval_loss":
+            suite, _, name = metric.rpartition(".")
+            if suite not in e.suites or not name:
+                raise ConfigError(
+                    f"evaluation.metric_for_best_model {metric!r} must be eval_loss or "
+                    "SUITE.METRIC of a suite in evaluation.suites (sample-eval-rank.mrr_full)",
+                    code="bad_best_metric",
+                    metric=metric,
+                    suites=", ".join(e.suites) or "-",
+                )
+        if metric == "eval_loss" and not self.evaluates:
+            raise ConfigError(
+                "evaluation.metric_for_best_model is eval_loss, but the run has no validation "
+                "data: set validation_split or eval_dataset",
+                code="no_validation_data",
+            )
+        if e.early_stopping_patience and not e.best_metric(self.evaluates):
+            raise ConfigError(
+                "early stopping needs something to evaluate: list evaluation.suites, or set "
+                "validation_split or eval_dataset",
+                code="nothing_to_evaluate",
+            )
 
     @property
     def datasets(self) -> list[str]:

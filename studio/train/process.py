@@ -125,11 +125,14 @@ def execute(run: Run, ws, *, resume: bool = False) -> int:
             run.set_status("failed", reason=reason, message=message, ended=time.time())
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
     if main:
+        early = outcome if isinstance(outcome, dict) else None  # stopped early: completed
+        state = "completed" if early else outcome
         run.set_status(
-            outcome,
-            reason=None if outcome == "completed" else "stop_requested",
+            state,
+            reason="early_stopped" if early else None if state == "completed" else "stop_requested",
             message=None,
             ended=time.time(),
+            early_stop=early,
         )
         run.clear_stop()
     return 0
@@ -138,6 +141,7 @@ def execute(run: Run, ws, *, resume: bool = False) -> int:
 def classify(exc: BaseException, where: Path | None = None) -> tuple[str, str]:
     """(reason code, message for the user); `where` is the run directory, whose disk is
     looked at when an error does not say what went wrong."""
+    from studio.evaluate import EvalError
     from studio.models.load import ModelLoadError
     from studio.tokens.cache import StoreError
     from studio.train.backends import BackendError
@@ -157,9 +161,14 @@ def classify(exc: BaseException, where: Path | None = None) -> tuple[str, str]:
             "the disk filled up while writing. Checkpoints saved before are kept; free "
             "some space (old checkpoints, exports) and resume. Details: " + text
         )
-    if isinstance(exc, ConfigError | DataError | BackendError | ModelLoadError):
-        kind = {ConfigError: "config", DataError: "data", BackendError: "method"}
-        return kind.get(type(exc), "model"), text
+    if isinstance(exc, ConfigError | DataError | BackendError | ModelLoadError | EvalError):
+        kind = {
+            ConfigError: "config",
+            DataError: "data",
+            BackendError: "method",
+            EvalError: "config",
+        }
+        return next((v for k, v in kind.items() if isinstance(exc, k)), "model"), text
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", "interrupted from the keyboard"
     return "exception", f"{type(exc).__name__}: {text}"
@@ -213,13 +222,15 @@ def _is_oom(exc: BaseException) -> bool:
     return False
 
 
-def _train(run: Run, ws, config: RunConfig, stop: _Stop, *, resume: bool) -> str:
+def _train(run: Run, ws, config: RunConfig, stop: _Stop, *, resume: bool):
     from studio.labels.encode import resolve_tokens
     from studio.models.load import load_tokenizer
     from studio.tokens.build import Cancelled
     from studio.train import data
+    from studio.train.evaluation import plan_for
 
     main = is_main_process()
+    plan = plan_for(ws, config)  # a suite that is gone fails here, before anything loads
     source = resolve_model(ws, config)
     tokenizer = load_tokenizer(source, trust_remote_code=config.trust_remote_code)
     tok = resolve_tokens(tokenizer, config.encoding)
@@ -241,7 +252,7 @@ def _train(run: Run, ws, config: RunConfig, stop: _Stop, *, resume: bool) -> str
             )
         print(f"[studio] data ready in {training_data.seconds:.1f} s", flush=True)
     try:
-        return _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_data)
+        return _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_data, plan)
     finally:
         training_data.release()
 
@@ -259,7 +270,8 @@ def _log_progress():
     return show
 
 
-def _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_data) -> str:
+def _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_data, plan):
+    """Train; "completed", "stopped", or (stopped early) what stopped it."""
     from studio.hardware import library_versions
     from studio.models.load import transformers_names
     from studio.train import backends
@@ -289,7 +301,7 @@ def _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_da
             f"{training_data.rows} rows -> {len(training_data.train)} sequences",
             flush=True,
         )
-    trainer = build_trainer(run, config, prepared, tok, training_data, stop)
+    trainer = build_trainer(run, config, prepared, tok, training_data, stop, plan, source)
     checkpoint = None
     if resume:
         last = run.last_checkpoint()
@@ -311,7 +323,9 @@ def _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_da
         # A pickle of the arguments; config.yaml says the same, and outputs stay pickle-free.
         (run.final_dir / "training_args.bin").unlink(missing_ok=True)
         write_final_info(run, config, prepared, source)
-    return "completed"
+    from studio.train.evaluation import early_stop_of
+
+    return early_stop_of(trainer, plan) or "completed"
 
 
 def resolve_model(ws, config: RunConfig):

@@ -176,6 +176,11 @@ def estimate_memory(config: RunConfig, architecture: dict | None):
         galore_rank=config.galore.rank,
         galore_targets=config.galore.target_modules,
         gpu_gib=config.gpu_memory_gib,
+        # The evaluation pass: the validation loss, and the suites (every suite is counted
+        # as if it scored and generated: an upper bound without opening them).
+        eval_batch_size=t.per_device_eval_batch_size if config.evaluates else 0,
+        eval_suites=bool(config.evaluation.suites),
+        eval_new_tokens=config.evaluation.max_new_tokens if config.evaluation.suites else 0,
     )
 
 
@@ -216,8 +221,10 @@ def preflight(
     from studio.labels.inspect import load_target, scan_store
     from studio.models.load import ModelLoadError, resolve_source
     from studio.train.data import prepare, stage_rows
+    from studio.train.evaluation import plan_for
 
     config = resolve_config(ws, config)
+    plan_for(ws, config)  # the suites to score while training exist, and report that metric
     settings = config.encoding
     report, error, missing = None, None, False
     try:

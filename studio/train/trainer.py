@@ -39,12 +39,16 @@ def peak_memory_mb(device: str) -> tuple[float, str]:
     return peak_rss_mb(), "rss"
 
 
-def training_arguments(run: Run, config, prepared, has_eval: bool):
+def training_arguments(run: Run, config, prepared, has_eval: bool, plan=None):
+    """transformers' arguments for the run; `plan` (`evaluation.plan_for`): the suites scored
+    at each evaluation and the metric the best checkpoint follows."""
     from studio.models.load import transformers_names
+    from studio.train.evaluation import metric_key
 
     TrainingArguments = transformers_names("TrainingArguments")  # noqa: N806
     t = config.training
     on_cpu = prepared.device == "cpu"
+    has_eval = has_eval or bool(plan and plan.active)
     eval_strategy = t.eval_strategy if has_eval else "no"
     if has_eval and eval_strategy == "no":
         eval_strategy = "steps" if t.save_strategy == "steps" else "epoch"
@@ -84,15 +88,47 @@ def training_arguments(run: Run, config, prepared, has_eval: bool):
     )
     if t.gradient_checkpointing:
         kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+    if plan is not None and plan.metric and eval_strategy != "no":
+        kwargs["metric_for_best_model"] = metric_key(plan.metric)
+        kwargs["greater_is_better"] = plan.greater_is_better
     return TrainingArguments(**kwargs)
 
 
-def build_trainer(run: Run, config, prepared, tok, training_data, stop):
+def build_trainer(run: Run, config, prepared, tok, training_data, stop, plan=None, source=None):
     from studio.models.load import transformers_names
+    from studio.train import evaluation
 
     Trainer, TrainerCallback = transformers_names("Trainer", "TrainerCallback")  # noqa: N806
 
     class StudioTrainer(Trainer):
+        def suite_metrics(self, prefix: str) -> dict:
+            if plan is None or not plan.active:
+                return {}
+            found, seconds = evaluation.score_suites(
+                plan, self.model, prepared.tokenizer, prepared.device, source, prefix
+            )
+            return {**found, f"{prefix}_suite_seconds": round(seconds, 3)}
+
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+            if eval_dataset is not None or self.eval_dataset is not None:
+                return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+            # Suites and no validation data: the evaluation is the suites alone, told to the
+            # callbacks as transformers tells its own.
+            metrics = self.suite_metrics(metric_key_prefix)
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(
+                self.args, self.state, self.control, metrics
+            )
+            return metrics
+
+        def evaluation_loop(self, dataloader, description, prediction_loss_only=None,
+                            ignore_keys=None, metric_key_prefix="eval"):  # fmt: skip
+            output = super().evaluation_loop(
+                dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
+            )
+            output.metrics.update(self.suite_metrics(metric_key_prefix))
+            return output
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             n = inputs.pop("num_tokens", None)
             if n is not None and model.training:
@@ -155,8 +191,13 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop):
                 record["learning_rate"] = logs.get("learning_rate")
                 record["grad_norm"] = logs.get("grad_norm")
                 record["tokens_per_s"] = round(new_tokens / session_s, 1) if session_s else None
-            elif "eval_loss" in logs:
-                record.update(kind="eval", eval_loss=logs["eval_loss"])
+            elif "eval_loss" in logs or evaluation.scores_of(logs):
+                record.update(kind="eval", eval_loss=logs.get("eval_loss"))
+                scores = evaluation.scores_of(logs)
+                if scores:
+                    record["scores"] = scores
+                    record["metric"] = plan.metric if plan is not None else None
+                    record["suite_seconds"] = logs.get("eval_suite_seconds")
             elif "train_runtime" in logs:
                 record.update(kind="summary", train_loss=logs.get("train_loss"))
                 record["runtime_s"] = logs.get("train_runtime")
@@ -180,6 +221,8 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop):
             for key in ("loss", "eval_loss"):
                 if record.get(key) is not None:
                     progress[key] = record[key]
+            if record.get("scores"):
+                progress["scores"] = {k: v["value"] for k, v in record["scores"].items()}
             # The status file is fsynced; once a second is enough for any reader (the UI
             # polls at 1 Hz) and keeps a fast run's steps free of disk waits.
             if (
@@ -195,16 +238,56 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop):
             if state.is_world_process_zero:
                 print(f"[studio] checkpoint saved at step {state.global_step}", flush=True)
 
+    class BestCheckpoint(TrainerCallback):
+        """A save at every new best of the plan's metric, so the best is a checkpoint even
+        between save_steps (transformers then protects it from rotation), and `best.json`
+        once that checkpoint exists."""
+
+        def __init__(self):
+            self.pending = None  # (step, value) of a new best not saved yet
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            value = (metrics or {}).get(evaluation.metric_key(plan.metric))
+            if value is None:
+                return control
+            line = evaluation.score_line(metrics, plan.metric)
+            if evaluation.improved(plan, value, state.best_metric):
+                self.pending = (state.global_step, float(value))
+                control.should_save = True
+                line += " (new best)"
+            if state.is_world_process_zero:
+                print(f"[studio] evaluation at step {state.global_step}: {line}", flush=True)
+            return control
+
+        def on_save(self, args, state, control, **kwargs):
+            if self.pending and self.pending[0] == state.global_step:
+                step, value = self.pending
+                if state.is_world_process_zero:
+                    evaluation.write_best(run, plan, step, value)
+                self.pending = None
+
     collate = Collator.for_settings(tok, config.encoding)
+    args = training_arguments(run, config, prepared, bool(training_data.eval), plan)
+    evaluates = args.eval_strategy
+    if not training_data.eval and evaluates != "no":
+        # Suites without validation data: transformers refuses an evaluation strategy without
+        # an eval dataset when the Trainer is built; the evaluation is ours (`evaluate`).
+        args.eval_strategy = type(evaluates)("no")
     trainer = StudioTrainer(
         model=prepared.model,
-        args=training_arguments(run, config, prepared, bool(training_data.eval)),
+        args=args,
         train_dataset=training_data.train,
         eval_dataset=training_data.eval or None,
         data_collator=_counting(collate),
         processing_class=prepared.tokenizer,
         callbacks=[RunDirectoryCallback()],
     )
+    if plan is not None and plan.metric and evaluates != "no":
+        trainer.add_callback(BestCheckpoint())
+        if plan.patience:
+            EarlyStopping = transformers_names("EarlyStoppingCallback")  # noqa: N806
+            trainer.add_callback(EarlyStopping(plan.patience, plan.threshold))
+    trainer.args.eval_strategy = evaluates
     # Our callback prints one readable line per log; transformers' own printer would repeat it.
     trainer.remove_callback(transformers_names("PrinterCallback"))
     return trainer

@@ -41,7 +41,13 @@ ADVICE_CODES = (
     "lower_lora_rank",
     "lower_galore_rank",
     "use_bf16",
+    "lower_eval_batch",
 )
+# The evaluation code's batches (studio/evaluate/scoring.py): padded tokens and kept logits
+# per scoring forward, prompts per generation batch.
+SCORING_BATCH_TOKENS = 8192
+SCORING_LOGIT_BUDGET = 2**26
+GENERATION_BATCH = 16
 
 # bitsandbytes NF4 with double quantization: 4 bits a weight, one 8-bit absmax per block of
 # 64 weights, and one fp32 scale per 256 of those absmax values (the second quantization).
@@ -213,11 +219,19 @@ class Estimate:
     notes: list[tuple[str, dict]] = field(default_factory=list)
     overlap: int = 0
     settings: dict = field(default_factory=dict)
+    # The two phases of a run that evaluates: the training step (`parts`) and the evaluation
+    # pass (`evaluation`: its own parts), each with its total; `total` is the larger one,
+    # and `peak` says which ("training" when the run does not evaluate).
+    phases: dict = field(default_factory=dict)
+    evaluation: dict = field(default_factory=dict)
+    peak: str = "training"
 
     @property
     def allocated(self) -> int:
         """What `torch.cuda.max_memory_allocated()` should report: the total without the CUDA
         context and fragmentation allowance."""
+        if self.peak == "evaluation":
+            return self.total - self.evaluation["overhead"]
         return self.total - self.parts["overhead"]
 
     def to_dict(self) -> dict:
@@ -234,6 +248,10 @@ class Estimate:
             "advice": [{"code": c, "params": dict(p)} for c, p in self.advice],
             "notes": [{"code": c, "params": dict(p)} for c, p in self.notes],
             "settings": dict(self.settings),
+            "phases": dict(self.phases),
+            "phases_gib": {k: gib(v) for k, v in self.phases.items()},
+            "evaluation": dict(self.evaluation),
+            "peak": self.peak,
         }
 
 
@@ -260,6 +278,9 @@ class _Setup:
     fused_loss: bool
     qlora_upcast: bool
     double_quant: bool
+    eval_batch_size: int = 0
+    eval_suites: bool = False
+    eval_new_tokens: int = 0
 
 
 def estimate(
@@ -282,6 +303,9 @@ def estimate(
     fused_loss: bool = False,
     qlora_upcast: bool = True,
     double_quant: bool = True,
+    eval_batch_size: int = 0,
+    eval_suites: bool = False,
+    eval_new_tokens: int = 0,
 ) -> Estimate:
     """Estimate the peak GPU memory of one training run.
 
@@ -301,6 +325,12 @@ def estimate(
       head, unsloth). False for the studio's plain `Trainer`.
     qlora_upcast: peft's `prepare_model_for_kbit_training` casts every non-4-bit weight
       (embeddings, lm_head, norms) to fp32, as the studio's transformers backend does.
+
+    The evaluation pass (a run that evaluates while training): eval_batch_size sequences of
+    seq_len for the validation loss (0: no validation loss), eval_suites for the suites'
+    scoring forwards (the evaluation code's batches), eval_new_tokens for the generation of
+    short-answer QA suites (prompts assumed as long as seq_len: an upper bound). The peak
+    of the run is the larger of the training step and the evaluation pass.
     """
     setup = _setup(
         method=method,
@@ -320,6 +350,9 @@ def estimate(
         fused_loss=fused_loss,
         qlora_upcast=qlora_upcast,
         double_quant=double_quant,
+        eval_batch_size=eval_batch_size,
+        eval_suites=eval_suites,
+        eval_new_tokens=eval_new_tokens,
     )
     est = _estimate(arch, setup)
     if not est.fits:
@@ -352,6 +385,10 @@ def _setup(**kw) -> _Setup:
         value = kw[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise InputError(f"{name} must be a positive integer, not {value!r}")
+    for name in ("eval_batch_size", "eval_new_tokens"):
+        value = kw[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InputError(f"{name} must be a whole number of at least 0, not {value!r}")
     if not kw["gpu_gib"] or kw["gpu_gib"] <= 0:
         raise InputError("gpu_gib must be positive")
     if not 0 <= kw["lora_dropout"] < 1:
@@ -640,6 +677,22 @@ def _estimate(arch: Architecture, s: _Setup) -> Estimate:
     settings = asdict(s)
     settings["lora_targets"] = list(s.lora_targets)
     settings["galore_targets"] = list(s.galore_targets)
+    phases = {"training": total}
+    evaluation: dict = {}
+    peak = "training"
+    passes = _eval_passes(arch, s)
+    if passes:
+        # Between optimizer steps: the gradients are freed (zero_grad sets them to None), the
+        # weights, adapters and optimizer states stay.
+        kept = weights + adapters + opt_states
+        evaluation = {name: int(size) for name, size in passes.items()}
+        eval_allocated = kept + max(passes.values())
+        evaluation["overhead"] = CUDA_CONTEXT_BYTES + int(FRAGMENTATION * eval_allocated)
+        phases["evaluation"] = int(eval_allocated + evaluation["overhead"])
+        if phases["evaluation"] > total:
+            peak, total = "evaluation", phases["evaluation"]
+            if phases["training"] <= gpu_bytes < total:
+                notes.append(("note_eval_peak", {"gib": gib(total - phases["training"], 1)}))
     return Estimate(
         parts=parts,
         total=total,
@@ -648,7 +701,52 @@ def _estimate(arch: Architecture, s: _Setup) -> Estimate:
         notes=notes,
         overlap=overlap,
         settings=settings,
+        phases=phases,
+        evaluation=evaluation,
+        peak=peak,
     )
+
+
+def _eval_passes(arch: Architecture, s: _Setup) -> dict[str, int]:
+    """Bytes each kind of evaluation forward needs beyond the weights and optimizer states,
+    under no_grad: the validation loss (`eval_loss`), the suites' log-probability scoring
+    (`scoring`) and the QA suites' generation (`generation`)."""
+    r = _regime(s)
+    cb = r.cb
+    h, inter, layers, vocab = (
+        arch.hidden_size,
+        arch.intermediate_size,
+        arch.num_hidden_layers,
+        arch.vocab_size,
+    )
+    kv_width = 2 * layers * arch.num_key_value_heads * arch.dim * cb  # a token's KV cache
+
+    def forward(batch: int, width: int, logit_positions: int, cache: bool) -> int:
+        tokens = batch * width
+        # One layer at a time, nothing saved for a backward: the residual stream and its
+        # fp32 normed copy, q/k/v/o and the MLP's three intermediate-width tensors, and the
+        # (batch, 1, seq, seq) float mask.
+        layer = tokens * (r.rb * h + 4 * h + cb * (arch.num_attention_heads * arch.dim * 2))
+        layer += tokens * 3 * r.pob * inter + batch * width * _round_up(width, 16) * cb
+        # Logits in the compute dtype, their fp32 copy and the fp32 log-softmax.
+        logits = logit_positions * vocab * (cb + 8)
+        return (tokens * kv_width if cache else 0) + max(layer, logits)
+
+    passes: dict[str, int] = {}
+    if s.eval_batch_size:
+        # transformers' evaluation loop: the loss of whole sequences (use_cache is off with
+        # gradient checkpointing, else the model builds a KV cache it then drops).
+        b, w = s.eval_batch_size, s.seq_len
+        passes["eval_loss"] = forward(b, w, b * w, cache=not s.gradient_checkpointing)
+    if s.eval_suites:
+        width = min(s.seq_len, SCORING_BATCH_TOKENS)
+        batch = max(1, SCORING_BATCH_TOKENS // width)
+        keep = min(batch * width, SCORING_LOGIT_BUDGET // vocab or 1)
+        passes["scoring"] = forward(batch, width, keep, cache=False)
+    if s.eval_new_tokens:
+        width = s.seq_len + s.eval_new_tokens
+        passes["generation"] = forward(GENERATION_BATCH, width, GENERATION_BATCH, cache=True)
+    return passes
 
 
 def _round_up(n: int, m: int) -> int:
@@ -810,6 +908,10 @@ def _advise(arch: Architecture, s: _Setup, est: Estimate) -> list[tuple[str, dic
         add("lower_galore_rank", {"galore_rank": r}, {"rank": r})
     if s.precision == "fp32":
         add("use_bf16", {"precision": "bf16"})
+    if est.peak == "evaluation" and s.eval_batch_size > 1:
+        options = _halvings(s.eval_batch_size, 1)
+        b = first_fit(options, lambda v: {"eval_batch_size": v})
+        add("lower_eval_batch", {"eval_batch_size": b}, {"batch_size": b})
     found.sort(key=lambda item: -item[0])
     return [(code, params) for _, code, params in found]
 
@@ -843,6 +945,16 @@ def summary_lines(est: Estimate, lang: str, *, with_advice: bool = True) -> list
         if part == "adapters" and not value:
             continue
         lines.append(t("vram.part_line", lang, label=t(f"vram.part_{part}", lang), gib=_f(value)))
+    if "evaluation" in est.phases:
+        lines.append(
+            t(
+                "vram.phases_line",
+                lang,
+                training=_f(est.phases["training"]),
+                evaluation=_f(est.phases["evaluation"]),
+                peak=t(f"vram.peak_{est.peak}", lang),
+            )
+        )
     lines.append(t("vram.total_line", lang, total=_f(est.total), gpu=_f(est.gpu_bytes)))
     if est.fits:
         lines.append(t("vram.fits", lang, free=_f(est.gpu_bytes - est.total)))

@@ -21,7 +21,15 @@ API_MERGE = "merge_models"
 
 
 def finished_runs(ws) -> list[str]:
-    return [r.id for r in list_runs(ws) if (r.final_dir / "studio_run.json").is_file()]
+    """Runs with a final model, each followed by `<id>@best` when it kept a best
+    checkpoint (evaluation while training)."""
+    found = []
+    for run in list_runs(ws):
+        if (run.final_dir / "studio_run.json").is_file():
+            found.append(run.id)
+            if run.best() is not None:
+                found.append(f"{run.id}@best")
+    return found
 
 
 def parse_weights(text: str, n: int) -> list[float]:
@@ -182,8 +190,9 @@ def build(ctx, loc) -> None:
         if not run_id:
             return t("export.pick_run", lang)
         try:
-            done = export_run(ws, open_run(ws, run_id), mode=mode_name, dtype=dtype_name,
-                              name=(wanted or "").strip() or None)  # fmt: skip
+            run_name, _, at = run_id.partition("@")
+            done = export_run(ws, open_run(ws, run_name), mode=mode_name, dtype=dtype_name,
+                              name=(wanted or "").strip() or None, best=at == "best")  # fmt: skip
         except (StudioError, OSError) as exc:
             return refusal(exc, lang, escape=True)
         return exported_text(done, lang)

@@ -43,7 +43,7 @@ PALETTE = (
 )  # fmt: skip
 # 20 runs at once, and the span series that keeps a flat curve flat (ui/plots.py)
 SLOT_COLORS = curve_colors({f"#{i + 1}": color for i, color in enumerate(PALETTE * 2)})
-METRIC_CHOICES = ("loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_s")
+METRIC_CHOICES = ("loss", "eval_loss", "score", "learning_rate", "grad_norm", "tokens_per_s")
 TABLE_COLUMNS = (
     "run",
     "title",
@@ -55,6 +55,7 @@ TABLE_COLUMNS = (
     "dataset",
     "final_loss",
     "best_eval_loss",
+    "best_score",
     "steps",
     "tokens",
     "duration_s",
@@ -70,6 +71,7 @@ SUMMARY_COLUMNS = (
     "final_loss",
     "final_eval_loss",
     "best_eval_loss",
+    "best_score",
     "steps",
     "tokens",
     "duration_s",

@@ -49,6 +49,9 @@ CURVE_COLORS = curve_colors({
     "loss (raw)": "#b6c2cf",
     "loss": "#0f766e",
     "eval_loss": "#dc2626",
+    "score": "#9333ea",
+    "score_low": "#d8b4fe",
+    "score_high": "#d8b4fe",
     "learning_rate": "#2563eb",
     "grad_norm": "#d97706",
     "tokens_per_s": "#7c3aed",
@@ -57,6 +60,7 @@ CURVE_COLORS = curve_colors({
 # axes), or one of the other logged figures.
 VIEWS = {
     "loss": ("loss", "eval_loss"),
+    "score": ("score", "score_low", "score_high"),
     "learning_rate": ("learning_rate",),
     "grad_norm": ("grad_norm",),
     "tokens_per_s": ("tokens_per_s",),
@@ -114,6 +118,10 @@ FIELDS = (
     "gpu_memory_gib",
     "allow_blocked",
     "allow_over_memory",
+    "evaluation.suites",
+    "evaluation.metric_for_best_model",
+    "evaluation.early_stopping_patience",
+    "evaluation.early_stopping_threshold",
 )
 # Whole-number fields (their inputs round to integers), as the config's annotations say.
 INTEGER_FIELDS = {path for path in FIELDS if is_integer_field(path)}
@@ -142,7 +150,15 @@ def config_from_form(ws, preset: str, dataset: str, model: str, profile: str, va
 
 
 def form_values(config: RunConfig) -> list:
-    return [_get(config, path) for path in FIELDS]
+    return [_get(config, path) if path != "evaluation.metric_for_best_model"
+            else _get(config, path) or "" for path in FIELDS]  # fmt: skip
+
+
+def suite_choices(ws) -> list[str]:
+    """The workspace's evaluation suites, by name (their latest version)."""
+    from studio.data.registry import list_eval_suites
+
+    return sorted({version.name for version in list_eval_suites(ws)})
 
 
 def render_check(checked, lang: str) -> str:
@@ -390,6 +406,31 @@ def build(ctx, loc) -> None:
                 number("gpu_memory_gib", "gpu_memory_gib")
                 check("allow_blocked", "allow_blocked")
                 check("allow_over_memory", "allow_over_memory")
+        with loc.make(gr.Accordion, i18n={"label": "train.evaluation"}, open=False):
+            with gr.Row():
+                fields["evaluation.suites"] = loc.make(
+                    gr.Dropdown,
+                    i18n={"label": "train.suites", "info": helped("evaluation.suites")},
+                    choices=suite_choices(ws),
+                    value=list(initial.evaluation.suites),
+                    multiselect=True,
+                    elem_id="train-suites",
+                    scale=3,
+                )
+                fields["evaluation.metric_for_best_model"] = loc.make(
+                    gr.Textbox,
+                    i18n={
+                        "label": "train.metric_for_best_model",
+                        "info": helped("evaluation.metric_for_best_model"),
+                    },
+                    value=initial.evaluation.metric_for_best_model or "",
+                    placeholder="eval_loss / sample-eval-rank.mrr_full",
+                    elem_id="train-best-metric",
+                    scale=2,
+                )
+                number("evaluation.early_stopping_patience", "early_stopping_patience")
+                number("evaluation.early_stopping_threshold", "early_stopping_threshold")
+            keep_current(fields["evaluation.suites"], lambda: suite_choices(ws))
         inputs = [preset, dataset, model, profile, *[fields[p] for p in FIELDS]]
         with gr.Row():
             check_btn = loc.make(gr.Button, i18n={"value": "train.check"}, elem_id="train-check")
