@@ -181,3 +181,22 @@ def test_runs_history_and_comparison_through_the_client(client, running_app):
     png = client.predict(ids, "loss", "step", "linear", 0.5, api_name="/runs_export_png")
     with open(png, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_check_takes_the_evaluation_settings_and_says_the_evaluation_pass(client):
+    """The Train tab's evaluation fields reach the config: the check's estimate names the
+    evaluation pass, the equivalent command carries the settings, and a metric the suite
+    does not report is refused in the page's language before anything starts."""
+    chosen = {
+        "evaluation.suites": ["sample-eval-rank"],
+        "evaluation.metric_for_best_model": "sample-eval-rank.mrr_full",
+        "evaluation.early_stopping_patience": 2,
+    }
+    message, _, estimate, command = client.predict(*form(**chosen), "en", api_name="/train_check")
+    assert message == ""
+    assert "evaluation pass" in estimate
+    assert "--set evaluation.early_stopping_patience=2" in command
+    assert "evaluation.suites" in command and "sample-eval-rank.mrr_full" in command
+    wrong = {**chosen, "evaluation.metric_for_best_model": "sample-eval-rank.acc"}
+    message, *_ = client.predict(*form(**wrong), "ja", api_name="/train_check")
+    assert "評価セット sample-eval-rank には指標 acc がありません" in message
