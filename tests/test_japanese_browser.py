@@ -151,8 +151,9 @@ def test_every_tab_in_japanese_has_no_english_left(japanese_browser, app, artifa
                 settle(page)
             if name == "学習":  # every field's help too: the advanced ones opened
                 page.get_by_text("詳細設定", exact=True).click()
+                page.get_by_text("学習中の評価・最良チェックポイント・早期終了").click()
                 settle(page)
-                for path in ("training.learning_rate", "lora.r", "training.seed"):
+                for path in ("training.learning_rate", "lora.r", "evaluation.suites"):
                     # the help `train --settings ja` prints, under its field
                     expect(page.get_by_text(setting_help(path, "ja"))).to_be_visible()
             words = english_words(visible_text(page))
