@@ -201,8 +201,11 @@ def test_runs_show_and_export_offer_the_best_checkpoint(workspace, capsys):
     run = prepare_run(workspace, config, preset=preset)
     assert execute(run, workspace) == 0
     best = run.best()
-    losses = {r["step"]: r["eval_loss"] for r in run.metrics() if r.get("kind") == "eval"}
+    evals = [r for r in run.metrics() if r.get("kind") == "eval"]
+    losses = {r["step"]: r["eval_loss"] for r in evals}
     assert best["metric"] == "eval_loss" and best["value"] == min(losses.values())
+    # The "score" curve follows the eval loss when that is the metric.
+    assert curves.series(run.metrics(), "score") == [(float(s), v) for s, v in losses.items()]
 
     from studio.cli import main
 

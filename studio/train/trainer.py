@@ -193,10 +193,11 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop, plan=Non
                 record["tokens_per_s"] = round(new_tokens / session_s, 1) if session_s else None
             elif "eval_loss" in logs or evaluation.scores_of(logs):
                 record.update(kind="eval", eval_loss=logs.get("eval_loss"))
+                if plan is not None and plan.metric:  # what the "score" curve follows
+                    record["metric"] = plan.metric
                 scores = evaluation.scores_of(logs)
                 if scores:
                     record["scores"] = scores
-                    record["metric"] = plan.metric if plan is not None else None
                     record["suite_seconds"] = logs.get("eval_suite_seconds")
             elif "train_runtime" in logs:
                 record.update(kind="summary", train_loss=logs.get("train_loss"))
