@@ -46,6 +46,9 @@ SCHEDULES = (
     "warmup_stable_decay",
 )
 INTERVALS = ("no", "steps", "epoch")
+# Experiment trackers a run can mirror its metrics to: transformers' `report_to` names, and
+# the package each needs (requirements-trackers.txt has the first two).
+TRACKERS = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb"}
 MAX_INT = 2**31 - 1  # the largest count (steps, batch size, rank, seed) a setting may hold
 
 
@@ -148,6 +151,10 @@ class TrainingSettings:
     seed: int = 42
     """Random seed for shuffling, dropout and initialisation: the same seed gives the same
     run."""
+    report_to: list[str] = field(default_factory=list)
+    """Also mirror the metrics to these trackers: `tensorboard` (event files in the run's
+    folder, `tensorboard/`), `trackio` (local and offline, in its usual folder, project
+    tsumugi-studio), `wandb` (when installed and logged in). The run folder stays the record."""
 
 
 # Metrics where lower is better; every other score (exact match, MRR, accuracy) is higher.
@@ -250,6 +257,8 @@ class RunConfig:
         _choice("training.lr_scheduler_type", t.lr_scheduler_type, SCHEDULES)
         _choice("training.eval_strategy", t.eval_strategy, INTERVALS)
         _choice("training.save_strategy", t.save_strategy, INTERVALS)
+        for tracker in t.report_to:
+            _choice("training.report_to", tracker, tuple(TRACKERS))
         positive = {
             "training.learning_rate": t.learning_rate,
             "training.per_device_train_batch_size": t.per_device_train_batch_size,

@@ -184,6 +184,26 @@ def estimate_memory(config: RunConfig, architecture: dict | None):
     )
 
 
+def check_trackers(config: RunConfig) -> None:
+    """Refuse a tracker whose package is not installed, saying how to install it (before a
+    run starts, not when its first log fails)."""
+    import importlib.util
+
+    from studio.train.config import TRACKERS
+
+    for tracker in config.training.report_to:
+        package = TRACKERS[tracker]
+        if importlib.util.find_spec(package) is None:
+            raise ConfigError(
+                f"training.report_to names {tracker}, but the {package} package is not "
+                "installed: pip install -r requirements-trackers.txt (tensorboard, trackio) "
+                f"or pip install {package}",
+                code="tracker_missing",
+                tracker=tracker,
+                package=package,
+            )
+
+
 def _optimizer_family(optim: str) -> str:
     """transformers' optimizer names (paged_adamw_8bit, adamw_torch_fused, ...) -> the
     families the estimate models."""
@@ -225,6 +245,7 @@ def preflight(
 
     config = resolve_config(ws, config)
     plan_for(ws, config)  # the suites to score while training exist, and report that metric
+    check_trackers(config)
     settings = config.encoding
     report, error, missing = None, None, False
     try:

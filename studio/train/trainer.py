@@ -8,7 +8,9 @@ loss needs triton, which CPU installs lack.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 
 from studio.hardware import peak_rss_mb
@@ -16,6 +18,7 @@ from studio.labels.encode import Collator
 from studio.runs.store import Run
 
 STATUS_INTERVAL_S = 1.0
+TRACKING_PROJECT = "tsumugi-studio"  # trackio's project for every studio run
 
 
 def _counting(collate: Collator):
@@ -80,7 +83,12 @@ def training_arguments(run: Run, config, prepared, has_eval: bool, plan=None):
         save_total_limit=t.save_total_limit,
         seed=t.seed,
         data_seed=t.seed,
-        report_to="none",
+        # The run folder is the record; trackers named in the config get a mirror of it:
+        # trackio locally (no Space), under one project with the run's id as its name.
+        report_to=list(t.report_to) or "none",
+        run_name=run.id,
+        project=TRACKING_PROJECT,
+        trackio_static_space_id=False,
         disable_tqdm=True,
         remove_unused_columns=False,
         dataloader_num_workers=0,
@@ -274,15 +282,12 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop, plan=Non
         # Suites without validation data: transformers refuses an evaluation strategy without
         # an eval dataset when the Trainer is built; the evaluation is ours (`evaluate`).
         args.eval_strategy = type(evaluates)("no")
-    trainer = StudioTrainer(
-        model=prepared.model,
-        args=args,
-        train_dataset=training_data.train,
-        eval_dataset=training_data.eval or None,
-        data_collator=_counting(collate),
-        processing_class=prepared.tokenizer,
-        callbacks=[RunDirectoryCallback()],
-    )
+    # TensorBoard's event files go into the run's folder (its callback reads the folder from
+    # the environment when the Trainer builds it; the default is inside checkpoints/).
+    with _environment(TENSORBOARD_LOGGING_DIR=str(run.root / "tensorboard")):
+        trainer = _build(
+            StudioTrainer, prepared, args, training_data, collate, RunDirectoryCallback
+        )
     if plan is not None and plan.metric and evaluates != "no":
         trainer.add_callback(BestCheckpoint())
         if plan.patience:
@@ -292,6 +297,33 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop, plan=Non
     # Our callback prints one readable line per log; transformers' own printer would repeat it.
     trainer.remove_callback(transformers_names("PrinterCallback"))
     return trainer
+
+
+def _build(trainer_class, prepared, args, training_data, collate, callback):
+    return trainer_class(
+        model=prepared.model,
+        args=args,
+        train_dataset=training_data.train,
+        eval_dataset=training_data.eval or None,
+        data_collator=_counting(collate),
+        processing_class=prepared.tokenizer,
+        callbacks=[callback()],
+    )
+
+
+@contextlib.contextmanager
+def _environment(**values):
+    """Environment variables set for the block and restored after it."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _finite(value):

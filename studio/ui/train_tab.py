@@ -22,7 +22,14 @@ from studio.runs import curves, history, launcher
 from studio.runs.store import ACTIVE, RunError, list_runs, open_run, reconcile, reconcile_run
 from studio.tokens.build import Cancelled
 from studio.train import presets
-from studio.train.config import METHODS, PRECISIONS, RunConfig, is_integer_field, setting_help
+from studio.train.config import (
+    METHODS,
+    PRECISIONS,
+    TRACKERS,
+    RunConfig,
+    is_integer_field,
+    setting_help,
+)
 from studio.train.start import Blocked, TooLarge, equivalent_command, preflight, start
 from studio.ui.diagnostics import render_diagnostics
 from studio.ui.errors import refusal
@@ -118,6 +125,7 @@ FIELDS = (
     "gpu_memory_gib",
     "allow_blocked",
     "allow_over_memory",
+    "training.report_to",
     "evaluation.suites",
     "evaluation.metric_for_best_model",
     "evaluation.early_stopping_patience",
@@ -406,6 +414,13 @@ def build(ctx, loc) -> None:
                 number("gpu_memory_gib", "gpu_memory_gib")
                 check("allow_blocked", "allow_blocked")
                 check("allow_over_memory", "allow_over_memory")
+            fields["training.report_to"] = loc.make(
+                gr.CheckboxGroup,
+                i18n={"label": "train.report_to", "info": helped("training.report_to")},
+                choices=list(TRACKERS),
+                value=list(initial.training.report_to),
+                elem_id="train-report-to",
+            )
         with loc.make(gr.Accordion, i18n={"label": "train.evaluation"}, open=False):
             with gr.Row():
                 fields["evaluation.suites"] = loc.make(
