@@ -149,6 +149,7 @@ NOTHING = {  # no argument names anything on the server
     "/guide_evaluate", "/guide_export", "/guide_train", "/data_balance", "/tokens_list",
     "/tokens_cap", "/runs_history", "/unload_models", "/chat_export", "/evaluate_demo",
     "/evaluate_export_csv",
+    "/model_pull_list", "/model_pull",  # a Hub id, refused unless it reads OWNER/NAME
 }  # fmt: skip
 REFUSED = (  # what a refusal says, by kind
     OUTSIDE_MESSAGE, "is not a valid name", "not in the list of choices", "no dataset",

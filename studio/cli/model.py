@@ -18,6 +18,21 @@ def add_parser(verbs, common: argparse.ArgumentParser) -> None:
     )
     model_args(info)
     info.set_defaults(func=cmd_model_info)
+    pull = m_verbs.add_parser(
+        "pull",
+        parents=[common],
+        help="download a model from the Hugging Face Hub into its cache, with progress",
+        description="Lists the repository's files and size, then downloads them into "
+        "huggingface_hub's cache (shared with other tools): safetensors weights and the small "
+        "files, not pickle weights unless --allow-pickle. Ctrl-C stops it; pulling again "
+        "continues where it stopped. A gated model needs its license accepted on the website "
+        "and a token (HF_TOKEN, or `hf auth login`).",
+    )
+    pull.add_argument("repo", help="OWNER/NAME, e.g. Qwen/Qwen2.5-0.5B-Instruct")
+    pull.add_argument("--revision", help="a branch, tag or commit (default: main)")
+    pull.add_argument("--allow-pickle", action="store_true", help="also fetch *.bin pickles")
+    pull.add_argument("--list", action="store_true", help="only list the files and the size")
+    pull.set_defaults(func=cmd_model_pull)
 
     gen = verbs.add_parser(
         "generate",
@@ -158,3 +173,37 @@ def cmd_generate(args) -> tuple[dict, str]:
         for c in result.cells
     )
     return payload, text
+
+
+def cmd_model_pull(args) -> tuple[dict, str]:
+    import sys
+    import time
+
+    from studio.models import hub
+
+    found = hub.listing(args.repo, args.revision, allow_pickle=args.allow_pickle)
+    lines = [f"{found.repo} @ {found.revision[:12]}: {found.total_bytes / 2**20:,.1f} MiB to fetch"]
+    for f in found.files:
+        why = "" if f.fetch else "  (skipped: pickle; --allow-pickle to fetch)"
+        lines.append(f"  {f.name:<48} {f.size / 2**20:>10,.1f} MiB{why}")
+    payload = found.to_dict()
+    if args.list:
+        return payload, "\n".join(lines)
+    print("\n".join(lines), file=sys.stderr, flush=True)
+    shown = {"at": 0.0}
+
+    def show(progress) -> None:
+        now = time.monotonic()
+        if now - shown["at"] >= 2 or progress.done >= progress.total:
+            print(f"[pull] {progress.line()}", file=sys.stderr, flush=True)
+            shown["at"] = now
+
+    try:
+        folder = hub.pull(found, progress=show)
+    except KeyboardInterrupt:  # Ctrl-C reached the download too: what arrived stays
+        raise hub.PullStopped(
+            f"stopped: {found.repo} is partly in the cache; pull it again to continue",
+            repo=found.repo,
+        ) from None
+    payload["path"] = str(folder)
+    return payload, f"pulled {found.repo} into {folder}; use it as --model {found.repo}"

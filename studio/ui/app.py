@@ -57,9 +57,13 @@ class StudioContext:
 
     def model_choices(self, lang: str, *, checkpoints: bool = False) -> list[tuple[str, str]]:
         """The model picker's choices: the embedded model, then the workspace's models (and
-        every run's intermediate checkpoints, `run:<id>@<step>`, when asked)."""
+        every run's intermediate checkpoints, `run:<id>@<step>`, when asked), then the Hub
+        models pulled into huggingface_hub's cache (`OWNER/NAME`)."""
+        from studio.models.hub import cached_models
+
         embedded = t("model.embedded_choice", lang, name=EMBEDDED_MODEL_NAME)
         names = self.workspace_models(checkpoints=checkpoints)
+        names += [n for n in cached_models() if n not in names]
         return [(embedded, EMBEDDED_MODEL_NAME)] + [(n, n) for n in names]
 
     def keep_models_current(self, picker, *, checkpoints: bool = False) -> None:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 
 from studio.errors import StudioError
 from studio.generate import GenerationSettings, generate
 from studio.i18n import t
+from studio.models import hub
 from studio.models.info import describe
 from studio.models.load import ModelLoadError
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.ui.errors import ShownError, error_text
+from studio.ui.progress import CANCELS, Background
 from studio.ui.sampling import sampling_controls, settings_from
 
 API_LOAD = "load_model"
 API_GENERATE = "generate"
+API_PULL_LIST = "model_pull_list"
+API_PULL = "model_pull"
 
 
 def _yes(value: bool, lang: str) -> str:
@@ -158,6 +164,43 @@ def build(ctx, loc) -> None:
                 )
                 # Rendered by show() from the loaded model's facts, in the current language.
                 status = gr.Markdown(t("model.not_loaded", loc.lang), elem_id="model-status")
+                with loc.make(gr.Accordion, i18n={"label": "model.pull"}, open=False):
+                    loc.make(gr.Markdown, i18n={"value": "model.pull_intro"})
+                    with gr.Row():
+                        repo = loc.make(
+                            gr.Textbox,
+                            i18n={"label": "model.pull_repo"},
+                            placeholder="Qwen/Qwen2.5-0.5B-Instruct",
+                            elem_id="pull-repo",
+                            scale=3,
+                        )
+                        revision = loc.make(
+                            gr.Textbox,
+                            i18n={"label": "model.pull_revision"},
+                            placeholder="main",
+                            elem_id="pull-revision",
+                            scale=1,
+                        )
+                    allow_pickle = loc.make(
+                        gr.Checkbox,
+                        i18n={"label": "model.pull_allow_pickle"},
+                        value=False,
+                        elem_id="pull-allow-pickle",
+                    )
+                    with gr.Row():
+                        list_btn = loc.make(
+                            gr.Button, i18n={"value": "model.pull_list"}, elem_id="pull-list"
+                        )
+                        pull_btn = loc.make(
+                            gr.Button,
+                            i18n={"value": "model.pull_start"},
+                            variant="primary",
+                            elem_id="pull-start",
+                        )
+                        stop_pull_btn = loc.make(
+                            gr.Button, i18n={"value": "model.pull_stop"}, elem_id="pull-stop"
+                        )
+                    pull_status = gr.Markdown(elem_id="pull-status")
             with gr.Column(scale=4, min_width=360):
                 loc.make(gr.Markdown, i18n={"value": lambda lang: f"### {t('model.notes', lang)}"})
                 notes = gr.Markdown(elem_id="model-notes")
@@ -286,6 +329,59 @@ def build(ctx, loc) -> None:
                 t("model.generate_failed", lang, error=error_text(exc, lang))
             ) from None
         return result.text, render_generation(result, lang)
+
+    def files_table(found, lang) -> str:
+        head = t("model.pull_listing", lang, repo=found.repo, revision=found.revision[:12],
+                 size=f"{found.total_bytes / 2**20:,.1f}")  # fmt: skip
+        rows = [
+            f"| `{html.escape(f.name)}` | {f.size / 2**20:,.1f} MiB | "
+            + (t("model.pull_fetched", lang) if f.fetch else t("model.pull_skipped", lang))
+            + " |"
+            for f in found.files
+        ]
+        return "\n".join([head, "", "| | | |", "|---|---|---|", *rows])
+
+    def list_files(repo_id, rev, pickle_ok, lang):
+        found = hub.listing(repo_id, (rev or "").strip() or None, allow_pickle=pickle_ok)
+        return files_table(found, lang)
+
+    def pull_model(request: gr.Request, repo_id, rev, pickle_ok, lang):
+        found = hub.listing(repo_id, (rev or "").strip() or None, allow_pickle=pickle_ok)
+        table = files_table(found, lang)
+        task = Background(
+            lambda progress, cancel: hub.pull(found, progress=progress, cancel=cancel),
+            request,
+            "pull",
+        )
+        for progress in task.updates():
+            line = progress.line() if progress is not None else t("model.pull_starting", lang)
+            yield f"{table}\n\n{html.escape(line)}", gr.skip()
+        try:
+            task.result()
+        except hub.PullStopped:
+            yield f"{table}\n\n{t('model.pull_stopped', lang, repo=found.repo)}", gr.skip()
+            return
+        yield (
+            f"{table}\n\n{t('model.pull_done', lang, repo=found.repo)}",
+            gr.update(choices=ctx.model_choices(lang), value=found.repo),
+        )
+
+    def stop_pull(request: gr.Request) -> None:
+        CANCELS.cancel(request, "pull")
+
+    list_btn.click(
+        list_files,
+        inputs=[repo, revision, allow_pickle, ctx.lang],
+        outputs=pull_status,
+        api_name=API_PULL_LIST,
+    )
+    pull_btn.click(
+        pull_model,
+        inputs=[repo, revision, allow_pickle, ctx.lang],
+        outputs=[pull_status, source],
+        api_name=API_PULL,
+    )
+    stop_pull_btn.click(stop_pull, api_visibility="private", queue=False)
 
     load_btn.click(
         load_model,
