@@ -26,12 +26,46 @@ MODEL = {
 PICKLE_ONLY = {"config.json": b"{}", "pytorch_model.bin": b"pickle" * 100}
 
 
+def _parquet(rows: list[dict]) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), out)
+    return out.getvalue()
+
+
+def _qa(first: int, n: int) -> list[dict]:
+    return [{"質問": f"問{i}", "回答": f"答{i}"} for i in range(first, first + n)]
+
+
+DATASETS = {
+    "org/qa": {  # a Parquet dataset in the Hub's usual layout: two train shards and a test
+        "README.md": b"---\nlicense: cc-by-4.0\n---\n",
+        "data/train-00000-of-00002.parquet": _parquet(_qa(0, 3)),
+        "data/train-00001-of-00002.parquet": _parquet(_qa(3, 2)),
+        "data/test-00000-of-00001.parquet": _parquet(_qa(100, 4)),
+    },
+    "org/chat": {  # configurations as folders, JSON Lines
+        "ja/train.jsonl": "\n".join(
+            json.dumps({"prompt": f"こんにちは{i}", "completion": f"はい{i}"}, ensure_ascii=False)
+            for i in range(3)
+        ).encode(),
+        "en/train.jsonl": json.dumps({"prompt": "hi", "completion": "hello"}).encode(),
+    },
+    "org/script": {"script.py": b"print('code')", "README.md": b"# only a script"},
+}
+
+
 class FakeHub:
     """Repositories by id; `gated` ids answer 401/403 as the Hub does; `break_once` files
     are cut after half their bytes on the first download (a lost connection)."""
 
     def __init__(self):
         self.repos = {"org/tiny": MODEL, "org/old": PICKLE_ONLY, "meta/gated": MODEL}
+        self.repos |= {f"datasets/{name}": files for name, files in DATASETS.items()}
         self.gated = {"meta/gated"}
         self.break_once = set()
         self.delay_s = 0.0  # per 64 KiB sent: a slow transfer to stop in the middle
@@ -56,13 +90,15 @@ class FakeHub:
             def answer(self, head: bool):
                 hub.requests.append(f"{self.command} {self.path}")
                 path = self.path.split("?")[0]
-                if path.startswith("/api/models/"):
-                    repo = "/".join(path.removeprefix("/api/models/").split("/")[:2])
+                if path.startswith(("/api/models/", "/api/datasets/")):
+                    kind, rest = path.removeprefix("/api/").split("/", 1)
+                    repo = "/".join(rest.split("/")[:2])
+                    repo = f"datasets/{repo}" if kind == "datasets" else repo
                     if repo not in hub.repos:
                         return self.reply(404, b'{"error": "Repository not found"}',
                                           {"X-Error-Code": "RepoNotFound"}, head)  # fmt: skip
                     files = hub.repos[repo]
-                    info = {"id": repo, "sha": SHA, "gated": "manual" if repo in hub.gated
+                    info = {"id": repo.removeprefix("datasets/"), "sha": SHA, "gated": "manual" if repo in hub.gated
                             else False, "private": False,
                             "siblings": [{"rfilename": n, "size": len(b)} for n, b in files.items()]}  # fmt: skip
                     return self.reply(200, json.dumps(info).encode(),
@@ -274,5 +310,52 @@ def test_the_model_tab_lists_pulls_and_offers_the_model(fake_hub, tmp_path):
         assert ["org/tiny", "org/tiny"] in picker["choices"]
         with pytest.raises(Exception, match="ゲート付き"):
             client.predict("meta/gated", "", False, "ja", api_name="/model_pull")
+        # The Data tab's path field takes a Hub dataset: its files first, then the import.
+        found = client.predict(None, "hf:org/qa split=test", "en", api_name="/data_check")
+        assert "org/qa" in found[0] and "data/test-00000-of-00001.parquet" in found[0]
+        no_map = [None] * 8
+        text = client.predict(None, "hf:org/qa split=test", None, "qa-test", None, False,
+                              *no_map, "en", api_name="/data_import")  # fmt: skip
+        assert "qa-test/v0001" in text and "4" in text
+        with pytest.raises(Exception, match="config="):
+            client.predict(None, "hf:org/qa colour=red", "en", api_name="/data_check")
     folder = tmp_path / "hf" / "hub" / "models--org--tiny" / "snapshots" / SHA
     assert (folder / "model.safetensors").is_file()
+
+
+def test_a_hub_dataset_imports_its_split_with_its_origin(fake_hub, workspace):
+    from studio.data.hub import import_hub
+    from studio.data.store import open_version
+
+    version, report = import_hub(workspace, "hf:org/qa")
+    # The train split's two shards as one version, rows in order, the test split left out.
+    assert report["rows"] == 5 and version.name == "qa" and version.format == "prompt_completion"
+    rows = open_version(workspace, version).to_list()
+    assert [r["prompt"] for r in rows] == [f"問{i}" for i in range(5)]
+    assert len({r["id"] for r in rows}) == 5
+    origin = version.to_dict()["settings"]["origin"]
+    assert origin["hub"] == "org/qa" and origin["revision"] == SHA
+    assert origin["files"] == ["data/train-00000-of-00002.parquet",
+                               "data/train-00001-of-00002.parquet"]  # fmt: skip
+    test, _ = import_hub(workspace, "hf:org/qa", split="test", name="qa-test")
+    assert test.rows == 4
+    chat, report = import_hub(workspace, "hf:org/chat", config="ja")
+    assert chat.rows == 3 and report["origin"]["files"] == ["ja/train.jsonl"]
+
+
+def test_the_cli_imports_from_the_hub_and_names_what_it_cannot_read(fake_hub, workspace):
+    root = str(workspace.root)
+    done = studio("data", "import", "hf:org/chat", "--config", "en", "--json",
+                  "--workspace", root, env=fake_hub.env)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert out["report"]["rows"] == 1 and out["manifest"]["settings"]["origin"]["config"] == "en"
+    assert "[pull]" in done.stderr
+    script = studio("data", "import", "hf:org/script", "--json", "--workspace", root,
+                    env=fake_hub.env)  # fmt: skip
+    assert script.returncode == 1
+    error = json.loads(script.stdout)["error"]
+    assert error["code"] == "no_data_files" and "script.py" in error["message"]
+    missing = studio("data", "import", "hf:org/none", "--json", "--workspace", root,
+                     env=fake_hub.env)  # fmt: skip
+    assert json.loads(missing.stdout)["error"]["code"] == "no_such_hub_dataset"

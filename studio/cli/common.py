@@ -64,3 +64,18 @@ def progress_printer(stream=None):
         stream.flush()
 
     return show
+
+
+def pull_printer(stream=None):
+    """A Hub download's progress (`models.hub.PullProgress`): a line every few seconds."""
+    import time
+
+    stream = stream or sys.stderr
+    shown = {"at": 0.0}
+
+    def show(progress) -> None:
+        if time.monotonic() - shown["at"] >= 2 or progress.done >= progress.total:
+            print(f"[pull] {progress.line()}", file=stream, flush=True)
+            shown["at"] = time.monotonic()
+
+    return show

@@ -7,11 +7,10 @@ latest version), so steps chain in a script.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from studio.cli import data_clean, data_dedup, data_quality
-from studio.cli.common import CliError, open_ws
+from studio.cli.common import CliError, open_ws, pull_printer
 
 # Actions written beside their own modules (cleaning, deduplication and clustering, the
 # quality classifier): each has `register(actions, common)`.
@@ -33,7 +32,12 @@ def add_parser(verbs, common) -> None:
         parents=[common],
         help="import a file (.jsonl .json .csv .tsv .parquet .txt) as a dataset version",
     )
-    imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "file", help="a data file, or hf:OWNER/NAME for a dataset of the Hugging Face Hub"
+    )
+    imp.add_argument("--config", help="hf: the dataset's configuration (a folder of its files)")
+    imp.add_argument("--split", help="hf: the split (default: train when there is one)")
+    imp.add_argument("--revision", help="hf: a branch, tag or commit (default: main)")
     imp.add_argument("--name", help="dataset name (default: the file's name)")
     imp.add_argument(
         "--layout",
@@ -104,28 +108,45 @@ def parse_mapping(items: list[str]) -> dict:
     for item in items:
         key, sep, column = item.partition("=")
         if not sep or not key.strip() or not column.strip():
-            raise argparse.ArgumentTypeError(f"--map wants FIELD=COLUMN, got {item!r}")
+            raise CliError(f"--map wants FIELD=COLUMN, got {item!r}")
         mapping[key.strip()] = column.strip()
     return mapping
 
 
 def cmd_import(args) -> tuple[dict, str]:
+    from studio.data import hub
     from studio.data.ingest import import_path
 
     ws = _ws(args)
     mapping = parse_mapping(args.mapping) or None
-    version, report = import_path(
-        ws,
-        args.file,
-        name=args.name,
-        layout=args.layout,
-        mapping=mapping,
-        skip_bad=args.skip_bad,
-        txt_mode=args.txt_mode,
-        encoding=args.encoding,
-    )
+    if hub.is_hub(args.file):
+        version, report = hub.import_hub(
+            ws,
+            args.file,
+            config=args.config,
+            split=args.split,
+            revision=args.revision,
+            name=args.name,
+            layout=args.layout,
+            mapping=mapping,
+            skip_bad=args.skip_bad,
+            progress=pull_printer(),
+        )
+        source = f"{args.file} ({len(report['origin']['files'])} files)"
+    else:
+        version, report = import_path(
+            ws,
+            Path(args.file),
+            name=args.name,
+            layout=args.layout,
+            mapping=mapping,
+            skip_bad=args.skip_bad,
+            txt_mode=args.txt_mode,
+            encoding=args.encoding,
+        )
+        source = report["file"]
     lines = [
-        f"imported {report['rows']:,} rows from {report['file']} as {version.spec}",
+        f"imported {report['rows']:,} rows from {source} as {version.spec}",
         f"  encoding {report['encoding'] or '-'}, layout {report['layout']} -> {version.format}",
     ]
     if report["skipped"]:

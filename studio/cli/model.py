@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from studio.cli.common import CliError, model_args, open_ws
+from studio.cli.common import CliError, model_args, open_ws, pull_printer
 
 
 def add_parser(verbs, common: argparse.ArgumentParser) -> None:
@@ -177,7 +177,6 @@ def cmd_generate(args) -> tuple[dict, str]:
 
 def cmd_model_pull(args) -> tuple[dict, str]:
     import sys
-    import time
 
     from studio.models import hub
 
@@ -190,16 +189,8 @@ def cmd_model_pull(args) -> tuple[dict, str]:
     if args.list:
         return payload, "\n".join(lines)
     print("\n".join(lines), file=sys.stderr, flush=True)
-    shown = {"at": 0.0}
-
-    def show(progress) -> None:
-        now = time.monotonic()
-        if now - shown["at"] >= 2 or progress.done >= progress.total:
-            print(f"[pull] {progress.line()}", file=sys.stderr, flush=True)
-            shown["at"] = now
-
     try:
-        folder = hub.pull(found, progress=show)
+        folder = hub.pull(found, progress=pull_printer())
     except KeyboardInterrupt:  # Ctrl-C reached the download too: what arrived stays
         raise hub.PullStopped(
             f"stopped: {found.repo} is partly in the cache; pull it again to continue",

@@ -686,10 +686,14 @@ def import_path(
     txt_mode: str | None = None,
     encoding: str | None = None,
     source: str | None = None,
+    more: list[Path] | tuple = (),
+    origin: dict | None = None,
 ):
     """Import a file as the next version of dataset `name` (default: the file's stem).
     Returns (version, report). With `skip_bad` off, the first malformed row stops the
-    import with its line number and nothing is written."""
+    import with its line number and nothing is written. `more`: further files of the same
+    kind read after it, as one dataset (a Hub dataset's shards); `origin`: where the files
+    came from, kept in the version's manifest (a Hub repository, revision and files)."""
     path = Path(path)
     started = time.monotonic()
     seen = inspect_file(path, txt_mode=txt_mode)
@@ -716,29 +720,38 @@ def import_path(
     totals = {"read": 0, "skipped": 0}
 
     def rows():
-        for n, row in read_rows(path, encoding=encoding, txt_mode=seen.txt_mode):
-            totals["read"] += 1
-            problem = row if isinstance(row, Issue) else None
-            if problem is None:
-                try:
-                    out = convert(row, layout, mapping)
-                except (ValueError, TypeError) as exc:
-                    problem = Issue(n, str(exc))
-            if problem is not None:
-                if not skip_bad:
-                    error = IngestError(
-                        f"{path.name}, line {problem.line}: {problem.message}. Fix the row, or "
-                        "import again skipping malformed rows."
-                    )
-                    error.issue = problem  # for the UI, in the page's language
-                    raise error
-                totals["skipped"] += 1
-                if len(skipped) < MAX_REPORTED:
-                    skipped.append(problem)
-                continue
-            ident = row.get("id")
-            out["id"] = str(ident) if ident not in (None, "") else f"{name}-{n:07d}"
-            yield out
+        offset = 0  # row numbers continue across files, so that ids stay unique
+        for part in (path, *map(Path, more)):
+            last = 0
+            for n, row in read_rows(part, encoding=encoding, txt_mode=seen.txt_mode):
+                last = n
+                yield from converted(part, n, offset + n, row)
+            offset += last
+
+    def converted(part: Path, n: int, number: int, row):
+        """The row as the layout maps it (or its problem); `number` names it in its id."""
+        totals["read"] += 1
+        problem = row if isinstance(row, Issue) else None
+        if problem is None:
+            try:
+                out = convert(row, layout, mapping)
+            except (ValueError, TypeError) as exc:
+                problem = Issue(n, str(exc))
+        if problem is not None:
+            if not skip_bad:
+                error = IngestError(
+                    f"{part.name}, line {problem.line}: {problem.message}. Fix the row, or "
+                    "import again skipping malformed rows."
+                )
+                error.issue = problem  # for the UI, in the page's language
+                raise error
+            totals["skipped"] += 1
+            if len(skipped) < MAX_REPORTED:
+                skipped.append(problem)
+            return
+        ident = row.get("id")
+        out["id"] = str(ident) if ident not in (None, "") else f"{name}-{number:07d}"
+        yield out
 
     datasets = hf_datasets()
     with _scratch(ws, path) as scratch:
@@ -779,6 +792,7 @@ def import_path(
                 "layout": layout,
                 "mapping": mapping,
                 "txt_mode": seen.txt_mode,
+                **({"origin": origin} if origin else {}),
             },
             counts={"rows": len(data), "skipped": totals["skipped"]},
             seconds=time.monotonic() - started,

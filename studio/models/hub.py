@@ -59,6 +59,7 @@ class Listing:
     revision: str  # the commit the branch or tag pointed at
     files: list[RepoFile] = field(default_factory=list)
     gated: bool = False
+    repo_type: str = "model"  # or "dataset"
 
     @property
     def fetched(self) -> list[RepoFile]:
@@ -75,6 +76,7 @@ class Listing:
     def to_dict(self) -> dict:
         return {
             "repo": self.repo,
+            "repo_type": self.repo_type,
             "revision": self.revision,
             "gated": self.gated,
             "total_bytes": self.total_bytes,
@@ -112,10 +114,10 @@ def _errors():
     return errors
 
 
-def hub_error(exc: BaseException, repo: str) -> HubError:
+def hub_error(exc: BaseException, repo: str, repo_type: str = "model") -> HubError:
     """What a huggingface_hub error means for the user, as a `HubError` with a code."""
     e = _errors()
-    url = f"https://huggingface.co/{repo}"
+    url = f"https://huggingface.co/{'datasets/' if repo_type == 'dataset' else ''}{repo}"
     if isinstance(exc, e.GatedRepoError) or _status(exc) in (401, 403):
         return HubError(
             f"{repo} is gated: accept its license at {url} with your account, then give this "
@@ -129,9 +131,9 @@ def hub_error(exc: BaseException, repo: str) -> HubError:
         return HubError(f"{repo} has no such revision: {exc}", code="no_such_revision", repo=repo)
     if isinstance(exc, e.RepositoryNotFoundError) or _status(exc) == 404:
         return HubError(
-            f"no model {repo} on the Hub (check the spelling: OWNER/NAME), or it is private "
-            "and this machine has no token for it",
-            code="no_such_repo",
+            f"no {repo_type} {repo} on the Hub (check the spelling: OWNER/NAME), or it is "
+            "private and this machine has no token for it",
+            code="no_such_repo" if repo_type == "model" else "no_such_hub_dataset",
             repo=repo,
         )
     if isinstance(exc, e.OfflineModeIsEnabled) or _is_connection(exc):
@@ -174,8 +176,8 @@ def cache_dir() -> Path:
     return Path(constants.HF_HUB_CACHE)
 
 
-def _repo_folder(repo: str) -> Path:
-    return cache_dir() / ("models--" + repo.replace("/", "--"))
+def _repo_folder(repo: str, repo_type: str = "model") -> Path:
+    return cache_dir() / (f"{repo_type}s--" + repo.replace("/", "--"))
 
 
 def check_repo_id(repo: str) -> str:
@@ -194,17 +196,29 @@ def check_repo_id(repo: str) -> str:
     return repo
 
 
-def listing(repo: str, revision: str | None = None, *, allow_pickle: bool = False) -> Listing:
+def listing(
+    repo: str,
+    revision: str | None = None,
+    *,
+    allow_pickle: bool = False,
+    repo_type: str = "model",
+) -> Listing:
     """The repository's files at `revision` (default: its main branch) and which a pull
     fetches: every file but the pickles when safetensors weights exist; the pickles too only
-    when allowed (refused, with why, when they are the only weights)."""
+    when allowed (refused, with why, when they are the only weights). A dataset's listing
+    fetches nothing until its data files are chosen (`data.hub`)."""
     from huggingface_hub import HfApi
 
     repo = check_repo_id(repo)
     try:
-        info = HfApi().model_info(repo, revision=revision, files_metadata=True)
+        api = HfApi()
+        read = api.dataset_info if repo_type == "dataset" else api.model_info
+        info = read(repo, revision=revision, files_metadata=True)
     except Exception as exc:  # noqa: BLE001 - every Hub failure gets its words
-        raise hub_error(exc, repo) from exc
+        raise hub_error(exc, repo, repo_type) from exc
+    if repo_type == "dataset":
+        files = [RepoFile(s.rfilename, int(s.size or 0), fetch=False) for s in info.siblings or []]
+        return Listing(repo, info.sha or revision or "main", files, bool(info.gated), "dataset")
     files = []
     for sibling in info.siblings or []:
         name = sibling.rfilename
@@ -223,9 +237,9 @@ def listing(repo: str, revision: str | None = None, *, allow_pickle: bool = Fals
     return Listing(repo, info.sha or revision or "main", files, gated=bool(info.gated))
 
 
-def _partial_bytes(repo: str) -> int:
+def _partial_bytes(repo: str, repo_type: str = "model") -> int:
     """Bytes of the repository's downloads under way or stopped (`*.incomplete` blobs)."""
-    blobs = _repo_folder(repo) / "blobs"
+    blobs = _repo_folder(repo, repo_type) / "blobs"
     if not blobs.is_dir():
         return 0
     total = 0
@@ -238,11 +252,11 @@ def _partial_bytes(repo: str) -> int:
 
 
 def _done_bytes(listing: Listing) -> int:
-    return _complete_bytes(listing) + _partial_bytes(listing.repo)
+    return _complete_bytes(listing) + _partial_bytes(listing.repo, listing.repo_type)
 
 
 def snapshot(listing: Listing) -> Path:
-    return _repo_folder(listing.repo) / "snapshots" / listing.revision
+    return _repo_folder(listing.repo, listing.repo_type) / "snapshots" / listing.revision
 
 
 def missing(listing: Listing) -> list[RepoFile]:
@@ -263,7 +277,7 @@ def pull(
     todo = missing(listing)
     if not todo:
         return snapshot(listing)
-    need = sum(f.size for f in todo) - _partial_bytes(listing.repo)
+    need = sum(f.size for f in todo) - _partial_bytes(listing.repo, listing.repo_type)
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(cache).free
@@ -277,7 +291,8 @@ def pull(
             need=round(need / 2**30, 1),
             free=round(free / 2**30, 1),
         )
-    command = [sys.executable, "-m", "studio.models.hub", listing.repo, listing.revision]
+    command = [sys.executable, "-m", "studio.models.hub", listing.repo_type, listing.repo]
+    command.append(listing.revision)
     child = subprocess.Popen(  # noqa: S603 - our own module, arguments are checked names
         [*command, *[f.name for f in todo]],
         stdout=subprocess.PIPE,
@@ -345,15 +360,15 @@ def cached_models() -> list[str]:
     return found
 
 
-def _download(repo: str, revision: str, names: list[str]) -> int:
+def _download(repo_type: str, repo: str, revision: str, names: list[str]) -> int:
     """The child process: fetch each file (huggingface_hub resumes a partial one)."""
     from huggingface_hub import hf_hub_download
 
     try:
         for name in names:
-            hf_hub_download(repo, name, revision=revision)
+            hf_hub_download(repo, name, revision=revision, repo_type=repo_type)
     except Exception as exc:  # noqa: BLE001 - told to the parent as words and a code
-        error = hub_error(exc, repo)
+        error = hub_error(exc, repo, repo_type)
         told = {"code": error.code, "message": str(error), "params": error.params}
         print(json.dumps({"error": told}, default=str), flush=True)
         return 1
@@ -362,4 +377,4 @@ def _download(repo: str, revision: str, names: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_download(sys.argv[1], sys.argv[2], sys.argv[3:]))
+    sys.exit(_download(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]))

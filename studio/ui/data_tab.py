@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from studio.data import hub as hub_data
 from studio.data import preview
 from studio.data.ingest import (
     LAYOUTS,
@@ -32,11 +33,13 @@ from studio.data.store import (
     split_version,
 )
 from studio.i18n import t
+from studio.models import hub as hub_models
 from studio.safety import UnsafeInputError, confine
 from studio.ui import data_clean, data_cluster, data_dedup, data_quality, data_tokens
 from studio.ui.errors import ShownError, error_text
 from studio.ui.localize import relabeled
 from studio.ui.pickers import keep_current
+from studio.ui.progress import Background
 
 API_IMPORT = "data_import"
 MAP_FIELDS = list(dict.fromkeys(f for fields in LAYOUTS.values() for f in fields))
@@ -309,7 +312,22 @@ def _import_section(data: DataContext) -> None:
             for f in MAP_FIELDS
         ]
 
+    def from_hub(uploaded, typed) -> bool:
+        return not uploaded and hub_data.is_hub((typed or "").strip())
+
+    def check_hub(typed, lang):
+        spec, options = hub_data.parse_spec(typed)
+        listing = hub_data.plan(spec, **options)
+        files = "".join(f"\n- `{f.name}` ({f.size / 2**20:,.2f} MiB)" for f in listing.fetched)
+        text = t("data.hub_found", lang, repo=listing.repo, revision=listing.revision[:12],
+                 size=f"{listing.total_bytes / 2**20:,.1f}") + files  # fmt: skip
+        keep = [gr.update()] * len(MAP_FIELDS)
+        name = listing.repo.split("/")[1][:60]
+        return [text, None, gr.update(), name, gr.update(visible=False), [], *keep]
+
     def check(uploaded, typed, lang):
+        if from_hub(uploaded, typed):
+            return check_hub(typed, lang)
         path = source_path(uploaded, typed, lang)
         try:
             seen = inspect_file(path)
@@ -340,11 +358,63 @@ def _import_section(data: DataContext) -> None:
             *mapping_updates(seen.layout, seen.columns, seen.mapping),
         ]
 
-    def do_import(uploaded, typed, chosen_layout, dataset_name, mode, skip, columns, *mapped):
+    def import_from_hub(request, typed, layout_name, dataset_name, skip, chosen_map, lang):
+        spec, options = hub_data.parse_spec(typed)
+        task = Background(
+            lambda progress, cancel: hub_data.import_hub(
+                ws, spec, **options, name=dataset_name or None, layout=layout_name or None,
+                mapping=chosen_map or None, skip_bad=bool(skip), progress=progress, cancel=cancel,
+            ),
+            request,
+            "hub-import",
+        )  # fmt: skip
+        for progress in task.updates():
+            line = progress.line() if progress is not None else t("model.pull_starting", lang)
+            yield t("data.hub_pulling", lang, repo=spec, progress=line), gr.skip()
+        try:
+            version, report = task.result()
+        except hub_models.PullStopped as exc:
+            yield error_text(exc, lang), gr.skip()
+            return
+        except IngestError as exc:
+            raise ShownError(t("data.import_failed", lang, error=error_text(exc, lang))) from None
+        yield imported_text(version, report, lang), version.spec
+
+    def imported_text(version, report, lang) -> str:
+        text = t(
+            "data.imported",
+            lang,
+            rows=f"{report['rows']:,}",
+            spec=version.spec,
+            form=version.format,
+            skipped=report["skipped"],
+        )
+        if report["skipped_rows"]:
+            text += "".join(
+                f"\n- {issue_text(Issue(**i), lang)}" for i in report["skipped_rows"][:20]
+            )
+        return text
+
+    def do_import(
+        request: gr.Request,
+        uploaded,
+        typed,
+        chosen_layout,
+        dataset_name,
+        mode,
+        skip,
+        columns,
+        *mapped,
+    ):
         lang = mapped[-1]
         chosen = dict(zip(MAP_FIELDS, mapped[:-1], strict=True))
         fields = LAYOUTS.get(chosen_layout or "", {})
         chosen_map = {f: c for f, c in chosen.items() if f in fields and c}
+        if from_hub(uploaded, typed):  # a Hub dataset: its download's progress, then the import
+            yield from import_from_hub(
+                request, typed, chosen_layout, dataset_name, skip, chosen_map, lang
+            )
+            return
         path = source_path(uploaded, typed, lang)
         try:
             version, report = import_path(
@@ -364,19 +434,7 @@ def _import_section(data: DataContext) -> None:
             raise ShownError(t("data.import_failed", lang, error=error_text(exc, lang))) from None
         except (DataError, OSError, UnsafeInputError) as exc:
             raise ShownError(t("data.import_failed", lang, error=error_text(exc, lang))) from None
-        text = t(
-            "data.imported",
-            lang,
-            rows=f"{report['rows']:,}",
-            spec=version.spec,
-            form=version.format,
-            skipped=report["skipped"],
-        )
-        if report["skipped_rows"]:
-            text += "".join(
-                f"\n- {issue_text(Issue(**i), lang)}" for i in report["skipped_rows"][:20]
-            )
-        return text, version.spec
+        yield imported_text(version, report, lang), version.spec
 
     outputs = [found, sample, layout, name, txt_mode, columns_state, *mapping.values()]
     check_btn.click(
