@@ -33,7 +33,7 @@ ALLOWED = set(
     harness results preset run linear ties dare svd slerp ja en mixed true false drop action
     id key value assistant loss sft shot distinct tsumugi cache tokens tmp True collator lr
     batch off isolated concatenated auto cosine constant alpha sqrt AdamW DoRA rsLoRA SVD GiB
-    tensorboard trackio wandb config split revision
+    tensorboard trackio wandb config split revision Hub
     """.split()  # noqa: SIM905
 )
 ALLOWED |= set(FILTERS)  # the cleaning filters' names, as pipelines and the CLI write them
