@@ -205,6 +205,19 @@ def test_a_pull_lists_the_files_skips_pickles_and_fills_the_shared_cache(fake_hu
     assert "org/tiny" in hub.cached_models()
     before = len(fake_hub.requests)
     assert hub.pull(listing) == folder and len(fake_hub.requests) == before
+    # Offline, a pull of what the cache holds answers from the cache.
+    import importlib
+
+    from huggingface_hub import constants
+
+    fake_hub.env["HF_HUB_OFFLINE"] = "1"
+    import os
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    importlib.reload(constants)
+    cached = hub.listing("org/tiny")
+    assert cached.revision == SHA and hub.pull(cached) == folder
+    assert {f.name for f in cached.files} == {"config.json", "tokenizer.json", "model.safetensors"}
 
 
 def test_the_cli_pulls_with_progress_and_resumes_a_broken_transfer(fake_hub):

@@ -60,6 +60,7 @@ class Listing:
     files: list[RepoFile] = field(default_factory=list)
     gated: bool = False
     repo_type: str = "model"  # or "dataset"
+    ref: str = "main"  # the branch or tag asked for (or the commit)
 
     @property
     def fetched(self) -> list[RepoFile]:
@@ -215,10 +216,15 @@ def listing(
         read = api.dataset_info if repo_type == "dataset" else api.model_info
         info = read(repo, revision=revision, files_metadata=True)
     except Exception as exc:  # noqa: BLE001 - every Hub failure gets its words
-        raise hub_error(exc, repo, repo_type) from exc
+        error = hub_error(exc, repo, repo_type)
+        cached = _cached_listing(repo, revision, repo_type) if error.code == "hub_offline" else None
+        if cached is None:
+            raise error from exc
+        return cached  # offline, but the files are here: they are used as they are
     if repo_type == "dataset":
         files = [RepoFile(s.rfilename, int(s.size or 0), fetch=False) for s in info.siblings or []]
-        return Listing(repo, info.sha or revision or "main", files, bool(info.gated), "dataset")
+        commit = info.sha or revision or "main"
+        return Listing(repo, commit, files, bool(info.gated), "dataset", revision or "main")
     files = []
     for sibling in info.siblings or []:
         name = sibling.rfilename
@@ -234,7 +240,38 @@ def listing(
             code="only_pickle_weights",
             repo=repo,
         )
-    return Listing(repo, info.sha or revision or "main", files, gated=bool(info.gated))
+    return Listing(
+        repo, info.sha or revision or "main", files, gated=bool(info.gated), ref=revision or "main"
+    )
+
+
+def _plain_ref(name: str) -> bool:
+    """A branch, tag or commit written as the Hub writes them (`main`, `v1.0`, `refs/pr/1`):
+    nothing that climbs out of the cache's folders."""
+    parts = name.split("/")
+    return all(p and p not in (".", "..") and all(c.isalnum() or c in "-_." for c in p)
+               for p in parts)  # fmt: skip
+
+
+def _cached_listing(repo: str, revision: str | None, repo_type: str) -> Listing | None:
+    """The listing of a snapshot already in the cache (the branch's commit from `refs/`, or
+    the commit named), every file in it marked as fetched; None when there is none."""
+    if revision is not None and not _plain_ref(revision):
+        return None
+    folder = _repo_folder(repo, repo_type)
+    ref = folder / "refs" / (revision or "main")
+    commit = ref.read_text(encoding="utf-8").strip() if ref.is_file() else (revision or "")
+    snapshot_dir = folder / "snapshots" / commit if commit else None
+    if snapshot_dir is None or not snapshot_dir.is_dir():
+        return None
+    files = [
+        RepoFile(p.relative_to(snapshot_dir).as_posix(), p.stat().st_size)
+        for p in sorted(snapshot_dir.rglob("*"))
+        if p.is_file()
+    ]
+    return (
+        Listing(repo, commit, files, repo_type=repo_type, ref=revision or "main") if files else None
+    )
 
 
 def _partial_bytes(repo: str, repo_type: str = "model") -> int:
@@ -276,6 +313,7 @@ def pull(
     next pull continues from them."""
     todo = missing(listing)
     if not todo:
+        _remember_ref(listing)
         return snapshot(listing)
     need = sum(f.size for f in todo) - _partial_bytes(listing.repo, listing.repo_type)
     cache = cache_dir()
@@ -329,7 +367,22 @@ def pull(
         )
     if progress is not None:
         progress(PullProgress(total, total, time.monotonic() - started, total - at_start))
+    _remember_ref(listing)
     return snapshot(listing)
+
+
+def _remember_ref(listing: Listing) -> None:
+    """`refs/<branch>` -> the commit, as huggingface_hub records a branch it downloaded
+    (the files were fetched by commit, which records none): offline, the branch's name then
+    still finds them, here and in every other tool."""
+    if listing.ref == listing.revision or not _plain_ref(listing.ref):  # a commit, or odd
+        return
+    refs = _repo_folder(listing.repo, listing.repo_type) / "refs" / listing.ref
+    try:
+        refs.parent.mkdir(parents=True, exist_ok=True)
+        refs.write_text(listing.revision, encoding="utf-8")
+    except OSError:
+        pass
 
 
 def _complete_bytes(listing: Listing) -> int:
