@@ -39,7 +39,7 @@ from studio.ui import data_clean, data_cluster, data_dedup, data_quality, data_t
 from studio.ui.errors import ShownError, error_text
 from studio.ui.localize import relabeled
 from studio.ui.pickers import keep_current
-from studio.ui.progress import Background
+from studio.ui.progress import CANCELS, Background
 
 API_IMPORT = "data_import"
 MAP_FIELDS = list(dict.fromkeys(f for fields in LAYOUTS.values() for f in fields))
@@ -278,9 +278,18 @@ def _import_section(data: DataContext) -> None:
             f: gr.Dropdown(label=f, choices=[], visible=False, elem_id=f"data-map-{f}")
             for f in MAP_FIELDS
         }
-    import_btn = loc.make(
-        gr.Button, i18n={"value": "data.import"}, variant="primary", elem_id="data-import"
-    )
+    with gr.Row():
+        import_btn = loc.make(
+            gr.Button,
+            i18n={"value": "data.import"},
+            variant="primary",
+            elem_id="data-import",
+            scale=4,
+        )
+        # Stops a Hub dataset's download; what arrived stays, and importing again resumes.
+        stop_btn = loc.make(
+            gr.Button, i18n={"value": "data.hub_stop"}, elem_id="data-import-stop", scale=1
+        )
     status = gr.Markdown(elem_id="data-import-status")
     columns_state = gr.State([])
 
@@ -449,6 +458,11 @@ def _import_section(data: DataContext) -> None:
         outputs=list(mapping.values()),
         api_visibility="private",
     )
+
+    def stop_hub_import(request: gr.Request) -> None:
+        CANCELS.cancel(request, "hub-import")
+
+    stop_btn.click(stop_hub_import, api_visibility="private", queue=False)
     import_btn.click(
         do_import,
         inputs=[upload, local_path, layout, name, txt_mode, skip_bad, columns_state]
