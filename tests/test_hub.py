@@ -372,3 +372,19 @@ def test_the_cli_imports_from_the_hub_and_names_what_it_cannot_read(fake_hub, wo
     missing = studio("data", "import", "hf:org/none", "--json", "--workspace", root,
                      env=fake_hub.env)  # fmt: skip
     assert json.loads(missing.stdout)["error"]["code"] == "no_such_hub_dataset"
+
+
+def test_a_disk_that_fills_during_a_pull_is_said_as_such(fake_hub):
+    import errno
+
+    from studio.models import hub
+
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as inner:
+            raise RuntimeError("download failed") from inner
+    except RuntimeError as exc:
+        error = hub.hub_error(exc, "org/tiny")
+    assert error.code == "disk_full_during_pull" and "pull again" in str(error)
+    assert "空き" in error.text("ja")

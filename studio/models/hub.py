@@ -13,6 +13,7 @@ never stores, prints or logs it.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -127,6 +128,14 @@ def hub_error(exc: BaseException, repo: str, repo_type: str = "model") -> HubErr
             code="gated_model",
             repo=repo,
             url=url,
+        )
+    if any(isinstance(c, OSError) and c.errno in (errno.ENOSPC, errno.EDQUOT) for c in _chain(exc)):
+        return HubError(
+            f"the disk filled up while {repo} downloaded ({cache_dir()}); what arrived stays "
+            "in the cache. Free some space and pull again to continue.",
+            code="disk_full_during_pull",
+            repo=repo,
+            cache=str(cache_dir()),
         )
     if isinstance(exc, e.RevisionNotFoundError):
         return HubError(f"{repo} has no such revision: {exc}", code="no_such_revision", repo=repo)
