@@ -299,7 +299,7 @@ def test_runs_tab_compares_methods_and_follows_a_live_run(browser, running_app, 
     for run_id in (lora, full):
         picker.click()
         picker.fill(run_id)
-        page.get_by_role("option", name=run_id).click()
+        page.get_by_role("option", name=run_id, exact=True).click()
         page.wait_for_timeout(500)
     page.keyboard.press("Escape")
     summary = page.locator("#runs-summary")
@@ -379,7 +379,9 @@ def test_export_tab_exports_a_run_and_merges_two(browser, running_app, artifacts
     run_input = page.locator("#export-run input")
     run_input.click()
     run_input.fill(first)
-    page.get_by_role("option", name=first).click()
+    # The run evaluated its validation split: its best checkpoint is offered beside it.
+    expect(page.get_by_role("option", name=f"{first}@best", exact=True)).to_be_visible()
+    page.get_by_role("option", name=first, exact=True).click()
     page.locator("#export-name textarea, #export-name input").first.fill("demo-merged")
     page.locator("#export-do").click()
     status = page.locator("#export-status")
@@ -392,7 +394,7 @@ def test_export_tab_exports_a_run_and_merges_two(browser, running_app, artifacts
     for run_id in (first, second):
         picker.click()
         picker.fill(run_id)
-        page.get_by_role("option", name=f"run:{run_id}").click()
+        page.get_by_role("option", name=f"run:{run_id}", exact=True).click()
         page.wait_for_timeout(300)
     page.keyboard.press("Escape")
     page.locator("#merge-weights textarea, #merge-weights input").first.fill("0.7, 0.3")

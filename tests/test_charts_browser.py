@@ -80,7 +80,7 @@ def test_charts_follow_every_control_on_the_first_click(browser, app):  # noqa: 
     picker.click()
     for run in (a, b):
         picker.fill(run["id"])
-        page.get_by_role("option", name=run["id"]).click()
+        page.get_by_role("option", name=run["id"], exact=True).click()
         page.wait_for_timeout(300)
     page.keyboard.press("Escape")
     chart = "#runs-curve"
@@ -105,7 +105,7 @@ def test_charts_follow_every_control_on_the_first_click(browser, app):  # noqa: 
     run_pick = page.locator("#train-run input")
     run_pick.click()
     run_pick.fill(a["id"])
-    page.get_by_role("option", name=a["id"]).click()
+    page.get_by_role("option", name=a["id"], exact=True).click()
     chart = "#train-curve"
     wait_for(page, chart, lambda p: "loss" in p and p["loss"][0] == step)
     expect(page.locator("#train-status .legend-item").first).to_be_visible()
