@@ -192,9 +192,6 @@ def cmd_model_pull(args) -> tuple[dict, str]:
     try:
         folder = hub.pull(found, progress=pull_printer())
     except KeyboardInterrupt:  # Ctrl-C reached the download too: what arrived stays
-        raise hub.PullStopped(
-            f"stopped: {found.repo} is partly in the cache; pull it again to continue",
-            repo=found.repo,
-        ) from None
+        raise hub.PullStopped(found.repo) from None
     payload["path"] = str(folder)
     return payload, f"pulled {found.repo} into {folder}; use it as --model {found.repo}"

@@ -40,6 +40,11 @@ class PullStopped(StudioError, RuntimeError):
 
     code = "pull_stopped"
 
+    def __init__(self, repo: str) -> None:
+        super().__init__(
+            f"stopped: {repo} is partly in the cache; pull it again to continue", repo=repo
+        )
+
 
 @dataclass
 class RepoFile:
@@ -193,11 +198,7 @@ def _repo_folder(repo: str, repo_type: str = "model") -> Path:
 def check_repo_id(repo: str) -> str:
     """`OWNER/NAME`, as the Hub spells ids; anything else is refused before a request."""
     repo = (repo or "").strip()
-    parts = repo.split("/")
-    ok = len(parts) == 2 and all(
-        p and p not in (".", "..") and all(c.isalnum() or c in "-_." for c in p) for p in parts
-    )
-    if not ok:
+    if len(repo.split("/")) != 2 or not _plain_ref(repo):
         raise HubError(
             f"{repo!r} is not a Hub model id: write it as OWNER/NAME (Qwen/Qwen2.5-0.5B)",
             code="bad_repo_id",
@@ -353,10 +354,7 @@ def pull(
             if cancel is not None and cancel():
                 child.terminate()
                 child.wait(timeout=30)
-                raise PullStopped(
-                    f"stopped: {listing.repo} is partly in the cache; pull it again to continue",
-                    repo=listing.repo,
-                )
+                raise PullStopped(listing.repo)
             if progress is not None:
                 done = min(total, _done_bytes(listing))
                 seconds = time.monotonic() - started

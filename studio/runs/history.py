@@ -86,9 +86,7 @@ def summarize(run: Run) -> dict:
         # The best evaluation of the metric the run follows (evaluation while training),
         # and the last evaluation's suite scores.
         "best_score": best_text(best),
-        "best": {k: v for k, v in best.items() if k != "path"} | {"path": str(best["path"])}
-        if best
-        else None,
+        "best": {**best, "path": str(best["path"])} if best else None,
         "scores": scored[-1] if scored else None,
         "steps": status.get("step") or (train[-1].get("step") if train else 0),
         "max_steps": status.get("max_steps"),

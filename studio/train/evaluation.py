@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from studio.evaluate import EvalError
 from studio.evaluate.tasks import METRIC_NAMES, PRIMARY, run_suite
@@ -33,7 +33,6 @@ class InTraining:
     tokenizer: object
     device: str
     source: object
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -127,13 +126,12 @@ def scores_of(logs: dict) -> dict[str, dict]:
     return scores
 
 
-def improved(plan: Plan, value: float, best: float | None, threshold: float = 0.0) -> bool:
-    """Whether `value` beats `best` by more than `threshold` (0: any gain; the best
-    checkpoint follows that, as transformers' `_determine_best_metric` does)."""
+def improved(plan: Plan, value: float, best: float | None) -> bool:
+    """Whether `value` beats `best` at all: a new best checkpoint, as transformers'
+    `_determine_best_metric` reads it (early stopping's threshold is its own callback's)."""
     if best is None or not math.isfinite(best):
         return True
-    gain = value - best if plan.greater_is_better else best - value
-    return gain > threshold
+    return value > best if plan.greater_is_better else value < best
 
 
 def metric_key(metric: str) -> str:
@@ -142,7 +140,7 @@ def metric_key(metric: str) -> str:
 
 def score_line(metrics: dict, metric: str | None = None) -> str:
     """An evaluation's scores for the log: `eval_loss 1.234 | sample-eval-rank.mrr_full
-    0.612 ± 0.041 | ...`, the followed metric first."""
+    0.612 ± 0.041 | ...`: the loss, then the scores with the followed metric first."""
     parts = []
     if metrics.get("eval_loss") is not None:
         parts.append(f"eval_loss {metrics['eval_loss']:.4f}")
@@ -151,8 +149,6 @@ def score_line(metrics: dict, metric: str | None = None) -> str:
     for name in order:
         value, stderr = scores[name]["value"], scores[name]["stderr"]
         parts.append(f"{name} {value:.4f}" + (f" ± {stderr:.4f}" if stderr is not None else ""))
-    if metric == "eval_loss":
-        parts.sort(key=lambda part: not part.startswith("eval_loss"))
     return " | ".join(parts)
 
 
@@ -175,11 +171,12 @@ def write_best(run, plan: Plan, step: int, value: float) -> None:
 def early_stop_of(trainer, plan: Plan) -> dict | None:
     """What stopped the run early (the metric, the patience, the best step and value), or
     None when it was not early stopping."""
+    state = trainer.state
+    if not plan.patience or 0 < state.max_steps <= state.global_step:  # ran to its end
+        return None
     for callback in trainer.callback_handler.callbacks:
         counter = getattr(callback, "early_stopping_patience_counter", None)
-        state = trainer.state
-        ended_early = state.max_steps <= 0 or state.global_step < state.max_steps
-        if counter is not None and plan.patience and counter >= plan.patience and ended_early:
+        if counter is not None and counter >= plan.patience:
             return {
                 "metric": plan.metric,
                 "patience": plan.patience,
