@@ -111,7 +111,7 @@ def build_prompt(
     return list(tokenizer(prompt)["input_ids"])
 
 
-def _generate_kwargs(loaded, settings: GenerationSettings, eos: list[int]) -> dict:
+def generate_kwargs(loaded, settings: GenerationSettings, eos: list[int]) -> dict:
     tok = loaded.tokenizer
     kwargs = dict(
         max_new_tokens=int(settings.max_new_tokens),
@@ -157,7 +157,7 @@ def generate(
             "The prompt is empty after tokenization; type something first.", code="empty_prompt"
         )
     eos = stop_ids(model, tok)
-    kwargs = _generate_kwargs(loaded, settings, eos)
+    kwargs = generate_kwargs(loaded, settings, eos)
     if streamer is not None:
         kwargs["streamer"] = streamer
     ids = torch.tensor([input_ids], device=loaded.device)

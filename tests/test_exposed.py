@@ -126,7 +126,7 @@ MODEL_ARGS = {  # a model folder, a run's model or an adapter
     "/load_model": [0], "/generate": [0], "/data_stats": [1], "/inspect_scan": [1],
     "/inspect_row": [1], "/inspect_apply_fixes": [1], "/inspect_repair_data": [1],
     "/train_check": [2], "/train_start": [2], "/compare_models": [0], "/chat": [0, 1],
-    "/merge_models": [3, 5], "/evaluate": [1],
+    "/merge_models": [3, 5], "/evaluate": [1], "/synth_start": [1],
 }  # fmt: skip
 FILE_ARGS = {"/data_check": [1], "/data_import": [1]}  # a data file typed as a server path
 UPLOAD_ARGS = {  # gradio file data: only the app's own upload cache
@@ -142,7 +142,8 @@ NAME_ARGS = {  # things in the workspace, by name: a path is not a name
     "/runs_compare": [0], "/runs_export_png": [0], "/runs_export_csv": [0], "/runs_rename": [0],
     "/runs_note": [0], "/runs_delete": [0], "/chat_save_dataset": [3], "/export_run": [0, 3],
     "/merge_models": [7], "/evaluate": [0, 2], "/evaluate_show": [0], "/evaluate_upload": [1],
-    "/evaluate_create": [1],
+    "/evaluate_create": [1], "/synth_start": [0], "/synth_stop": [0], "/synth_resume": [0],
+    "/synth_status": [0],
 }  # fmt: skip
 NOTHING = {  # no argument names anything on the server
     "/guide_sample", "/guide_clean", "/guide_inspect", "/guide_compare", "/guide_chat",

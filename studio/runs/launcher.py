@@ -50,8 +50,16 @@ def check_resumable(run: Run) -> None:
     raise RunError(f"{run.id} is {state}: {why}", code="not_resumable", run=run.id, state=state)
 
 
-def spawn(run: Run, ws, *, resume: bool = False, env: dict | None = None) -> subprocess.Popen:
-    """Start the training process for a prepared run (or resume one) and watch it."""
+def spawn(
+    run: Run,
+    ws,
+    *,
+    resume: bool = False,
+    env: dict | None = None,
+    command: list[str] | None = None,
+) -> subprocess.Popen:
+    """Start the training process for a prepared run (or resume one) and watch it; another
+    job kept in a run-like directory (a synthesis job) passes its own `command`."""
     if resume:
         check_resumable(run)
         run.clear_stop()
@@ -68,7 +76,7 @@ def spawn(run: Run, ws, *, resume: bool = False, env: dict | None = None) -> sub
         # CPU to its runs (studio.priority).
         proc = at_normal_priority(
             lambda: subprocess.Popen(
-                train_command(run, ws, resume=resume),
+                command or train_command(run, ws, resume=resume),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -107,13 +115,15 @@ def mark_exit(run: Run, code: int) -> None:
         name = signal.Signals(-code).name
         reason = f"killed by {name}"
         message = (
-            f"the training process was killed ({name})"
+            f"the {run.process_name} process was killed ({name})"
             + ("; this is often the kernel's out-of-memory killer" if name == "SIGKILL" else "")
-            + ". Checkpoints and metrics written before are kept; resume continues from the "
-            "last checkpoint."
+            + f". {run.kept_on_failure}"
         )
     else:
-        reason, message = f"exit status {code}", f"the training process exited with {code}"
+        reason, message = (
+            f"exit status {code}",
+            f"the {run.process_name} process exited with {code}",
+        )
     run.set_status("failed", reason=reason, message=message, ended=time.time())
 
 
@@ -132,7 +142,7 @@ def stop(run: Run) -> str:
         run.set_status(
             "stopped",
             reason="killed",
-            message="stopped at once: work since the last checkpoint is lost",
+            message=f"stopped at once: work since {run.resume_point} is lost",
             ended=time.time(),
         )
         run.clear_stop()

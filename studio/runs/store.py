@@ -45,6 +45,14 @@ class RunError(StudioError, RuntimeError):
 class Run:
     root: Path
 
+    # How the messages written for a run's process name it (a synthesis job says its own).
+    process_name = "training"
+    resume_point = "the last checkpoint"
+    kept_on_failure = (
+        "Checkpoints and metrics written before are kept; resume continues from the last "
+        "checkpoint."
+    )
+
     @property
     def id(self) -> str:
         return self.root.name
@@ -266,8 +274,8 @@ def reconcile_run(run: Run) -> bool:
         run.set_status(
             "interrupted",
             reason="process_gone",
-            message="the training process ended without saying why (restart or kill); "
-            "resume continues from the last checkpoint",
+            message=f"the {run.process_name} process ended without saying why (restart or "
+            f"kill); resume continues from {run.resume_point}",
             ended=time.time(),
         )
     except OSError:  # a full disk: the pages that asked keep answering; the next look retries

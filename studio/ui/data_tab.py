@@ -35,7 +35,7 @@ from studio.data.store import (
 from studio.i18n import t
 from studio.models import hub as hub_models
 from studio.safety import UnsafeInputError, confine
-from studio.ui import data_clean, data_cluster, data_dedup, data_quality, data_tokens
+from studio.ui import data_clean, data_cluster, data_dedup, data_quality, data_synth, data_tokens
 from studio.ui.errors import ShownError, error_text
 from studio.ui.localize import relabeled
 from studio.ui.pickers import keep_current
@@ -50,6 +50,7 @@ SECTIONS = (
     (data_dedup, "data.tab_dedup", "data-dedup"),
     (data_quality, "data.tab_quality", "data-quality"),
     (data_cluster, "data.tab_cluster", "data-cluster"),
+    (data_synth, "data_synth.tab", "data-synth"),
 )
 # After the versions: the datasets as encoded for training.
 STORES = (data_tokens, "tokens.tab", "data-tokens")

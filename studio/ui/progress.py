@@ -106,7 +106,7 @@ def _percent(fraction: float | None) -> str:
     return "…" if fraction is None else f"{fraction:.0%}"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     seconds = int(seconds)
     if seconds >= 3600:
         return f"{seconds // 3600} h {seconds % 3600 // 60} min"
@@ -118,7 +118,7 @@ def progress_text(progress, lang: str) -> str:
     if progress is None:
         return t("tokens.starting", lang)
     if progress.state == "encoding":
-        eta = t("tokens.eta", lang, eta=_duration(progress.eta_s)) if progress.eta_s else ""
+        eta = t("tokens.eta", lang, eta=duration(progress.eta_s)) if progress.eta_s else ""
         total = f" / {progress.total_rows:,}" if progress.total_rows else ""
         return t(
             "tokens.encoding",
