@@ -3,6 +3,7 @@
     synth/<job id>/
       job.json       what to do: source version, model, template, passages, generation
       status.json    state, pid, progress, throughput, ETA (rewritten atomically)
+      plan.npy       every passage as (row, start, end) in the source version
       parts/         batch-<k>.jsonl, one per finished batch of passages (written atomically)
       report.json    counts by rejection reason, with samples (when the job ends)
       synth.log      what the job's process printed
@@ -19,6 +20,7 @@ document and the passage's character offsets.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -29,13 +31,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from studio.errors import InputError, StudioError
-from studio.fsutil import atomic_write_json, atomic_write_text
+from studio.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 from studio.generate import GenerationSettings
 from studio.runs.store import ACTIVE, Run, reconcile_run, start_time
 from studio.safety import safe_name
 from studio.synth.checks import REASONS, Pair, instruction_spans, judge
 from studio.synth.generators import WHY
-from studio.synth.passages import PassageSettings, passages
+from studio.synth.passages import Passage, PassageSettings, plan
 from studio.synth.templates import Template, template_from_dict
 
 OUTPUTS = ("messages", "prompt_completion")
@@ -109,6 +111,7 @@ class SynthJob(Run):
     log_path = property(lambda self: self.root / "synth.log")
     parts_dir = property(lambda self: self.root / "parts")
     report_path = property(lambda self: self.root / "report.json")
+    plan_path = property(lambda self: self.root / "plan.npy")
 
     def settings(self) -> SynthSettings:
         return SynthSettings.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
@@ -121,13 +124,19 @@ class SynthJob(Run):
             return set()
         return {int(p.stem.split("-")[1]) for p in self.parts_dir.glob("batch-*.jsonl")}
 
-    def records(self) -> list[dict]:
-        """Every finished passage's record, in passage order."""
-        found = []
-        for path in sorted(self.parts_dir.glob("batch-*.jsonl")) if self.parts_dir.is_dir() else []:
+    def iter_records(self):
+        """Every finished passage's record, in passage order, one at a time (batch files
+        are named in batch order, and a batch holds its passages in order)."""
+        if not self.parts_dir.is_dir():
+            return
+        for path in sorted(self.parts_dir.glob("batch-*.jsonl")):
             with open(path, encoding="utf-8") as f:
-                found.extend(json.loads(line) for line in f if line.strip())
-        return sorted(found, key=lambda r: r["passage"])
+                for line in f:
+                    if line.strip():
+                        yield json.loads(line)
+
+    def records(self) -> list[dict]:
+        return list(self.iter_records())
 
     def report(self) -> dict | None:
         return self.json_of(self.report_path)
@@ -142,8 +151,8 @@ def new_job(ws, settings: SynthSettings) -> SynthJob:
     from studio.data.store import resolve
     from studio.models.load import resolve_source
 
-    settings.validate()
     version = resolve(ws, settings.source)
+    settings.validate()
     settings.source = version.spec
     settings.name = safe_name(settings.name or f"{version.name}-synth")
     resolve_source(settings.model, named_dirs=ws.model_dirs())  # a clear error for a bad name
@@ -204,17 +213,28 @@ def spawn_job(job: SynthJob, ws, *, resume: bool = False):
 
 
 # --- the work ------------------------------------------------------------------------------
-def documents(ws, spec: str):
-    """(row, id, text) of every document of a version, in order."""
+TEXT_COLUMNS = {"text": ["text"], "prompt_completion": ["prompt", "completion"],
+                "messages": ["messages"]}  # fmt: skip
+
+
+def documents(ws, spec: str, *, ids: bool = True):
+    """(row, id, text) of every document of a version with text, in order; read in batches
+    of the columns the text needs (and `id`), so no column is ever held whole."""
     from studio.data.store import document_text, open_version, resolve
 
     version = resolve(ws, spec)
     data = open_version(ws, version)
-    ids = data["id"] if "id" in data.column_names else None
-    for row, record in enumerate(data):
-        text = document_text(record, version.format)
-        if text.strip():
-            yield row, (ids[row] if ids is not None else f"row-{row}"), text
+    columns = list(TEXT_COLUMNS[version.format])
+    if ids and "id" in data.column_names:
+        columns.append("id")
+    row = 0
+    for batch in data.select_columns(columns).iter(batch_size=1024):
+        for i in range(len(batch[columns[0]])):
+            record = {c: batch[c][i] for c in columns}
+            text = document_text(record, version.format)
+            if text.strip():
+                yield row, record.get("id") or f"row-{row}", text
+            row += 1
 
 
 def open_generator(ws, settings: SynthSettings, template: Template):
@@ -247,14 +267,57 @@ class _Stop:
         return self.signalled or self.job.stop_requested
 
 
-def _count_totals(records: list[dict]) -> dict:
-    rejected = Counter(r["reason"] for rec in records for r in rec["rejected"])
+def _count_totals(records) -> dict:
+    """Passages done, pairs kept, rejections by reason and output tokens of `records` (any
+    iterable: the batch files are read one record at a time)."""
+    rejected: Counter = Counter()
+    done = accepted = tokens = 0
+    for rec in records:
+        done += 1
+        accepted += len(rec["accepted"])
+        tokens += rec["new_tokens"]
+        rejected.update(r["reason"] for r in rec["rejected"])
     return {
-        "passages_done": len(records),
-        "accepted": sum(len(rec["accepted"]) for rec in records),
+        "passages_done": done,
+        "accepted": accepted,
         "rejected": {k: rejected[k] for k in REASONS if rejected[k]},
-        "new_tokens": sum(rec["new_tokens"] for rec in records),
+        "new_tokens": tokens,
     }
+
+
+def load_plan(ws, job: SynthJob, settings: SynthSettings, tokenizer):
+    """The job's passages as (row, start, end): planned once, in one pass over the version,
+    and kept in the job (a resumed job does not plan again)."""
+    import numpy as np
+
+    if job.plan_path.is_file():
+        try:
+            return np.load(job.plan_path)
+        except (OSError, ValueError):
+            pass  # damaged: plan again (it is deterministic)
+    offsets = plan(
+        documents(ws, settings.source, ids=False),
+        settings.passages,
+        tokenizer,
+        limit=settings.limit,
+    )
+    buffer = io.BytesIO()
+    np.save(buffer, offsets)
+    atomic_write_bytes(job.plan_path, buffer.getvalue())
+    return offsets
+
+
+def batch_passages(data, fmt: str, offsets, first: int) -> list[Passage]:
+    """The passages of one batch, their texts read from the version as it runs."""
+    from studio.data.store import document_text
+
+    found = []
+    for i, (row, start, end) in enumerate(offsets.tolist()):
+        record = data[row]
+        text = document_text(record, fmt)
+        doc_id = record.get("id") or f"row-{row}"
+        found.append(Passage(first + i, row, str(doc_id), start, end, text[start:end]))
+    return found
 
 
 def execute(ws, job: SynthJob, *, generator=None, log=print) -> dict:
@@ -311,13 +374,12 @@ def _execute(ws, job, settings, template, generator, stop, log) -> dict:
     if generator is None:
         generator, why, closer = open_generator(ws, settings, template)
     with closer:
+        from studio.data.store import open_version, resolve
+
         tokenizer = getattr(generator, "tokenizer", None)
-        plan = list(
-            passages(
-                documents(ws, settings.source), settings.passages, tokenizer, limit=settings.limit
-            )
-        )
-        if not plan:
+        offsets = load_plan(ws, job, settings, tokenizer)
+        total = len(offsets)
+        if not total:
             raise SynthError(
                 f"{settings.source} has no passage of at least {settings.passages.min_chars} "
                 "characters",
@@ -325,22 +387,21 @@ def _execute(ws, job, settings, template, generator, stop, log) -> dict:
                 source=settings.source,
                 min_chars=settings.passages.min_chars,
             )
+        version = resolve(ws, settings.source)
+        data = open_version(ws, version)
         size = int(settings.batch_size)
-        batches = (len(plan) + size - 1) // size
+        batches = (total + size - 1) // size
         done = job.finished_batches()
-        totals = _count_totals(job.records())
+        totals = _count_totals(job.iter_records())
         job.set_status(
             "running",
             backend=generator.backend,
             backend_why=why,  # a key of generators.WHY
-            passages_total=len(plan),
+            passages_total=total,
             batches_total=batches,
             **totals,
         )
-        log(
-            f"[synth] {len(plan)} passages in {batches} batches; {len(done)} done; "
-            f"{WHY.get(why, why)}"
-        )
+        log(f"[synth] {total} passages in {batches} batches; {len(done)} done; {WHY.get(why, why)}")
         spans = instruction_spans(template.instructions(settings.persona))
         session = {"seconds": 0.0, "passages": 0, "tokens": 0}
         for k in range(batches):
@@ -350,7 +411,9 @@ def _execute(ws, job, settings, template, generator, stop, log) -> dict:
                 job.set_status("stopped", reason="stopped", ended=time.time(), **totals)
                 log(f"[synth] stopped; {totals['passages_done']} passages done")
                 return job.status()
-            batch = plan[k * size : (k + 1) * size]
+            batch = batch_passages(
+                data, version.format, offsets[k * size : (k + 1) * size], k * size
+            )
             started = time.perf_counter()
             replies = generator.generate(
                 [template.messages(p.text, settings.persona) for p in batch], seed=k
@@ -390,7 +453,7 @@ def _execute(ws, job, settings, template, generator, stop, log) -> dict:
             session["seconds"] += seconds
             session["passages"] += len(batch)
             session["tokens"] += sum(r.new_tokens for r in replies)
-            left = len(plan) - totals["passages_done"]
+            left = total - totals["passages_done"]
             per_s = session["passages"] / max(session["seconds"], 1e-9)
             job.set_status(
                 "running",
@@ -400,29 +463,22 @@ def _execute(ws, job, settings, template, generator, stop, log) -> dict:
                 eta_s=round(left / per_s, 1) if per_s > 0 else None,
             )
             log(
-                f"[synth] batch {k + 1}/{batches}: {totals['passages_done']}/{len(plan)} "
+                f"[synth] batch {k + 1}/{batches}: {totals['passages_done']}/{total} "
                 f"passages, {totals['accepted']} pairs kept, {per_s:.2f} passages/s"
             )
     return finish(ws, job, settings, template)
 
 
-def finish(ws, job: SynthJob, settings: SynthSettings, template: Template) -> dict:
-    """Write the report and, when any pair was accepted, the new dataset version."""
-    from studio.data.store import hf_datasets, write_version
-
-    records = job.records()
-    totals = _count_totals(records)
-    report = build_report(records, totals)
-    atomic_write_json(job.report_path, report)
-    rows = []
-    for rec in records:
+def _rows(job: SynthJob, output: str):
+    """The accepted pairs as dataset rows, streamed from the batch files."""
+    roles = ("user", "assistant")
+    for rec in job.iter_records():
         for k, pair in enumerate(rec["accepted"]):
             turns = pair["turns"]
             row = {"id": f"{job.id}-p{rec['passage']:06d}-{k}"}
-            if settings.output == "prompt_completion":
+            if output == "prompt_completion":
                 row.update(prompt=turns[0], completion=turns[1])
             else:
-                roles = ("user", "assistant")
                 row["messages"] = [
                     {"role": roles[i % 2], "content": text} for i, text in enumerate(turns)
                 ]
@@ -433,8 +489,21 @@ def finish(ws, job: SynthJob, settings: SynthSettings, template: Template) -> di
                 source_end=rec["end"],
                 passage=rec["passage"],
             )
-            rows.append(row)
-    if not rows:
+            yield row
+
+
+def finish(ws, job: SynthJob, settings: SynthSettings, template: Template) -> dict:
+    """Write the report and, when any pair was accepted, the new dataset version (rows
+    streamed from the batch files into Arrow on disk, never all in memory)."""
+    import shutil
+    import tempfile
+
+    from studio.data.store import cache_dir, hf_datasets, write_version
+
+    report = build_report(job.iter_records())
+    atomic_write_json(job.report_path, report)
+    totals = {k: report[k] for k in ("passages_done", "accepted", "rejected", "new_tokens")}
+    if not totals["accepted"]:
         return job.set_status(
             "completed",
             reason="no_pairs_accepted",
@@ -444,56 +513,67 @@ def finish(ws, job: SynthJob, settings: SynthSettings, template: Template) -> di
             **totals,
         )
     status = job.status()
-    version = write_version(
-        ws,
-        settings.name,
-        hf_datasets().Dataset.from_list(rows),
-        format="prompt_completion" if settings.output == "prompt_completion" else "messages",
-        operation="synthesize",
-        parent=settings.source,
-        settings={
-            "job": job.id,
-            "model": settings.model,
-            "backend": status.get("backend"),
-            "template": template.name,
-            "template_language": template.language,
-            "persona": settings.persona,
-            "passages": settings.passages.to_dict(),
-            "limit": settings.limit,
-            "generation": asdict(settings.generation),
-        },
-        counts={
-            "passages": totals["passages_done"],
-            "pairs": totals["accepted"] + sum(totals["rejected"].values()),
-            "accepted": totals["accepted"],
-            "rejected": totals["rejected"],
-            "new_tokens": totals["new_tokens"],
-        },
-        source=f"synth:{job.id}",
-    )
+    scratch = Path(tempfile.mkdtemp(prefix="synth-", dir=cache_dir(ws)))
+    try:
+        rows = hf_datasets().Dataset.from_generator(
+            _rows, gen_kwargs={"job": job, "output": settings.output}, cache_dir=str(scratch)
+        )
+        version = write_version(
+            ws,
+            settings.name,
+            rows,
+            format="prompt_completion" if settings.output == "prompt_completion" else "messages",
+            operation="synthesize",
+            parent=settings.source,
+            settings={
+                "job": job.id,
+                "model": settings.model,
+                "backend": status.get("backend"),
+                "template": template.name,
+                "template_language": template.language,
+                "persona": settings.persona,
+                "passages": settings.passages.to_dict(),
+                "limit": settings.limit,
+                "generation": asdict(settings.generation),
+            },
+            counts={
+                "passages": totals["passages_done"],
+                "pairs": report["pairs"],
+                "accepted": totals["accepted"],
+                "rejected": totals["rejected"],
+                "new_tokens": totals["new_tokens"],
+            },
+            source=f"synth:{job.id}",
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return job.set_status(
         "completed", reason=None, version=version.spec, ended=time.time(), **totals
     )
 
 
-def build_report(records: list[dict], totals: dict) -> dict:
-    """Counts by reason with a few samples each (the passage's offsets, the pair, the
-    reply), and accepted samples: what the Data tab and `--json` show."""
+def build_report(records) -> dict:
+    """Counts by reason with a few samples each (the passage's offsets and the pair), and
+    accepted samples: what the Data tab and `--json` show. One pass over `records`."""
     samples: dict[str, list] = {r: [] for r in REASONS}
     accepted = []
-    for rec in records:
-        where = {"passage": rec["passage"], "doc_id": rec["doc_id"], "start": rec["start"]}
-        for r in rec["rejected"]:
-            if len(samples[r["reason"]]) < SAMPLES:
-                extra = {k: v for k, v in r.items() if k not in ("turns", "reason")}
-                if r["reason"] == "too_long":
-                    extra["prompt_tokens"] = rec.get("prompt_tokens")
-                samples[r["reason"]].append({**where, "turns": r["turns"], **extra})
-        for a in rec["accepted"]:
-            if len(accepted) < SAMPLES:
-                accepted.append({**where, "turns": a["turns"], "grounding": a.get("grounding")})
-    rejected_total = sum(totals["rejected"].values())
-    pairs = totals["accepted"] + rejected_total
+
+    def sampled():
+        for rec in records:
+            where = {"passage": rec["passage"], "doc_id": rec["doc_id"], "start": rec["start"]}
+            for r in rec["rejected"]:
+                if len(samples[r["reason"]]) < SAMPLES:
+                    extra = {k: v for k, v in r.items() if k not in ("turns", "reason")}
+                    if r["reason"] == "too_long":
+                        extra["prompt_tokens"] = rec.get("prompt_tokens")
+                    samples[r["reason"]].append({**where, "turns": r["turns"], **extra})
+            for a in rec["accepted"]:
+                if len(accepted) < SAMPLES:
+                    accepted.append({**where, "turns": a["turns"], "grounding": a.get("grounding")})
+            yield rec
+
+    totals = _count_totals(sampled())
+    pairs = totals["accepted"] + sum(totals["rejected"].values())
     return {
         **totals,
         "pairs": pairs,
