@@ -234,6 +234,18 @@ def test_a_job_writes_a_version_whose_rows_link_back_to_their_passages(workspace
         assert "".join(answer.split()) in "".join(passage.split())  # taken from its passage
         assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
     assert [r["passage"] for r in rows] == list(range(10))
+    # It is data like any other: deduplicated, and scanned by the label inspector.
+    from studio.data.dedup import DedupSettings, dedup_version
+
+    assert dedup_version(workspace, version.spec, DedupSettings()).to_dict()["counts"]["in"] == 10
+    scanned = subprocess.run(
+        [sys.executable, "-m", "studio", "inspect", "--workspace", str(workspace.root),
+         "--data", version.spec, "--json"],
+        capture_output=True, text=True, env=child_env(), timeout=300,
+    )  # fmt: skip
+    assert scanned.returncode == 0, scanned.stdout[-2000:]  # no error-level diagnostic
+    found = json.loads(scanned.stdout)
+    assert found["rows"] == 10 and found["trained_tokens"] > 0
 
 
 def test_a_stopped_job_resumes_without_repeating_a_passage(workspace, corpus):
