@@ -203,6 +203,33 @@ def test_every_rejection_reason_on_planted_replies():
     assert check(Pair(["q", "a"]), "a", load_template("qa-en"), set()) is None
 
 
+def test_the_backend_is_chosen_and_the_fallback_says_why(monkeypatch):
+    """vLLM only when installed, with CUDA, for a full model; otherwise transformers with the
+    reason, and an explicit request for vLLM that cannot be met is refused with it."""
+    from studio.errors import InputError
+    from studio.synth import generators
+
+    def machine(vllm: bool, cuda: bool) -> None:
+        monkeypatch.setattr(generators, "vllm_installed", lambda: vllm)
+        monkeypatch.setattr(generators, "cuda_available", lambda: cuda)
+
+    machine(vllm=False, cuda=False)
+    assert generators.pick_backend("auto", adapter=False) == ("transformers", "no_vllm")
+    assert generators.pick_backend("transformers", adapter=False) == ("transformers", "chosen")
+    machine(vllm=True, cuda=False)
+    assert generators.pick_backend("auto", adapter=False) == ("transformers", "no_cuda")
+    machine(vllm=True, cuda=True)
+    assert generators.pick_backend("auto", adapter=False) == ("vllm", "vllm")
+    assert generators.pick_backend("auto", adapter=True) == ("transformers", "adapter")
+    with pytest.raises(InputError) as err:
+        generators.pick_backend("vllm", adapter=True)
+    assert err.value.code == "vllm_adapter" and "統合" in err.value.text("ja")
+    machine(vllm=False, cuda=True)
+    with pytest.raises(InputError) as err:
+        generators.pick_backend("vllm", adapter=False)
+    assert err.value.code == "vllm_no_vllm" and "requirements-synth.txt" in str(err.value)
+
+
 # --- the job -------------------------------------------------------------------------------
 def test_a_job_writes_a_version_whose_rows_link_back_to_their_passages(workspace, corpus):
     from studio.data.registry import find_version

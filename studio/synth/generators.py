@@ -151,7 +151,10 @@ class VllmGenerator:
         self.llm = LLM(model=str(path), seed=int(settings.seed), trust_remote_code=False)
         self.tokenizer = self.llm.get_tokenizer()
         self.chat = bool(getattr(self.tokenizer, "chat_template", None))
-        self.context = int(self.llm.llm_engine.model_config.max_model_len)
+        config = getattr(self.llm, "model_config", None) or getattr(
+            getattr(self.llm, "llm_engine", None), "model_config", None
+        )
+        self.context = getattr(config, "max_model_len", None)
 
     def generate(self, conversations: list[list[dict]], seed: int = 0) -> list[Reply]:
         from vllm import SamplingParams

@@ -39,7 +39,7 @@ API_START, API_STOP, API_RESUME, API_STATUS = (
     "synth_status",
 )
 DEFAULT_TEMPLATE = "qa-ja"
-REFRESH_S = 1.0
+REFRESH_S = 2.0  # the status poll while a job runs
 
 CSS = (
     "<style>"
