@@ -446,20 +446,35 @@ class Collator:
 
     Without packing: right-padded `input_ids`, `labels` (-100 on padding) and an
     `attention_mask`. With isolated packing: no attention mask, and `position_ids` that
-    restart at every row, which transformers turns into a block-diagonal causal mask.
+    restart at every row, which transformers turns into a block-diagonal causal mask (SDPA,
+    eager) or into FlashAttention 2's variable-length boundaries; with `flatten`, the batch
+    is one row without any padding.
     """
 
     pad_id: int
     packing: str = "off"
     mask_pad_token_id: bool = False
     pad_to_multiple_of: int | None = None
+    # The whole batch as one row, no padding (FlashAttention 2's variable-length kernel
+    # separates the documents by their restarting position ids); isolated packing only.
+    flatten: bool = False
 
     @classmethod
-    def for_settings(cls, tok: Tokens, settings: EncodingSettings) -> Collator:
-        return cls(tok.pad_id, settings.packing, settings.mask_pad_token_id)
+    def for_settings(
+        cls, tok: Tokens, settings: EncodingSettings, *, flatten: bool = False
+    ) -> Collator:
+        return cls(
+            tok.pad_id,
+            settings.packing,
+            settings.mask_pad_token_id,
+            flatten=flatten and settings.packing == "isolated",
+        )
 
     def __call__(self, sequences: list[Sequence]) -> dict:
         import torch
+
+        if self.flatten:
+            return self._one_row(sequences)
 
         longest = max(len(s.input_ids) for s in sequences)
         if self.pad_to_multiple_of:
@@ -485,3 +500,21 @@ class Collator:
         if self.packing != "isolated":
             batch["attention_mask"] = torch.tensor(attention, dtype=torch.long)
         return batch
+
+    def _one_row(self, sequences: list[Sequence]) -> dict:
+        """Every sequence of the batch end to end in one row: ids, labels and positions
+        concatenated, nothing padded. Each sequence's first token (a document's first, with
+        isolated packing) carries no loss: the shifted loss would otherwise predict it from
+        the previous sequence's last token."""
+        import torch
+
+        ids, labels, positions = [], [], []
+        for s in sequences:
+            ids += s.input_ids
+            labels += [IGNORE] + s.labels[1:]
+            positions += s.position_ids
+        return {
+            "input_ids": torch.tensor([ids], dtype=torch.long),
+            "labels": torch.tensor([labels], dtype=torch.long),
+            "position_ids": torch.tensor([positions], dtype=torch.long),
+        }

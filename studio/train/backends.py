@@ -41,6 +41,7 @@ class Prepared:
     optim_args: str | None = None
     optim_target_modules: list[str] | None = None
     notes: list[str] = field(default_factory=list)
+    kernels: Any = None  # kernels.Kernels: the attention and loss kernels, and why
 
 
 def resolve_precision(requested: str, device: str) -> str:
@@ -111,11 +112,18 @@ def prepare(config, source: ModelSource, tokenizer) -> Prepared:
     backend, why = choose_backend(config, device)
     if source.local_dir is not None:
         _check_weights_format(source.local_dir, config.allow_pickle)
+    from studio.train import kernels
+
+    attention, attention_why, flatten = kernels.attention_for(config, device, precision, backend)
     if backend == "unsloth":
         prepared = _prepare_unsloth(config, source, precision, device)
     else:
-        prepared = _prepare_transformers(config, source, tokenizer, precision, device)
+        prepared = _prepare_transformers(config, source, tokenizer, precision, device, attention)
+    model_type = getattr(getattr(prepared.model, "config", None), "model_type", None)
+    fused, fused_why = kernels.fused_for(config, device, model_type, backend)
+    prepared.kernels = kernels.Kernels(attention, attention_why, flatten, fused, fused_why)
     prepared.notes.insert(0, why)
+    prepared.notes.extend(prepared.kernels.notes())
     model = prepared.model
     if hasattr(model, "get_nb_trainable_parameters"):
         # peft counts a bitsandbytes 4-bit weight by its real size; numel() sees the packed
@@ -140,7 +148,9 @@ def _load_dtype(config, precision: str):
     return getattr(torch, DTYPES[precision])
 
 
-def _prepare_transformers(config, source, tokenizer, precision, device) -> Prepared:
+def _prepare_transformers(
+    config, source, tokenizer, precision, device, attention: str = "sdpa"
+) -> Prepared:
     from studio.models.load import _hub_error, transformers_names
 
     AutoModelForCausalLM = transformers_names("AutoModelForCausalLM")  # noqa: N806
@@ -148,6 +158,7 @@ def _prepare_transformers(config, source, tokenizer, precision, device) -> Prepa
         "dtype": _load_dtype(config, precision),
         "trust_remote_code": config.trust_remote_code,
         "use_safetensors": not config.allow_pickle,
+        "attn_implementation": attention,
     }
     if config.method == "qlora":
         import torch

@@ -155,7 +155,21 @@ class TrainingSettings:
     """Also mirror the metrics to these trackers: `tensorboard` (event files in the run's
     folder, `tensorboard/`), `trackio` (local and offline, in its usual folder, project
     tsumugi-studio), `wandb` (when installed and logged in). The run folder stays the record."""
+    attention: str = "auto"
+    """Attention kernel: `auto` (FlashAttention 2 when flash-attn is installed and the run
+    trains on a CUDA GPU in bf16 or fp16, else PyTorch's SDPA), `sdpa`, `flash_attention_2`
+    or `eager`. With isolated packing, FlashAttention 2 trains each batch as one row without
+    padding (its variable-length kernel); SDPA keeps the rows and masks each document from
+    the others. The run's log says which one runs."""
+    fused_loss: str = "auto"
+    """Fused kernels: `auto` (Liger Kernel's fused linear cross-entropy, with its RMSNorm,
+    RoPE and SwiGLU, when liger-kernel is installed, the run trains on a CUDA GPU and Liger
+    supports the architecture: the logits are then never materialised, which matters most
+    for large vocabularies such as Qwen's 152k and Gemma's 256k), `liger`, or `off`."""
 
+
+ATTENTIONS = ("auto", "sdpa", "flash_attention_2", "eager")
+FUSED_LOSSES = ("auto", "liger", "off")
 
 # Metrics where lower is better; every other score (exact match, MRR, accuracy) is higher.
 LOWER_IS_BETTER = ("loss", "perplexity", "nll_per_token", "bits_per_char")
@@ -259,6 +273,8 @@ class RunConfig:
         _choice("training.save_strategy", t.save_strategy, INTERVALS)
         for tracker in t.report_to:
             _choice("training.report_to", tracker, tuple(TRACKERS))
+        _choice("training.attention", t.attention, ATTENTIONS)
+        _choice("training.fused_loss", t.fused_loss, FUSED_LOSSES)
         positive = {
             "training.learning_rate": t.learning_rate,
             "training.per_device_train_batch_size": t.per_device_train_batch_size,

@@ -181,7 +181,22 @@ def estimate_memory(config: RunConfig, architecture: dict | None):
         eval_batch_size=t.per_device_eval_batch_size if config.evaluates else 0,
         eval_suites=bool(config.evaluation.suites),
         eval_new_tokens=config.evaluation.max_new_tokens if config.evaluation.suites else 0,
+        # Liger's fused linear cross-entropy never builds the logits (train/kernels.py).
+        fused_loss=expected_fused(config, architecture),
     )
+
+
+def expected_fused(config: RunConfig, architecture: dict) -> bool:
+    """Whether the run's loss will be fused on its GPU: asked for by name, or `auto` with
+    liger-kernel installed here for an architecture it patches (the estimate is for the GPU,
+    so CUDA's presence on this machine is not asked)."""
+    from studio.train.kernels import installed, liger_supports
+
+    asked = config.training.fused_loss
+    if asked == "liger":
+        return True
+    model_type = architecture.get("model_type")
+    return asked == "auto" and installed("liger_kernel") and liger_supports(model_type)
 
 
 def check_trackers(config: RunConfig) -> None:

@@ -93,6 +93,8 @@ def training_arguments(run: Run, config, prepared, has_eval: bool, plan=None):
         remove_unused_columns=False,
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False if config.method in ("lora", "qlora") else None,
+        # Liger's fused kernels (train/kernels.py): transformers patches the model with them.
+        use_liger_kernel=bool(prepared.kernels and prepared.kernels.fused_loss == "liger"),
     )
     if t.gradient_checkpointing:
         kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
@@ -275,7 +277,9 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop, plan=Non
                     evaluation.write_best(run, plan, step, value)
                 self.pending = None
 
-    collate = Collator.for_settings(tok, config.encoding)
+    collate = Collator.for_settings(
+        tok, config.encoding, flatten=bool(prepared.kernels and prepared.kernels.flatten)
+    )
     args = training_arguments(run, config, prepared, bool(training_data.eval), plan)
     evaluates = args.eval_strategy
     if not training_data.eval and evaluates != "no":

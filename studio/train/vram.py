@@ -321,8 +321,9 @@ def estimate(
     master_weights: full/galore keep fp32 weights under autocast. None: only for fp16, as the
       studio loads full/galore models in bf16 and trains them in pure bf16, but needs fp32
       master weights for fp16 (GradScaler cannot unscale fp16 gradients).
-    fused_loss: the loss never builds the (tokens x vocab) logits (trl's SFTTrainer fused LM
-      head, unsloth). False for the studio's plain `Trainer`.
+    fused_loss: the loss never builds the (tokens x vocab) logits (Liger Kernel's fused
+      linear cross-entropy, which the studio uses on CUDA when it is installed; trl's
+      SFTTrainer fused LM head; unsloth): chunks of the logits instead.
     qlora_upcast: peft's `prepare_model_for_kbit_training` casts every non-4-bit weight
       (embeddings, lm_head, norms) to fp32, as the studio's transformers backend does.
 

@@ -1,0 +1,110 @@
+"""Which attention kernel and which loss kernels a run uses, and why.
+
+- Attention: FlashAttention 2 (`flash_attention_2`) when flash-attn is installed and the run
+  trains on a CUDA GPU in bf16/fp16; else PyTorch's SDPA. With isolated packing, FA2's
+  variable-length kernel takes a batch as ONE row of documents with restarting position ids
+  (no padding token, no attention mask: `Collator(flatten=True)`); SDPA keeps the packed rows
+  and transformers builds a block-diagonal causal mask from the position ids, so that no
+  document attends to another either way.
+- Fused kernels: Liger Kernel (`liger`) when installed, on CUDA, for an architecture it
+  patches: its fused linear cross-entropy computes the loss chunk by chunk from the last
+  hidden states, so the [tokens x vocabulary] logits are never materialised (with RMSNorm,
+  RoPE and SwiGLU kernels besides). transformers applies it (`use_liger_kernel`).
+
+Both choices are settings (`training.attention`, `training.fused_loss`), shown in the run's
+header and kept in `run.json`, and the memory estimate follows them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+from studio.train.backends import BackendError
+
+
+@dataclass
+class Kernels:
+    attention: str  # an attn_implementation transformers accepts
+    attention_why: str
+    flatten: bool  # batches as one row without padding (FA2 with isolated packing)
+    fused_loss: str  # "liger" or "off"
+    fused_why: str
+
+    def notes(self) -> list[str]:
+        layout = (
+            "each batch one row without padding (variable-length kernel)"
+            if self.flatten
+            else "packed rows, documents masked from each other"
+            if self.attention != "eager"
+            else "rows as collated"
+        )
+        return [
+            f"attention: {self.attention} ({self.attention_why}); {layout}",
+            f"fused loss: {self.fused_loss} ({self.fused_why})",
+        ]
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def liger_supports(model_type: str | None) -> bool:
+    """Whether Liger Kernel patches this architecture (False when it is not installed)."""
+    try:
+        from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
+    except ImportError:
+        return False
+    return model_type in MODEL_TYPE_TO_APPLY_LIGER_FN
+
+
+def attention_for(config, device: str, precision: str, backend: str) -> tuple[str, str, bool]:
+    """(attn_implementation, why, flatten) for a run; raises BackendError when a kernel
+    asked for by name cannot run here."""
+    t = config.training
+    cuda = device.startswith("cuda")
+    half = precision in ("bf16", "fp16")
+    if t.attention == "auto":
+        if cuda and half and installed("flash_attn"):
+            attention, why = "flash_attention_2", f"flash-attn installed, CUDA, {precision}"
+        elif not cuda:
+            attention, why = "sdpa", "no CUDA GPU"
+        elif not half:
+            attention, why = "sdpa", "FlashAttention 2 needs bf16 or fp16"
+        else:
+            attention, why = "sdpa", "flash-attn is not installed"
+    else:
+        attention, why = t.attention, "chosen"
+        if attention == "flash_attention_2" and not (cuda and half and installed("flash_attn")):
+            raise BackendError(
+                "attention flash_attention_2 needs the flash-attn package, a CUDA GPU and "
+                "bf16/fp16; set training.attention: auto"
+            )
+    if backend == "unsloth":
+        why += "; unsloth patches attention itself"
+    return (
+        attention,
+        why,
+        attention == "flash_attention_2" and config.encoding.packing == "isolated",
+    )
+
+
+def fused_for(config, device: str, model_type: str | None, backend: str) -> tuple[str, str]:
+    """("liger" or "off", why); raises BackendError when `liger` is asked for by name and
+    cannot run here."""
+    asked = config.training.fused_loss
+    if asked == "off":
+        fused, why = "off", "turned off"
+    elif backend == "unsloth":
+        fused, why = "off", "unsloth fuses its own loss"
+    elif not device.startswith("cuda"):
+        fused, why = "off", "no CUDA GPU"
+    elif not installed("liger_kernel"):
+        fused, why = "off", "liger-kernel is not installed"
+    elif not liger_supports(model_type):
+        fused, why = "off", f"Liger does not patch {model_type}"
+    else:
+        fused, why = "liger", "Liger Kernel: fused linear cross-entropy, no logits"
+    if asked == "liger" and fused != "liger":
+        raise BackendError(f"fused_loss liger cannot run here: {why}; set it to auto")
+    return fused, why
