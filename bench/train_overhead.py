@@ -3,8 +3,8 @@
 1. Overhead: the same model, data, batches and steps, trained (a) by the studio's trainer
    (its collator with token counting, the run-directory callback writing status and
    metrics every step) and (b) by a bare baseline: trl's `SFTTrainer` on the same
-   pre-tokenized sequences where it can run (it needs triton, i.e. CUDA), else a bare
-   `transformers.Trainer` with the same collator and no callback. Runs alternate
+   pre-tokenized sequences (as a `datasets.Dataset`, collated by the same collator), else,
+   when trl cannot run, a bare `transformers.Trainer` with the same collator. Runs alternate
    (A B A B ...) so drift hits both; the ratio of tokens per second is reported.
 2. Packing: trained (non-padding) tokens per second with isolated packing against the same
    rows padded one per sequence.
@@ -58,7 +58,6 @@ def studio_trainer(ws, run, config, source, tokenizer, tok, training_data):
 
 def bare_trainer(ws, run, config, source, tokenizer, tok, training_data):
     """The same model, arguments and batches with nothing of the studio around them."""
-    import torch
 
     from studio.labels.encode import Collator
     from studio.train import backends
@@ -68,27 +67,50 @@ def bare_trainer(ws, run, config, source, tokenizer, tok, training_data):
     args = training_arguments(run, config, prepared, has_eval=False)
     args.output_dir = tempfile.mkdtemp(prefix="bench-bare-")
     collate = Collator.for_settings(tok, config.encoding)
-    if torch.cuda.is_available():
-        try:
-            from trl import SFTConfig, SFTTrainer
+    try:
+        import torch
 
-            sft_args = SFTConfig(
-                **{
-                    **args.to_dict(),
-                    "max_length": None,
-                    "packing": False,
-                    "dataset_kwargs": {"skip_prepare_dataset": True},
-                }
+        if not torch.cuda.is_available():  # its fused log-prob kernel is triton's (CUDA)
+            raise RuntimeError("trl's SFTTrainer trains through triton kernels: CUDA only")
+        from datasets import Dataset
+        from trl import SFTConfig, SFTTrainer
+
+        from studio.labels.encode import Sequence
+
+        # SFTTrainer takes a `datasets.Dataset`: the same sequences as columns, turned back
+        # into the studio's sequences for the same collator (the same batches, in the same
+        # order: the sampler's permutation depends on the seed and the length only).
+        train = training_data.train
+        rows = Dataset.from_dict(
+            {
+                "input_ids": [s.input_ids for s in train],
+                "labels": [s.labels for s in train],
+                "position_ids": [s.position_ids for s in train],
+            }
+        )
+
+        def collate_rows(batch):
+            return collate(
+                [Sequence(r["input_ids"], r["labels"], r["position_ids"]) for r in batch]
             )
-            return SFTTrainer(
-                model=prepared.model,
-                args=sft_args,
-                train_dataset=training_data.train,
-                data_collator=collate,
-                processing_class=tokenizer,
-            ), "trl.SFTTrainer"
-        except Exception as exc:  # noqa: BLE001 - fall back and say so
-            print(f"SFTTrainer unavailable ({exc}); bare Trainer baseline", file=sys.stderr)
+
+        sft_args = SFTConfig(
+            **{
+                **args.to_dict(),
+                "max_length": None,
+                "packing": False,
+                "dataset_kwargs": {"skip_prepare_dataset": True},
+            }
+        )
+        return SFTTrainer(
+            model=prepared.model,
+            args=sft_args,
+            train_dataset=rows,
+            data_collator=collate_rows,
+            processing_class=tokenizer,
+        ), "trl.SFTTrainer"
+    except Exception as exc:  # noqa: BLE001 - fall back and say so
+        print(f"SFTTrainer unavailable ({exc}); bare Trainer baseline", file=sys.stderr)
     from transformers import Trainer
 
     return Trainer(
