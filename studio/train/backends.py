@@ -123,7 +123,7 @@ def prepare(config, source: ModelSource, tokenizer) -> Prepared:
     fused, fused_why = kernels.fused_for(config, device, model_type, backend)
     prepared.kernels = kernels.Kernels(attention, attention_why, flatten, fused, fused_why)
     prepared.notes.insert(0, why)
-    prepared.notes.extend(prepared.kernels.notes())
+    prepared.notes.extend(prepared.kernels.notes(config.encoding.packing))
     model = prepared.model
     if hasattr(model, "get_nb_trainable_parameters"):
         # peft counts a bitsandbytes 4-bit weight by its real size; numel() sees the packed

@@ -31,14 +31,15 @@ class Kernels:
     fused_loss: str  # "liger" or "off"
     fused_why: str
 
-    def notes(self) -> list[str]:
-        layout = (
-            "each batch one row without padding (variable-length kernel)"
-            if self.flatten
-            else "packed rows, documents masked from each other"
-            if self.attention != "eager"
-            else "rows as collated"
-        )
+    def notes(self, packing: str = "isolated") -> list[str]:
+        if self.flatten:
+            layout = "each batch one row without padding (variable-length kernel)"
+        elif packing == "isolated":
+            layout = "packed rows, documents masked from each other"
+        elif packing == "concatenated":
+            layout = "packed rows, documents continuing into each other"
+        else:
+            layout = "one row per sequence, padded"
         return [
             f"attention: {self.attention} ({self.attention_why}); {layout}",
             f"fused loss: {self.fused_loss} ({self.fused_why})",

@@ -301,7 +301,7 @@ def _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_da
             f"{training_data.rows} rows -> {len(training_data.train)} sequences",
             flush=True,
         )
-        for note in prepared.kernels.notes() if prepared.kernels else []:
+        for note in prepared.kernels.notes(config.encoding.packing) if prepared.kernels else []:
             print(f"[studio] {note}", flush=True)  # which attention and loss kernels run
     trainer = build_trainer(run, config, prepared, tok, training_data, stop, plan, source)
     checkpoint = None
