@@ -34,6 +34,7 @@ ALLOWED = set(
     id key value assistant loss sft shot distinct tsumugi cache tokens tmp True collator lr
     batch off isolated concatenated auto cosine constant alpha sqrt AdamW DoRA rsLoRA SVD GiB
     tensorboard trackio wandb config split revision Hub
+    PyTorch SDPA FlashAttention Liger Kernel RMSNorm RoPE SwiGLU Qwen Gemma sdpa eager liger
     """.split()  # noqa: SIM905
 )
 ALLOWED |= set(FILTERS)  # the cleaning filters' names, as pipelines and the CLI write them

@@ -200,3 +200,16 @@ def test_check_takes_the_evaluation_settings_and_says_the_evaluation_pass(client
     wrong = {**chosen, "evaluation.metric_for_best_model": "sample-eval-rank.acc"}
     message, *_ = client.predict(*form(**wrong), "ja", api_name="/train_check")
     assert "評価セット sample-eval-rank には指標 acc がありません" in message
+
+
+def test_the_kernel_settings_reach_the_config(client):
+    """The Train tab's attention and fused-loss fields reach the config and the equivalent
+    command (`off` quoted, as YAML 1.1 would read it as false)."""
+    chosen = {"training.attention": "sdpa", "training.fused_loss": "off"}
+    message, _, _, command = client.predict(*form(**chosen), "en", api_name="/train_check")
+    assert message == ""
+    assert "--set training.attention=sdpa" in command
+    assert "training.fused_loss=" in command and "off" in command.split("fused_loss=")[1]
+    flash = {"training.attention": "flash_attention_2"}
+    message, *_ = client.predict(*form(**flash), "ja", api_name="/train_check")
+    assert "flash-attn パッケージ" in message and "auto にしてください" in message

@@ -79,7 +79,8 @@ def attention_for(config, device: str, precision: str, backend: str) -> tuple[st
         if attention == "flash_attention_2" and not (cuda and half and installed("flash_attn")):
             raise BackendError(
                 "attention flash_attention_2 needs the flash-attn package, a CUDA GPU and "
-                "bf16/fp16; set training.attention: auto"
+                "bf16/fp16; set training.attention: auto",
+                code="flash_attention_unavailable",
             )
     if backend == "unsloth":
         why += "; unsloth patches attention itself"
@@ -107,5 +108,9 @@ def fused_for(config, device: str, model_type: str | None, backend: str) -> tupl
     else:
         fused, why = "liger", "Liger Kernel: fused linear cross-entropy, no logits"
     if asked == "liger" and fused != "liger":
-        raise BackendError(f"fused_loss liger cannot run here: {why}; set it to auto")
+        raise BackendError(
+            f"fused_loss liger cannot run here: {why}; set it to auto",
+            code="liger_unavailable",
+            why=why,
+        )
     return fused, why

@@ -199,6 +199,30 @@ def expected_fused(config: RunConfig, architecture: dict) -> bool:
     return asked == "auto" and installed("liger_kernel") and liger_supports(model_type)
 
 
+def check_kernels(config: RunConfig) -> None:
+    """Refuse, at the check, a kernel asked for by name that this machine cannot run
+    (FlashAttention 2 without flash-attn or CUDA; Liger without liger-kernel or CUDA),
+    rather than when the run starts."""
+    from studio.hardware import pick_device
+    from studio.train.backends import resolve_precision
+    from studio.train.kernels import attention_for, installed
+
+    t = config.training
+    if t.attention == "auto" and t.fused_loss != "liger":
+        return
+    device = pick_device(config.device)
+    attention_for(config, device, resolve_precision(t.precision, device), "transformers")
+    if t.fused_loss == "liger" and not (device.startswith("cuda") and installed("liger_kernel")):
+        from studio.train.backends import BackendError
+
+        raise BackendError(
+            "fused_loss liger needs liger-kernel (pip install -r requirements-gpu.txt) and a "
+            "CUDA GPU; set training.fused_loss: auto",
+            code="liger_unavailable",
+            why="liger-kernel and a CUDA GPU are needed",
+        )
+
+
 def check_trackers(config: RunConfig) -> None:
     """Refuse a tracker whose package is not installed, saying how to install it (before a
     run starts, not when its first log fails)."""
@@ -261,6 +285,7 @@ def preflight(
     config = resolve_config(ws, config)
     plan_for(ws, config)  # the suites to score while training exist, and report that metric
     check_trackers(config)
+    check_kernels(config)
     settings = config.encoding
     report, error, missing = None, None, False
     try:

@@ -23,6 +23,8 @@ from studio.runs.store import ACTIVE, RunError, list_runs, open_run, reconcile, 
 from studio.tokens.build import Cancelled
 from studio.train import presets
 from studio.train.config import (
+    ATTENTIONS,
+    FUSED_LOSSES,
     METHODS,
     PRECISIONS,
     TRACKERS,
@@ -130,6 +132,8 @@ FIELDS = (
     "evaluation.metric_for_best_model",
     "evaluation.early_stopping_patience",
     "evaluation.early_stopping_threshold",
+    "training.attention",
+    "training.fused_loss",
 )
 # Whole-number fields (their inputs round to integers), as the config's annotations say.
 INTEGER_FIELDS = {path for path in FIELDS if is_integer_field(path)}
@@ -414,13 +418,29 @@ def build(ctx, loc) -> None:
                 number("gpu_memory_gib", "gpu_memory_gib")
                 check("allow_blocked", "allow_blocked")
                 check("allow_over_memory", "allow_over_memory")
-            fields["training.report_to"] = loc.make(
-                gr.CheckboxGroup,
-                i18n={"label": "train.report_to", "info": helped("training.report_to")},
-                choices=list(TRACKERS),
-                value=list(initial.training.report_to),
-                elem_id="train-report-to",
-            )
+            with gr.Row():
+                fields["training.report_to"] = loc.make(
+                    gr.CheckboxGroup,
+                    i18n={"label": "train.report_to", "info": helped("training.report_to")},
+                    choices=list(TRACKERS),
+                    value=list(initial.training.report_to),
+                    scale=2,
+                    elem_id="train-report-to",
+                )
+                fields["training.attention"] = loc.make(
+                    gr.Dropdown,
+                    i18n={"label": "train.attention", "info": helped("training.attention")},
+                    choices=list(ATTENTIONS),
+                    value=initial.training.attention,
+                    elem_id="train-attention",
+                )
+                fields["training.fused_loss"] = loc.make(
+                    gr.Dropdown,
+                    i18n={"label": "train.fused_loss", "info": helped("training.fused_loss")},
+                    choices=list(FUSED_LOSSES),
+                    value=initial.training.fused_loss,
+                    elem_id="train-fused-loss",
+                )
         with loc.make(gr.Accordion, i18n={"label": "train.evaluation"}, open=False):
             with gr.Row():
                 fields["evaluation.suites"] = loc.make(
