@@ -98,12 +98,9 @@ def peak_flops(name: str, given: float | None) -> float | None:
 # --- one check in its own process ----------------------------------------------------------------
 def run_check(arch_name: str, variant: str, ws_path: Path, steps: int, smoke: bool) -> dict:
     import torch
-    from gpu_train import build_model, describe_run
+    from gpu_train import build_model, train_and_describe
 
-    from studio.runs.store import Run
     from studio.train import presets
-    from studio.train.process import execute
-    from studio.train.start import preflight, prepare_run
     from studio.workspace import open_workspace
 
     ws = open_workspace(ws_path)
@@ -122,21 +119,8 @@ def run_check(arch_name: str, variant: str, ws_path: Path, steps: int, smoke: bo
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    checked = preflight(ws, config)
-    run = prepare_run(
-        ws,
-        checked.config,
-        preset=preset,
-        scan=checked.scan.to_dict() if checked.scan else None,
-        estimate=checked.estimate.to_dict() if checked.estimate else None,
-    )
-    code = execute(run, ws)
-    out = {"arch": arch_name, "variant": variant, "exit_code": code, "model_build": build}
-    if torch.cuda.is_available():
-        out["max_memory_allocated"] = torch.cuda.max_memory_allocated()
-        out["device_name"] = torch.cuda.get_device_name(0)
-    out.update(describe_run(Run(run.root), warmup=min(3, steps - 2)))
-    return out
+    result = {"arch": arch_name, "variant": variant, "model_build": build}
+    return train_and_describe(ws, config, preset, min(3, steps - 2), result)
 
 
 # --- the parent ----------------------------------------------------------------------------------

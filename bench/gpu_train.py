@@ -262,10 +262,7 @@ def run_case(case: str, ws_path: Path) -> dict:
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     import torch
 
-    from studio.runs.store import Run
     from studio.train import presets
-    from studio.train.process import execute
-    from studio.train.start import preflight, prepare_run
     from studio.workspace import open_workspace
 
     preset, model, arch_preset, _, warmup, _ = CASES[case]
@@ -281,6 +278,18 @@ def run_case(case: str, ws_path: Path) -> dict:
             torch.cuda.set_per_process_memory_fraction(cap_gib * 2**30 / total)
             result["cap_gib"] = cap_gib
     config, preset_name = presets.load(preset, sets_for(case, model))
+    return train_and_describe(ws, config, preset_name, warmup, result)
+
+
+def train_and_describe(ws, config, preset_name: str, warmup: int, result: dict) -> dict:
+    """Check, prepare and train a run in this process as the CLI does, then add to `result`
+    its exit code, wall time, CUDA memory peaks and `describe_run`."""
+    import torch
+
+    from studio.runs.store import Run
+    from studio.train.process import execute
+    from studio.train.start import preflight, prepare_run
+
     checked = preflight(ws, config)
     if checked.blocked:
         result["error"] = "blocked by the inspector"
@@ -299,6 +308,7 @@ def run_case(case: str, ws_path: Path) -> dict:
     if torch.cuda.is_available():
         result["max_memory_allocated"] = torch.cuda.max_memory_allocated()
         result["max_memory_reserved"] = torch.cuda.max_memory_reserved()
+        result["device_name"] = torch.cuda.get_device_name(0)
     result.update(describe_run(Run(run.root), warmup))
     return result
 
