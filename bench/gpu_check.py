@@ -170,6 +170,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--peak-tflops", type=float)
     parser.add_argument("--smoke", action="store_true", help="CPU: a tiny model, fp32")
+    parser.add_argument("--archs", default=",".join(ARCHS), help="which (default: all)")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     out_dir = Path(args.out)
@@ -185,7 +186,8 @@ def main() -> int:
     device = torch.cuda.get_device_name(0) if cuda else "CPU"
     peak = peak_flops(device, args.peak_tflops) if cuda else None
     results, skipped, rows = [], [], []
-    for arch, variant in ORDER:
+    archs = args.archs.split(",")
+    for arch, variant in [(a, v) for a, v in ORDER if a in archs]:
         name = f"{arch} {variant}"
         _, needs = VARIANTS[variant]
         gone = missing(needs)

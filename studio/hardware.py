@@ -85,10 +85,13 @@ def unsloth_status() -> tuple[bool, str]:
 
     if not torch.cuda.is_available():
         return False, "unsloth is installed but needs a CUDA GPU; using transformers + peft"
+    late = "transformers" in sys.modules and "unsloth" not in sys.modules
     try:
         import unsloth  # noqa: F401
     except (ImportError, NotImplementedError, RuntimeError) as exc:
         return False, f"unsloth failed to import ({type(exc).__name__}: {exc})"
+    if late:  # said, not hidden: unsloth patches transformers when it is imported first
+        return True, "unsloth fast path (imported after transformers: some patches may be missing)"
     return True, "unsloth fast path available"
 
 

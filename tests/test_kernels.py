@@ -168,3 +168,32 @@ def test_the_estimate_drops_the_logits_when_the_loss_is_fused(monkeypatch):
     assert expected_fused(auto, arch)
     _machine(monkeypatch, modules=("liger_kernel",), supported=())
     assert not expected_fused(auto, arch)
+
+
+@pytest.mark.slow
+def test_the_prepared_gpu_check_runs_what_this_machine_can_and_says_why_not_the_rest(tmp_path):
+    """bench/gpu_check.py on CPU (--smoke): the plain packed and padded checks train through
+    the studio and report their kernels; every other check is listed with its reason."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, child_env
+
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gpu_check.py"), "--out", str(tmp_path / "out"),
+         "--ws", str(tmp_path / "ws"), "--smoke", "--steps", "3", "--archs", "qwen05"],
+        capture_output=True, text=True, env=child_env(), timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
+    rows = {r["check"]: r for r in report["rows"]}
+    assert set(rows) == {"qwen05 plain-packed", "qwen05 plain-padded"}
+    assert all(r["state"] == "completed" and r["tokens_per_s"] for r in rows.values())
+    assert "packed rows" in rows["qwen05 plain-packed"]["kernels"]
+    assert "one row per sequence, padded" in rows["qwen05 plain-padded"]["kernels"]
+    reasons = "\n".join(report["skipped"])
+    for check in ("liger-packed", "flash-packed", "unsloth-packed", "qlora-packed"):
+        assert f"qwen05 {check}:" in reasons
+    assert "SFTTrainer" in reasons
+    assert (tmp_path / "out" / "gpu_check.md").read_text().startswith("GPU check on CPU")
