@@ -119,7 +119,11 @@ def prepare(config, source: ModelSource, tokenizer) -> Prepared:
         prepared = _prepare_unsloth(config, source, precision, device)
     else:
         prepared = _prepare_transformers(config, source, tokenizer, precision, device, attention)
-    model_type = getattr(getattr(prepared.model, "config", None), "model_type", None)
+    model_config = getattr(prepared.model, "config", None)
+    model_type = getattr(model_config, "model_type", None)
+    loaded = getattr(model_config, "_attn_implementation", None)
+    if loaded and loaded != attention:  # the architecture has no SDPA: transformers chose
+        attention, attention_why = loaded, f"{attention_why}; the architecture's default"
     fused, fused_why = kernels.fused_for(config, device, model_type, backend)
     prepared.kernels = kernels.Kernels(attention, attention_why, flatten, fused, fused_why)
     prepared.notes.insert(0, why)
@@ -158,8 +162,10 @@ def _prepare_transformers(
         "dtype": _load_dtype(config, precision),
         "trust_remote_code": config.trust_remote_code,
         "use_safetensors": not config.allow_pickle,
-        "attn_implementation": attention,
     }
+    if attention == "flash_attention_2" or config.training.attention != "auto":
+        # Otherwise transformers' own default: SDPA where the architecture has it, else eager.
+        kwargs["attn_implementation"] = attention
     if config.method == "qlora":
         import torch
 
