@@ -39,7 +39,7 @@ from studio.ui import data_clean, data_cluster, data_dedup, data_quality, data_s
 from studio.ui.errors import ShownError, error_text
 from studio.ui.localize import relabeled
 from studio.ui.pickers import keep_current
-from studio.ui.progress import CANCELS, Background
+from studio.ui.progress import CANCELS, Background, pull_line
 
 API_IMPORT = "data_import"
 MAP_FIELDS = list(dict.fromkeys(f for fields in LAYOUTS.values() for f in fields))
@@ -379,8 +379,10 @@ def _import_section(data: DataContext) -> None:
             "hub-import",
         )  # fmt: skip
         for progress in task.updates():
-            line = progress.line() if progress is not None else t("model.pull_starting", lang)
-            yield t("data.hub_pulling", lang, repo=spec, progress=line), gr.skip()
+            yield (
+                t("data.hub_pulling", lang, repo=spec, progress=pull_line(progress, lang)),
+                gr.skip(),
+            )
         try:
             version, report = task.result()
         except hub_models.PullStopped as exc:

@@ -14,7 +14,7 @@ from studio.models.info import describe
 from studio.models.load import ModelLoadError
 from studio.paths import EMBEDDED_MODEL_NAME
 from studio.ui.errors import ShownError, error_text
-from studio.ui.progress import CANCELS, Background
+from studio.ui.progress import CANCELS, Background, pull_line
 from studio.ui.sampling import sampling_controls, settings_from
 
 API_LOAD = "load_model"
@@ -354,8 +354,7 @@ def build(ctx, loc) -> None:
             "pull",
         )
         for progress in task.updates():
-            line = progress.line() if progress is not None else t("model.pull_starting", lang)
-            yield f"{table}\n\n{html.escape(line)}", gr.skip()
+            yield f"{table}\n\n{html.escape(pull_line(progress, lang))}", gr.skip()
         try:
             task.result()
         except hub.PullStopped:

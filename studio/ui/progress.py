@@ -88,6 +88,11 @@ class Background:
         return self._outcome.get("value")
 
 
+def pull_line(progress, lang: str) -> str:
+    """A Hub download's progress (`models.hub.PullProgress`), or that it is starting."""
+    return progress.line() if progress is not None else t("model.pull_starting", lang)
+
+
 def store_line(store: dict | None, lang: str) -> str:
     """Which token store a scan read, and whether it was encoded for it."""
     if not store:
