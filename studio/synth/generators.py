@@ -40,8 +40,19 @@ def context_length(model_config, tokenizer) -> int | None:
     return value if isinstance(value, int) and 0 < value < 10_000_000 else None
 
 
-def too_long(prompt_tokens: int, settings: GenerationSettings, context: int | None) -> bool:
-    return context is not None and prompt_tokens + int(settings.max_new_tokens) > context
+def fitting(
+    lengths: list[int], settings: GenerationSettings, context: int | None
+) -> tuple[list[int], list[Reply]]:
+    """(the indices of the prompts whose reply fits the context, a `too_long` reply for every
+    prompt, which the generated replies then replace)."""
+    room = None if context is None else context - int(settings.max_new_tokens)
+    fits = [i for i, n in enumerate(lengths) if room is None or n <= room]
+    return fits, [Reply("", 0, False, n, too_long=True) for n in lengths]
+
+
+def plain_prompt(conversation: list[dict]) -> str:
+    """A conversation as text, for a model without a chat template."""
+    return "\n\n".join(m["content"] for m in conversation) + "\n\n"
 
 
 def cuda_available() -> bool:
@@ -106,8 +117,7 @@ class TransformersGenerator:
         if self.chat:
             ids = build_prompt(self.tokenizer, chat=True, messages=conversation)
         else:
-            text = "\n\n".join(m["content"] for m in conversation) + "\n\n"
-            ids = list(self.tokenizer(text)["input_ids"])
+            ids = list(self.tokenizer(plain_prompt(conversation))["input_ids"])
         return ids + self._prefix_ids
 
     def generate(self, conversations: list[list[dict]], seed: int = 0) -> list[Reply]:
@@ -116,8 +126,7 @@ class TransformersGenerator:
         from studio.models.load import transformers_names
 
         every = [self.prompt_ids(c) for c in conversations]
-        fits = [i for i, p in enumerate(every) if not too_long(len(p), self.settings, self.context)]
-        replies = [Reply("", 0, False, len(p), too_long=True) for p in every]
+        fits, replies = fitting([len(p) for p in every], self.settings, self.context)
         if not fits:
             return replies
         prompts = [every[i] for i in fits]
@@ -174,11 +183,10 @@ class VllmGenerator:
                     c, tokenize=False, add_generation_prompt=True
                 )
             else:
-                text = "\n\n".join(m["content"] for m in c) + "\n\n"
+                text = plain_prompt(c)
             prompts.append(text + self.prefix)
         lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-        fits = [i for i, n in enumerate(lengths) if not too_long(n, s, self.context)]
-        replies = [Reply("", 0, False, n, too_long=True) for n in lengths]
+        fits, replies = fitting(lengths, s, self.context)
         results = (
             self.llm.generate([prompts[i] for i in fits], params, use_tqdm=False) if fits else []
         )

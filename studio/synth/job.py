@@ -267,22 +267,18 @@ class _Stop:
         return self.signalled or self.job.stop_requested
 
 
-def _count_totals(records) -> dict:
+def _count_totals(records, into: dict | None = None) -> dict:
     """Passages done, pairs kept, rejections by reason and output tokens of `records` (any
-    iterable: the batch files are read one record at a time)."""
-    rejected: Counter = Counter()
-    done = accepted = tokens = 0
+    iterable: the batch files are read one record at a time), added to `into` when given."""
+    totals = into or {"passages_done": 0, "accepted": 0, "rejected": {}, "new_tokens": 0}
+    rejected = Counter(totals["rejected"])
     for rec in records:
-        done += 1
-        accepted += len(rec["accepted"])
-        tokens += rec["new_tokens"]
+        totals["passages_done"] += 1
+        totals["accepted"] += len(rec["accepted"])
+        totals["new_tokens"] += rec["new_tokens"]
         rejected.update(r["reason"] for r in rec["rejected"])
-    return {
-        "passages_done": done,
-        "accepted": accepted,
-        "rejected": {k: rejected[k] for k in REASONS if rejected[k]},
-        "new_tokens": tokens,
-    }
+    totals["rejected"] = {k: rejected[k] for k in REASONS if rejected[k]}
+    return totals
 
 
 def load_plan(ws, job: SynthJob, settings: SynthSettings, tokenizer):
@@ -419,7 +415,7 @@ def _execute(ws, job, settings, template, generator, stop, log) -> dict:
                 [template.messages(p.text, settings.persona) for p in batch], seed=k
             )
             seconds = time.perf_counter() - started
-            lines = []
+            records = []
             for p, reply in zip(batch, replies, strict=True):
                 if reply.too_long:
                     accepted, rejected = [], [Pair([], reason="too_long")]
@@ -442,14 +438,10 @@ def _execute(ws, job, settings, template, generator, stop, log) -> dict:
                         {"turns": r.turns, "reason": r.reason, **r.notes} for r in rejected
                     ],
                 }
-                lines.append(json.dumps(record, ensure_ascii=False))
+                records.append(record)
+            lines = (json.dumps(record, ensure_ascii=False) for record in records)
             atomic_write_text(job.part_path(k), "\n".join(lines) + "\n")
-            for key, value in _count_totals([json.loads(x) for x in lines]).items():
-                if key == "rejected":
-                    merged = Counter(totals["rejected"]) + Counter(value)
-                    totals["rejected"] = {r: merged[r] for r in REASONS if merged[r]}
-                else:
-                    totals[key] += value
+            _count_totals(records, into=totals)
             session["seconds"] += seconds
             session["passages"] += len(batch)
             session["tokens"] += sum(r.new_tokens for r in replies)

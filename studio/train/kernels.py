@@ -46,6 +46,9 @@ class Kernels:
         ]
 
 
+LIGER_WHY = "Liger Kernel: fused linear cross-entropy, no logits"
+
+
 def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -91,25 +94,33 @@ def attention_for(config, device: str, precision: str, backend: str) -> tuple[st
     )
 
 
+def liger_blocker(device: str, model_type: str | None = None) -> str | None:
+    """Why Liger Kernel cannot run here, or None; the architecture is asked about only when
+    it is known (a check before the model is loaded does not know it)."""
+    if not device.startswith("cuda"):
+        return "no CUDA GPU"
+    if not installed("liger_kernel"):
+        return "liger-kernel is not installed"
+    if model_type is not None and not liger_supports(model_type):
+        return f"Liger does not patch {model_type}"
+    return None
+
+
 def fused_for(config, device: str, model_type: str | None, backend: str) -> tuple[str, str]:
     """("liger" or "off", why); raises BackendError when `liger` is asked for by name and
     cannot run here."""
     asked = config.training.fused_loss
     if asked == "off":
-        fused, why = "off", "turned off"
-    elif backend == "unsloth":
+        return "off", "turned off"
+    if backend == "unsloth":
         fused, why = "off", "unsloth fuses its own loss"
-    elif not device.startswith("cuda"):
-        fused, why = "off", "no CUDA GPU"
-    elif not installed("liger_kernel"):
-        fused, why = "off", "liger-kernel is not installed"
-    elif not liger_supports(model_type):
-        fused, why = "off", f"Liger does not patch {model_type}"
     else:
-        fused, why = "liger", "Liger Kernel: fused linear cross-entropy, no logits"
+        blocker = liger_blocker(device, model_type)
+        fused, why = ("off", blocker) if blocker else ("liger", LIGER_WHY)
     if asked == "liger" and fused != "liger":
         raise BackendError(
-            f"fused_loss liger cannot run here: {why}; set it to auto",
+            f"fused_loss liger cannot run here: {why}; pip install -r requirements-gpu.txt on "
+            "a CUDA machine, or set training.fused_loss: auto",
             code="liger_unavailable",
             why=why,
         )

@@ -202,25 +202,17 @@ def expected_fused(config: RunConfig, architecture: dict) -> bool:
 def check_kernels(config: RunConfig) -> None:
     """Refuse, at the check, a kernel asked for by name that this machine cannot run
     (FlashAttention 2 without flash-attn or CUDA; Liger without liger-kernel or CUDA),
-    rather than when the run starts."""
+    rather than when the run starts: the same rules the run applies (train/kernels.py)."""
     from studio.hardware import pick_device
     from studio.train.backends import resolve_precision
-    from studio.train.kernels import attention_for, installed
+    from studio.train.kernels import attention_for, fused_for
 
     t = config.training
     if t.attention == "auto" and t.fused_loss != "liger":
         return
     device = pick_device(config.device)
     attention_for(config, device, resolve_precision(t.precision, device), "transformers")
-    if t.fused_loss == "liger" and not (device.startswith("cuda") and installed("liger_kernel")):
-        from studio.train.backends import BackendError
-
-        raise BackendError(
-            "fused_loss liger needs liger-kernel (pip install -r requirements-gpu.txt) and a "
-            "CUDA GPU; set training.fused_loss: auto",
-            code="liger_unavailable",
-            why="liger-kernel and a CUDA GPU are needed",
-        )
+    fused_for(config, device, None, "transformers")  # the architecture is checked at load
 
 
 def check_trackers(config: RunConfig) -> None:
