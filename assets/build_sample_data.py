@@ -1242,6 +1242,32 @@ def build_chat(seed: int = SEED) -> list[dict]:
     return convs
 
 
+def build_preference(seed: int = SEED) -> list[dict]:
+    """Preference pairs for the CPU demo's DPO run: the persona's question prompt with the
+    お嬢様 answer chosen over the same fact said plainly (です/ます) rejected, so the pair
+    differs in style only."""
+    rng = Random(seed + 7)
+    pairs = []
+    for f in FACTS:
+        for q in f["q"][:2]:
+            system = rng.choice(PE.SYSTEM_PROMPTS)
+            plain = render(f["ja"][0], "desu")
+            opener = rng.choice([o for o in PE.ANSWER_OPEN if o != "それはですね、"])
+            chosen = opener + ojou(plain, rng)
+            pairs.append(
+                {
+                    "id": f"pref-{len(pairs) + 1:04d}",
+                    "prompt": [
+                        {"role": "system", "content": system},
+                        {"role": "user", "content": q},
+                    ],
+                    "chosen": chosen,
+                    "rejected": plain,
+                }
+            )
+    return pairs
+
+
 # ---------------------------------------------------------------------------- QA and evals
 def build_qa(seed: int = SEED) -> list[dict]:
     rng = Random(seed + 2)
@@ -1387,6 +1413,13 @@ turns. Users ask about the corpus facts or make small talk (greetings, weather, 
 are factually correct and 1-3 sentences long.
 お嬢様口調の会話データです。事実の質問には正しく、1〜3文で答えます。
 
+## pref_ojousama.jsonl
+
+Preference pairs for the CPU demo's DPO run: a persona system prompt and a question about a
+corpus fact; `chosen` answers in the お嬢様 persona, `rejected` says the same fact in plain
+です/ます style. 選好学習（DPO）デモ用の組です。同じ事実を、お嬢様口調（chosen）と普通の
+です・ます調（rejected）で答えています。
+
 ## qa_pc.jsonl
 
 Prompt/completion QA in plain です/ます style: {c["qa_ja"]} Japanese items (`質問: …\\n回答: `) and
@@ -1431,6 +1464,7 @@ def check(out: Path) -> dict:
         "corpus_labels.jsonl",
         "chat_ojousama.jsonl",
         "qa_pc.jsonl",
+        "pref_ojousama.jsonl",
         "eval_qa.jsonl",
         "eval_qa_shots.jsonl",
         "eval_rank.jsonl",
@@ -1692,6 +1726,7 @@ def main(argv: list[str] | None = None) -> int:
         write_jsonl(out / "corpus_labels.jsonl", labels)
         write_jsonl(out / "chat_ojousama.jsonl", build_chat())
         write_jsonl(out / "qa_pc.jsonl", build_qa())
+        write_jsonl(out / "pref_ojousama.jsonl", build_preference())
         ev, shots, rank = build_evals()
         write_jsonl(out / "eval_qa.jsonl", ev)
         write_jsonl(out / "eval_qa_shots.jsonl", shots)

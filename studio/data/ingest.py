@@ -51,6 +51,17 @@ LAYOUTS = {
     "alpaca": {"instruction": "instruction", "input": "input", "output": "output"},
     "messages": {"messages": "messages"},
     "sharegpt": {"conversations": "conversations"},
+    # studio.data.preference: a prompt (text or messages; a preference set's prompt may be
+    # implicit in its two conversations) and two replies, or one reply and its label.
+    "preference": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
+    "preference_chat": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
+    "kto": {"prompt": "prompt", "completion": "completion", "label": "label"},
+    "kto_chat": {"prompt": "prompt", "completion": "completion", "label": "label"},
+}
+CHAT_VARIANT = {
+    "prompt_completion": "prompt_completion_chat",
+    "preference": "preference_chat",
+    "kto": "kto_chat",
 }
 FORM_OF_LAYOUT = {
     "text": "text",
@@ -59,6 +70,10 @@ FORM_OF_LAYOUT = {
     "alpaca": "prompt_completion",
     "messages": "messages",
     "sharegpt": "messages",
+    "preference": "preference",
+    "preference_chat": "preference",
+    "kto": "kto",
+    "kto_chat": "kto",
 }
 TEXT_ALIASES = ("text", "content", "body", "document", "article", "sentence",
                 "テキスト", "本文", "文章", "内容")  # fmt: skip
@@ -444,6 +459,15 @@ def read_rows(
 def detect_layout(columns: list[str] | set[str]) -> tuple[str, dict]:
     """The layout the columns suggest, and its column mapping (canonical -> column)."""
     cols = set(columns)
+    if {"chosen", "rejected"} <= cols:
+        mapping = {"chosen": "chosen", "rejected": "rejected"}
+        for name in ("prompt", "messages", "conversations", "conversation", "history"):
+            if name in cols:
+                mapping["prompt"] = name
+                break
+        return "preference", mapping
+    if {"completion", "label"} <= cols and "prompt" in cols:
+        return "kto", {"prompt": "prompt", "completion": "completion", "label": "label"}
     if "messages" in cols:
         return "messages", {"messages": "messages"}
     if "conversations" in cols:
@@ -476,8 +500,8 @@ def layout_of_mapping(mapping: dict) -> str | None:
     prompt_completion, ...), when exactly one fits."""
     keys = {k for k, v in (mapping or {}).items() if v}
     fits = [name for name, fields in LAYOUTS.items() if keys and keys <= set(fields)
-            and name != "prompt_completion_chat"]  # fmt: skip
-    required = [n for n in fits if set(LAYOUTS[n]) - {"input"} <= keys]
+            and name not in CHAT_VARIANT.values()]  # fmt: skip
+    required = [n for n in fits if set(LAYOUTS[n]) - _optional(n) <= keys]
     return required[0] if len(required) == 1 else None
 
 
@@ -498,10 +522,20 @@ def guess_mapping(layout: str, columns: list[str]) -> dict:
     return guess
 
 
+def _optional(layout: str) -> set[str]:
+    """Fields a layout can do without: Alpaca's input; a preference set's prompt, when it
+    is the shared beginning of its two conversations."""
+    if layout == "alpaca":
+        return {"input"}
+    if layout.startswith("preference"):
+        return {"prompt"}
+    return set()
+
+
 def check_mapping(layout: str, mapping: dict, columns: list[str]) -> dict:
     if layout not in LAYOUTS:
         raise IngestError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    optional = {"input"} if layout == "alpaca" else set()
+    optional = _optional(layout)
     clean = {}
     for key in LAYOUTS[layout]:
         column = (mapping or {}).get(key) or None
@@ -563,6 +597,8 @@ def _conversion_error(row: dict, layout: str, mapping: dict) -> Exception | None
 
 def convert(row: dict, layout: str, mapping: dict) -> dict:
     """One row in its canonical form; raises ValueError for a row that does not fit."""
+    if layout.startswith(("preference", "kto")):
+        return _preference(row, layout, mapping)
     if layout == "text":
         text = _string(row.get(mapping["text"]))
         if not text.strip():
@@ -611,6 +647,21 @@ def convert(row: dict, layout: str, mapping: dict) -> dict:
     return {"messages": messages}
 
 
+def _preference(row: dict, layout: str, mapping: dict) -> dict:
+    from studio.data import preference
+
+    if layout.startswith("kto"):
+        out = preference.kto_row(row, mapping)
+    else:
+        out = preference.pair_row(row, {"prompt": None} | mapping)
+        out.setdefault("chosen_model", "")
+        out.setdefault("rejected_model", "")
+    if preference.is_chat(out) != layout.endswith("_chat"):
+        kind = "a list of messages" if layout.endswith("_chat") else "text"
+        raise ValueError(f"the prompt must be {kind}, as in the file's first rows")
+    return out
+
+
 # --- inspecting and importing ---------------------------------------------------------
 def inspect_file(
     path: Path, *, sample_rows: int = 20, scan_rows: int = 10000, txt_mode: str | None = None
@@ -646,10 +697,24 @@ def inspect_file(
         _messages_value(row.get(mapping["prompt"])) is not None for row in sample
     ):
         layout = "prompt_completion_chat"  # trl's conversational prompt/completion
+    if layout in ("preference", "kto") and _chat_prompts(sample, layout, mapping):
+        layout += "_chat"
     return Inspection(
         path.name, suffix, encoding, layout, mapping, columns, sample, issues, mode, scanned,
         unknown,
     )  # fmt: skip
+
+
+def _chat_prompts(sample: list[dict], layout: str, mapping: dict) -> bool:
+    """Whether the first rows' prompts are chat messages (their converted form says)."""
+    chat = 0
+    for row in sample:
+        try:
+            out = _preference(row, layout + "_chat", mapping)
+        except ValueError:
+            continue
+        chat += isinstance(out["prompt"], list)
+    return chat > 0
 
 
 FEATURE_COLUMNS = {
@@ -662,6 +727,10 @@ FEATURE_COLUMNS = {
 def _features(form: str, layout: str | None = None):
     import datasets
 
+    if form in ("preference", "kto"):
+        from studio.data.preference import features
+
+        return features(form, chat=bool(layout and layout.endswith("_chat")))
     string = datasets.Value("string")
     columns = {"id": string}
     if form == "text":

@@ -3,6 +3,8 @@
 - text: `{"text": "..."}`
 - prompt/completion: `{"prompt": "...", "completion": "..."}`
 - messages: `{"messages": [{"role": "user", "content": "..."}, ...]}`
+- preference: `{"prompt": ..., "chosen": "...", "rejected": "..."}` and kto:
+  `{"prompt": ..., "completion": "...", "label": true}` (`studio.data.preference`)
 
 Rows are read lazily, one line at a time, so a large JSONL file is never held in memory.
 Other layouts (CSV, Alpaca, ShareGPT, ...) are converted into these forms by the data tab.
@@ -17,7 +19,9 @@ from pathlib import Path
 
 from studio.errors import StudioError
 
-FORMATS = ("text", "prompt_completion", "messages")
+# New forms go at the end: token stores keep a row's form as its index here.
+FORMATS = ("text", "prompt_completion", "messages", "preference", "kto")
+PREFERENCE_FORMATS = ("preference", "kto")
 ROLES = ("system", "user", "assistant", "tool", "developer")
 # One row of a line-based file may hold this many characters: a whole book is far below it,
 # while a file that is one endless line (a dump without newlines, a binary blob) is refused
@@ -66,7 +70,17 @@ def is_conversational_pair(record: object) -> bool:
 def canonical(record: object) -> object:
     """A row in one of the studio's forms. A conversational prompt/completion row becomes a
     chat row whose `completion_start` says where the completion begins: only the turns from
-    there on carry loss, as trl trains them."""
+    there on carry loss, as trl trains them. Preference and KTO rows in their published
+    shapes become the canonical preference forms (`studio.data.preference`)."""
+    from studio.data import preference
+
+    try:
+        if preference.looks_like_pair(record):
+            return {**_extra(record), **preference.pair_row(record)}
+        if preference.looks_like_kto(record):
+            return {**_extra(record), **preference.kto_row(record)}
+    except ValueError as exc:
+        raise RecordError(str(exc)) from None
     if not is_conversational_pair(record):
         return record
     completion = record["completion"]
@@ -77,9 +91,22 @@ def canonical(record: object) -> object:
     return out
 
 
+def _extra(record: dict) -> dict:
+    """The fields of a preference row that stay beside its canonical ones (its id)."""
+    return {k: record[k] for k in ("id",) if k in record}
+
+
 def detect_format(record: object) -> str:
     if not isinstance(record, dict):
         raise RecordError(f"expected a JSON object, got {type(record).__name__}")
+    if "chosen" in record and "rejected" in record:
+        _check_preference(record, ("chosen", "rejected"))
+        return "preference"
+    if "label" in record and "completion" in record and "prompt" in record:
+        _check_preference(record, ("completion",))
+        if not isinstance(record["label"], bool):
+            raise RecordError("'label' must be true or false")
+        return "kto"
     if "messages" in record:
         messages = record["messages"]
         if not isinstance(messages, list) or not all(
@@ -104,6 +131,17 @@ def detect_format(record: object) -> str:
         f"no 'text', 'prompt'+'completion' or 'messages' field (fields: {keys}); "
         "convert the file to one of these forms first"
     )
+
+
+def _check_preference(record: dict, replies: tuple[str, ...]) -> None:
+    prompt = record.get("prompt")
+    if isinstance(prompt, list):
+        detect_format({"messages": prompt})
+    elif not isinstance(prompt, str):
+        raise RecordError("'prompt' must be text or a list of messages")
+    for key in replies:
+        if not isinstance(record[key], str):
+            raise RecordError(f"'{key}' must be a string")
 
 
 @dataclass

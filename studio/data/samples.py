@@ -13,6 +13,8 @@ SAMPLES = [
     ("datasets", "sample-corpus", "text", {"data.jsonl": "corpus.jsonl"}),
     ("datasets", "sample-chat-ojousama", "messages", {"data.jsonl": "chat_ojousama.jsonl"}),
     ("datasets", "sample-qa", "prompt_completion", {"data.jsonl": "qa_pc.jsonl"}),
+    # Preference pairs for the CPU demo's DPO run (presets/cpu-demo-dpo.yaml).
+    ("datasets", "sample-pref-ojousama", "preference", {"data.jsonl": "pref_ojousama.jsonl"}),
     # The label inspector's teaching example (see assets/build_teaching_example.py).
     (
         "datasets",

@@ -21,7 +21,7 @@ from studio.settings import as_bool, as_int
 
 IGNORE = -100  # label of a token that carries no loss
 
-STAGES = ("sft", "pretrain")
+STAGES = ("sft", "pretrain", "preference")
 LOSSES = ("auto", "completion", "assistant", "all")
 PACKINGS = ("off", "isolated", "concatenated")
 SPECIAL_TOKEN_MODES = ("auto", "yes", "no")
@@ -37,7 +37,9 @@ class EncodingSettings:
     the inspector shows the consequences before any training."""
 
     stage: str = "sft"
-    """`sft` (prompt/completion or chat, loss on answers) or `pretrain` (raw text, loss on all)."""
+    """`sft` (prompt/completion or chat, loss on answers), `pretrain` (raw text, loss on all)
+    or `preference` (pairs of a chosen and a rejected reply, or KTO's judged replies: the
+    run config's `preference` section chooses the loss)."""
     loss: str = "auto"
     """Which tokens carry loss: `completion`, `assistant` (assistant turns), `all`, or `auto`
     (all for pretrain and plain text, completion for prompt/completion, assistant for chat)."""

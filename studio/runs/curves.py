@@ -21,6 +21,14 @@ METRICS = {
     "score": ("eval", "score"),
     "score_low": ("eval", "score"),
     "score_high": ("eval", "score"),
+    # Preference runs (train/preference.py): the implicit rewards of the chosen and rejected
+    # replies, their margin and the share of pairs ranked right, in training and evaluation.
+    "reward_chosen": ("train", "reward_chosen"),
+    "reward_rejected": ("train", "reward_rejected"),
+    "reward_margin": ("train", "reward_margin"),
+    "reward_accuracy": ("train", "reward_accuracy"),
+    "eval_reward_margin": ("eval", "eval_reward_margin"),
+    "eval_reward_accuracy": ("eval", "eval_reward_accuracy"),
 }
 X_AXES = ("step", "tokens", "elapsed")
 

@@ -175,6 +175,28 @@ FUSED_LOSSES = ("auto", "liger", "off")
 LOWER_IS_BETTER = ("loss", "perplexity", "nll_per_token", "bits_per_char")
 
 
+PREFERENCE_LOSSES = ("dpo", "ipo", "orpo", "simpo", "kto")
+
+
+@dataclass
+class PreferenceSettings:
+    """Preference training (`encoding.stage: preference`), through trl's trainers."""
+
+    loss: str = "dpo"
+    """`dpo` (sigmoid DPO), `ipo`, `kto` (trl's DPOTrainer / KTOTrainer, against a reference:
+    the base with the adapters turned off for LoRA), `orpo` or `simpo` (no reference model;
+    trl's ORPOTrainer and CPOTrainer)."""
+    beta: float = 0.1
+    """How far the model may move from the reference (DPO/IPO/KTO/SimPO's beta; ORPO's
+    lambda, the weight of its odds-ratio term). Smaller lets it move further."""
+    simpo_gamma: float = 0.5
+    """SimPO's target reward margin (only for `simpo`)."""
+    desirable_weight: float = 1.0
+    """KTO: the weight of the desirable completions' loss (raise it when they are rarer)."""
+    undesirable_weight: float = 1.0
+    """KTO: the weight of the undesirable completions' loss."""
+
+
 @dataclass
 class EvaluationSettings:
     """Scores computed while training, on the model in training: the Evaluate tab's suites,
@@ -239,6 +261,8 @@ class RunConfig:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     """Evaluation suites scored while training, the best checkpoint and early stopping."""
+    preference: PreferenceSettings = field(default_factory=PreferenceSettings)
+    """The preference loss and its settings (used by `encoding.stage: preference`)."""
     """Optimizer, schedule, batch and checkpoint settings, as transformers names them."""
     name: str | None = None
     """Run name prefix (a timestamp is added); defaults to the preset or method."""
@@ -329,7 +353,34 @@ class RunConfig:
             except StudioError as exc:  # its own code: said in the user's language too
                 raise ConfigError(f"encoding: {exc}", code=exc.code, **exc.params) from exc
         self._validate_evaluation()
+        self._validate_preference()
         return self
+
+    def _validate_preference(self) -> None:
+        p = self.preference
+        _choice("preference.loss", p.loss, PREFERENCE_LOSSES)
+        for name in ("beta", "desirable_weight", "undesirable_weight"):
+            if getattr(p, name) <= 0:
+                raise ConfigError(
+                    f"preference.{name} must be greater than 0 (got {getattr(p, name)})",
+                    code="must_be_positive",
+                    field=f"preference.{name}",
+                    value=getattr(p, name),
+                )
+        if (
+            isinstance(self.encoding, EncodingSettings)
+            and self.encoding.stage == "preference"
+            and self.encoding.packing != "off"
+        ):
+            raise ConfigError(
+                "preference training compares whole replies and does not pack rows; set "
+                "encoding.packing: off",
+                code="preference_packing",
+            )
+
+    @property
+    def preference_stage(self) -> bool:
+        return isinstance(self.encoding, EncodingSettings) and self.encoding.stage == "preference"
 
     def _validate_evaluation(self) -> None:
         e = self.evaluation

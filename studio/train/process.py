@@ -236,9 +236,14 @@ def _train(run: Run, ws, config: RunConfig, stop: _Stop, *, resume: bool):
     tok = resolve_tokens(tokenizer, config.encoding)
     started = time.perf_counter()
     try:
-        training_data = data.build(
-            ws, config, tok, progress=_log_progress(), cancel=lambda: bool(stop), pin=main
-        )
+        if config.preference_stage:
+            from studio.train import preference
+
+            training_data = preference.build(ws, config, tok, run.root / "pairs")
+        else:
+            training_data = data.build(
+                ws, config, tok, progress=_log_progress(), cancel=lambda: bool(stop), pin=main
+            )
     except Cancelled:
         return "stopped"
     training_data.seconds = time.perf_counter() - started
@@ -248,6 +253,14 @@ def _train(run: Run, ws, config: RunConfig, stop: _Stop, *, resume: bool):
             print(
                 f"[studio] token store {rows.folder.name[:12]} ({found}): {rows.n_rows:,} rows, "
                 f"{rows.n_tokens:,} tokens",
+                flush=True,
+            )
+        if config.preference_stage:
+            dropped = ", ".join(f"{k} {v}" for k, v in training_data.dropped.items())
+            print(
+                f"[studio] preference pairs ({config.preference.loss}): "
+                f"{training_data.rows:,} to train, {training_data.eval_rows:,} to validate"
+                + (f"; left out: {dropped}" if dropped else ""),
                 flush=True,
             )
         print(f"[studio] data ready in {training_data.seconds:.1f} s", flush=True)
@@ -304,6 +317,7 @@ def _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_da
         for note in prepared.kernels.notes(config.encoding.packing) if prepared.kernels else []:
             print(f"[studio] {note}", flush=True)  # which attention and loss kernels run
     trainer = build_trainer(run, config, prepared, tok, training_data, stop, plan, source)
+    before = _preference_share(run, config, prepared, tok, training_data, "before", resume)
     checkpoint = None
     if resume:
         last = run.last_checkpoint()
@@ -320,6 +334,8 @@ def _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_da
         raise
     if stop:
         return "stopped"
+    if before is not None:
+        _preference_share(run, config, prepared, tok, training_data, "after", resume, before)
     if main:
         trainer.save_model(str(run.final_dir))
         # A pickle of the arguments; config.yaml says the same, and outputs stay pickle-free.
@@ -328,6 +344,30 @@ def _train_on(run, ws, config, stop, resume, source, tokenizer, tok, training_da
     from studio.train.evaluation import early_stop_of
 
     return early_stop_of(trainer, plan) or "completed"
+
+
+def _preference_share(run, config, prepared, tok, training_data, when, resume, before=None):
+    """Preference runs with held-out pairs: how often the model finds the chosen reply
+    likelier than the rejected one, before training and after it (kept in run.json as
+    `preference`). A resumed run keeps the share its first session measured before."""
+    from studio.train.preference import preferred_share
+
+    if not (config.preference_stage and training_data.eval and is_main_process()):
+        return None
+    if config.preference.loss == "kto":
+        return None  # judged single replies: no pair to compare
+    if when == "before" and resume:
+        return (run.info().get("preference") or {}).get("before") or {}
+    share = preferred_share(prepared.model, training_data.eval, tok.pad_id, prepared.model.device)
+    record = {"before": share} if when == "before" else {"before": before, "after": share}
+    run.update_info(preference=record)
+    what = "before training" if when == "before" else "after training"
+    print(
+        f"[studio] held-out pairs preferred {what}: {share['share']:.1%} of {share['pairs']} "
+        f"(mean log-prob gap per token {share['mean_gap']:+.3f})",
+        flush=True,
+    )
+    return share
 
 
 def resolve_model(ws, config: RunConfig):

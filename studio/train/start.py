@@ -160,11 +160,18 @@ def estimate_memory(config: RunConfig, architecture: dict | None):
         return None
     t = config.training
     precision = t.precision if t.precision != "auto" else "bf16"  # the GPU's choice
+    # Preference training runs both sides of a pair (or KTO's completion and its KL
+    # completion) in one forward, and makes the reference log-probs (train/preference.py).
+    sides, reference = 1, "none"
+    if config.preference_stage:
+        from studio.train.preference import reference_of, sequences_per_row
+
+        sides, reference = sequences_per_row(config), reference_of(config)
     return vram.estimate(
         vram.Architecture.from_config(architecture),
         method=config.method,
         precision=precision,
-        batch_size=t.per_device_train_batch_size,
+        batch_size=t.per_device_train_batch_size * sides,
         grad_accum=t.gradient_accumulation_steps,
         seq_len=config.encoding.max_length,
         gradient_checkpointing=t.gradient_checkpointing,
@@ -178,11 +185,12 @@ def estimate_memory(config: RunConfig, architecture: dict | None):
         gpu_gib=config.gpu_memory_gib,
         # The evaluation pass: the validation loss, and the suites (every suite is counted
         # as if it scored and generated: an upper bound without opening them).
-        eval_batch_size=t.per_device_eval_batch_size if config.evaluates else 0,
+        eval_batch_size=t.per_device_eval_batch_size * sides if config.evaluates else 0,
         eval_suites=bool(config.evaluation.suites),
         eval_new_tokens=config.evaluation.max_new_tokens if config.evaluation.suites else 0,
         # Liger's fused linear cross-entropy never builds the logits (train/kernels.py).
-        fused_loss=expected_fused(config, architecture),
+        fused_loss=expected_fused(config, architecture) and not config.preference_stage,
+        reference=reference,
     )
 
 
@@ -290,11 +298,27 @@ def preflight(
         error = str(exc)  # the memory estimate still works from the preset's architecture
         # Without a tokenizer nothing can be encoded, but every row is still checked
         # against what the stage needs (DataError names the first one it cannot use).
-        collections.deque(stage_rows(ws, config.datasets, settings.stage, settings), maxlen=0)
-        if config.eval_dataset:
-            collections.deque(stage_rows(ws, [config.eval_dataset], settings.stage), maxlen=0)
+        evals = [[config.eval_dataset]] if config.eval_dataset else []
+        for specs in [config.datasets, *evals]:
+            if config.preference_stage:
+                from studio.train.preference import preference_rows
+
+                rows = preference_rows(ws, specs, config.preference.loss)
+            else:  # the text-only check is for the training data
+                text_check = settings if specs is config.datasets else None
+                rows = stage_rows(ws, specs, settings.stage, text_check)
+            collections.deque(rows, maxlen=0)
     else:
         tok = resolve_tokens(target.tokenizer, settings)
+    if error is None and config.preference_stage:
+        import tempfile
+
+        from studio.train import preference
+
+        # Pairs are encoded in a scratch folder for the check (the run encodes its own).
+        with tempfile.TemporaryDirectory(prefix="pairs-", dir=ws.root) as scratch:
+            report = preference.scan(ws, config, target, tok, Path(scratch))
+    elif error is None:
         options = {"progress": progress, "cancel": cancel, "workers": workers}
         data = prepare(ws, config, tok, **options)
         try:

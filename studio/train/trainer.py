@@ -49,6 +49,11 @@ def training_arguments(run: Run, config, prepared, has_eval: bool, plan=None):
     from studio.train.evaluation import metric_key
 
     TrainingArguments = transformers_names("TrainingArguments")  # noqa: N806
+    extra = {}
+    if config.preference_stage:
+        from studio.train.preference import trainer_parts
+
+        _, TrainingArguments, extra = trainer_parts(config)  # noqa: N806
     t = config.training
     on_cpu = prepared.device == "cpu"
     has_eval = has_eval or bool(plan and plan.active)
@@ -101,7 +106,7 @@ def training_arguments(run: Run, config, prepared, has_eval: bool, plan=None):
     if plan is not None and plan.metric and eval_strategy != "no":
         kwargs["metric_for_best_model"] = metric_key(plan.metric)
         kwargs["greater_is_better"] = plan.greater_is_better
-    return TrainingArguments(**kwargs)
+    return TrainingArguments(**kwargs, **extra)
 
 
 def build_trainer(run: Run, config, prepared, tok, training_data, stop, plan=None, source=None):
@@ -109,6 +114,12 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop, plan=Non
     from studio.train import evaluation
 
     Trainer, TrainerCallback = transformers_names("Trainer", "TrainerCallback")  # noqa: N806
+    preference = None
+    if config.preference_stage:
+        from studio.train import preference
+        from studio.train.preference import trainer_parts
+
+        Trainer = trainer_parts(config)[0]  # noqa: N806  (trl's, fed with the encoded pairs)
 
     class StudioTrainer(Trainer):
         def suite_metrics(self, prefix: str) -> dict:
@@ -201,8 +212,14 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop, plan=Non
                 record["learning_rate"] = logs.get("learning_rate")
                 record["grad_norm"] = logs.get("grad_norm")
                 record["tokens_per_s"] = round(new_tokens / session_s, 1) if session_s else None
+                if preference is not None:  # rewards/chosen, /rejected, /margins, accuracy
+                    record.update(preference.metrics_of(logs))
             elif "eval_loss" in logs or evaluation.scores_of(logs):
                 record.update(kind="eval", eval_loss=logs.get("eval_loss"))
+                if preference is not None:
+                    record.update(
+                        {f"eval_{k}": v for k, v in preference.metrics_of(logs, "eval_").items()}
+                    )
                 if plan is not None and plan.metric:  # what the "score" curve follows
                     record["metric"] = plan.metric
                 scores = evaluation.scores_of(logs)
@@ -289,9 +306,14 @@ def build_trainer(run: Run, config, prepared, tok, training_data, stop, plan=Non
     # TensorBoard's event files go into the run's folder (its callback reads the folder from
     # the environment when the Trainer builds it; the default is inside checkpoints/).
     with _environment(TENSORBOARD_LOGGING_DIR=str(run.root / "tensorboard")):
-        trainer = _build(
-            StudioTrainer, prepared, args, training_data, collate, RunDirectoryCallback
-        )
+        if preference is not None:
+            trainer = _build_preference(
+                StudioTrainer, prepared, args, training_data, RunDirectoryCallback
+            )
+        else:
+            trainer = _build(
+                StudioTrainer, prepared, args, training_data, collate, RunDirectoryCallback
+            )
     if plan is not None and plan.metric and evaluates != "no":
         trainer.add_callback(BestCheckpoint())
         if plan.patience:
@@ -313,6 +335,32 @@ def _build(trainer_class, prepared, args, training_data, collate, callback):
         processing_class=prepared.tokenizer,
         callbacks=[callback()],
     )
+
+
+def _build_preference(trainer_class, prepared, args, training_data, callback):
+    """trl's preference trainer on the encoded pairs, with its own collator (which pads the
+    prompt and each side and marks the sides' tokens as trained), counting real tokens."""
+    from studio.train.preference import count_tokens
+
+    trainer = trainer_class(
+        model=prepared.model,
+        args=args,
+        train_dataset=training_data.train,
+        eval_dataset=training_data.eval or None,
+        processing_class=prepared.tokenizer,
+        callbacks=[callback()],
+    )
+    collate = trainer.data_collator
+
+    def collate_and_count(examples):
+        import torch
+
+        batch = collate(examples)
+        batch["num_tokens"] = torch.tensor(count_tokens(batch))
+        return batch
+
+    trainer.data_collator = collate_and_count
+    return trainer
 
 
 @contextlib.contextmanager
@@ -342,6 +390,10 @@ def _log_line(record: dict, max_steps: int) -> str:
         parts.append(f"loss {record['loss']:.4f}")
     if record.get("eval_loss") is not None:
         parts.append(f"eval_loss {record['eval_loss']:.4f}")
+    if record.get("reward_margin") is not None:
+        parts.append(f"margin {record['reward_margin']:.3f}")
+    if record.get("reward_accuracy") is not None:
+        parts.append(f"accuracy {record['reward_accuracy']:.2f}")
     if record.get("learning_rate") is not None:
         parts.append(f"lr {record['learning_rate']:.2e}")
     if record.get("tokens_per_s"):

@@ -30,7 +30,17 @@ PRECISIONS = ("bf16", "fp16", "fp32")
 OPTIMIZERS = ("adamw", "adamw_fused", "adamw_8bit", "sgd", "adafactor")
 LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
-PARTS = ("weights", "adapters", "gradients", "optimizer", "activations", "logits", "overhead")
+REFERENCES = ("none", "adapter", "copy")
+PARTS = (
+    "weights",
+    "adapters",
+    "gradients",
+    "optimizer",
+    "activations",
+    "logits",
+    "reference",
+    "overhead",
+)
 ADVICE_CODES = (
     "enable_gradient_checkpointing",
     "reduce_batch",
@@ -281,6 +291,7 @@ class _Setup:
     eval_batch_size: int = 0
     eval_suites: bool = False
     eval_new_tokens: int = 0
+    reference: str = "none"
 
 
 def estimate(
@@ -306,6 +317,7 @@ def estimate(
     eval_batch_size: int = 0,
     eval_suites: bool = False,
     eval_new_tokens: int = 0,
+    reference: str = "none",
 ) -> Estimate:
     """Estimate the peak GPU memory of one training run.
 
@@ -332,7 +344,16 @@ def estimate(
     scoring forwards (the evaluation code's batches), eval_new_tokens for the generation of
     short-answer QA suites (prompts assumed as long as seq_len: an upper bound). The peak
     of the run is the larger of the training step and the evaluation pass.
+
+    Preference training (studio/train/preference.py): `batch_size` counts the sequences of
+    one forward (a pair's chosen and rejected sides, or KTO's completions and their KL
+    completions: twice the rows); `reference` is how the reference model's log-probs are
+    made: `adapter` (LoRA with the adapters disabled: no second copy), `copy` (a frozen
+    copy of the weights) or `none` (ORPO, SimPO). Its no-grad forward builds the full logits
+    of the batch, before the policy's forward (trl 1.14.2), so it peaks on its own.
     """
+    if reference not in REFERENCES:
+        raise InputError(f"reference must be one of {', '.join(REFERENCES)}, not {reference!r}")
     setup = _setup(
         method=method,
         precision=precision,
@@ -354,6 +375,7 @@ def estimate(
         eval_batch_size=eval_batch_size,
         eval_suites=eval_suites,
         eval_new_tokens=eval_new_tokens,
+        reference=reference,
     )
     est = _estimate(arch, setup)
     if not est.fits:
@@ -634,11 +656,21 @@ def _estimate(arch: Architecture, s: _Setup) -> Estimate:
         # The fp32 lm_head runs under autocast: its bf16 copy is kept for the backward.
         logits += 2 * vocab * h
 
+    # --- reference model (preference training) -------------------------------------------
+    reference = 0
+    ref_forward = 0
+    if s.reference != "none":
+        # trl's reference forward: no grad, full logits in the compute dtype and their fp32
+        # log-softmax; it runs before the policy's forward, with nothing saved yet.
+        ref_forward = tokens * vocab * (cb + 4)
+        if s.reference == "copy":
+            reference = n_params * (2 if half else 4)
+
     # --- peak -------------------------------------------------------------------------------
-    static = weights + adapters + opt_states
+    static = weights + adapters + opt_states + reference
     # The loss' backward (logits and their gradients) and the layers' backward (`working`)
     # come one after the other; both on top of the saved activations.
-    forward_backward = saved + max(logits, working)
+    forward_backward = max(saved + max(logits, working), ref_forward)
     # Gradients already alive at the forward/backward peak: with a fused loss the lm_head
     # gradient is made inside the loss' backward; a plain loss peaks before it exists.
     early = vocab * h * pb if (head_trains and s.fused_loss) else 0
@@ -663,6 +695,7 @@ def _estimate(arch: Architecture, s: _Setup) -> Estimate:
         "optimizer": int(opt_states + step_temp),
         "activations": int(activations),
         "logits": int(logits),
+        **({"reference": int(reference + ref_forward)} if s.reference != "none" else {}),
         "overhead": int(overhead),
     }
     total = int(allocated + overhead)
@@ -943,6 +976,8 @@ def summary_lines(est: Estimate, lang: str, *, with_advice: bool = True) -> list
     lines = []
     for part in PARTS:
         value = est.parts.get(part, 0)
+        if part in ("adapters", "reference") and part not in est.parts:
+            continue
         if part == "adapters" and not value:
             continue
         lines.append(t("vram.part_line", lang, label=t(f"vram.part_{part}", lang), gib=_f(value)))

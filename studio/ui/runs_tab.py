@@ -43,7 +43,18 @@ PALETTE = (
 )  # fmt: skip
 # 20 runs at once, and the span series that keeps a flat curve flat (ui/plots.py)
 SLOT_COLORS = curve_colors({f"#{i + 1}": color for i, color in enumerate(PALETTE * 2)})
-METRIC_CHOICES = ("loss", "eval_loss", "score", "learning_rate", "grad_norm", "tokens_per_s")
+METRIC_CHOICES = (
+    "loss",
+    "eval_loss",
+    "score",
+    "learning_rate",
+    "grad_norm",
+    "tokens_per_s",
+    "reward_margin",
+    "reward_accuracy",
+    "reward_chosen",
+    "reward_rejected",
+)
 TABLE_COLUMNS = (
     "run",
     "title",

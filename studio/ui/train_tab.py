@@ -27,6 +27,7 @@ from studio.train.config import (
     FUSED_LOSSES,
     METHODS,
     PRECISIONS,
+    PREFERENCE_LOSSES,
     TRACKERS,
     RunConfig,
     is_integer_field,
@@ -64,6 +65,12 @@ CURVE_COLORS = curve_colors({
     "learning_rate": "#2563eb",
     "grad_norm": "#d97706",
     "tokens_per_s": "#7c3aed",
+    "reward_chosen": "#16a34a",
+    "reward_rejected": "#dc2626",
+    "reward_margin": "#0f766e",
+    "eval_reward_margin": "#9333ea",
+    "reward_accuracy": "#0f766e",
+    "eval_reward_accuracy": "#9333ea",
 })  # fmt: skip
 # What the live curve can show: the losses together (train raw + smoothed, eval on the same
 # axes), or one of the other logged figures.
@@ -73,6 +80,10 @@ VIEWS = {
     "learning_rate": ("learning_rate",),
     "grad_norm": ("grad_norm",),
     "tokens_per_s": ("tokens_per_s",),
+    # Preference runs: the rewards of the chosen and rejected replies and their margin, and
+    # the share of pairs ranked right.
+    "rewards": ("reward_chosen", "reward_rejected", "reward_margin", "eval_reward_margin"),
+    "reward_accuracy": ("reward_accuracy", "eval_reward_accuracy"),
 }
 
 
@@ -134,6 +145,8 @@ FIELDS = (
     "evaluation.early_stopping_threshold",
     "training.attention",
     "training.fused_loss",
+    "preference.loss",
+    "preference.beta",
 )
 # Whole-number fields (their inputs round to integers), as the config's annotations say.
 INTEGER_FIELDS = {path for path in FIELDS if is_integer_field(path)}
@@ -441,6 +454,15 @@ def build(ctx, loc) -> None:
                     value=initial.training.fused_loss,
                     elem_id="train-fused-loss",
                 )
+            with gr.Row():  # used by preference presets (encoding.stage: preference)
+                fields["preference.loss"] = loc.make(
+                    gr.Dropdown,
+                    i18n={"label": "train.preference_loss", "info": helped("preference.loss")},
+                    choices=list(PREFERENCE_LOSSES),
+                    value=initial.preference.loss,
+                    elem_id="train-preference-loss",
+                )
+                number("preference.beta", "preference_beta")
         with loc.make(gr.Accordion, i18n={"label": "train.evaluation"}, open=False):
             with gr.Row():
                 fields["evaluation.suites"] = loc.make(
