@@ -299,3 +299,26 @@ def test_every_loss_trains_on_cpu_through_trl(loss, tmp_path):
     rows = sum(int(n.replace(",", "")) for n in found.groups())
     # A pair gives KTO two rows: its chosen reply as desirable, its rejected one as not.
     assert rows == (2 * 278 if loss == "kto" else 278)
+
+
+def test_the_inspect_tab_shows_the_prompt_once_and_both_replies_trained(workspace):
+    from studio.data.registry import find_version
+    from studio.labels.inspect import load_target, rows_at
+    from studio.labels.pairs import scan_pairs
+    from studio.models.load import resolve_source
+    from studio.ui.inspect_tab import render_pairs
+
+    target = load_target(resolve_source(""))
+    version = find_version(workspace, "sample-pref-ojousama")
+    settings = EncodingSettings(max_length=256)
+    report = scan_pairs(workspace, [version.spec], target, settings)
+    assert report.rows == 278 and report.sequences == 278 and not report.blocked
+    assert report.trained_tokens > 0 and report.tokens > report.trained_tokens
+    views, texts = render_pairs(rows_at(dataset_file(version), 0, 2), target, settings, "ja", False)
+    assert views.count("pair-prompt") == 2 and views.count("pair-chosen") == 2
+    prompt_part = views.split('class="pair-part pair-chosen"')[0].split("pair-prompt")[1]
+    assert "tok-masked" in prompt_part and "tok-trained" not in prompt_part
+    chosen_part = views.split('class="pair-part pair-chosen"')[1].split("pair-rejected")[0]
+    assert "tok-trained" in chosen_part and "tok-masked" not in chosen_part
+    first = rows_of(version)[0]
+    assert first["chosen"] in texts and first["rejected"] in texts and "選ばれた応答" in texts

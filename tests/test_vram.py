@@ -108,8 +108,12 @@ def test_from_config_errors_and_variants():
 
 def test_parts_add_up_and_serialize():
     est = run(QWEN_7B, method="full", gradient_checkpointing=False)
-    assert set(est.parts) == set(vram.PARTS)
+    # The reference model is a part of preference runs only (see test_preference.py).
+    assert set(est.parts) == set(vram.PARTS) - {"reference"}
     assert est.total == sum(est.parts.values()) - est.overlap
+    pref = run(QWEN_7B, method="full", gradient_checkpointing=False, reference="copy")
+    assert set(pref.parts) == set(vram.PARTS)
+    assert pref.total == sum(pref.parts.values()) - pref.overlap
     assert est.overlap >= 0 and est.allocated == est.total - est.parts["overhead"]
     d = json.loads(json.dumps(est.to_dict()))
     assert d["fits"] is False and d["advice"][0]["code"] == est.advice[0][0]

@@ -17,12 +17,14 @@ def test_first_open_creates_layout_and_registers_samples(tmp_path):
         "sample-corpus",
         "sample-chat-ojousama",
         "sample-qa",
+        "sample-pref-ojousama",
         "teaching-chat-broken",
     }
     assert (ws.root / "profiles" / "seed-004-broken.yaml").is_file()
     assert names["sample-corpus"].format == "text"
     assert names["sample-chat-ojousama"].format == "messages"
     assert names["sample-qa"].format == "prompt_completion"
+    assert names["sample-pref-ojousama"].format == "preference"
     with open(SAMPLE_DATA_DIR / "corpus.jsonl", encoding="utf-8") as fh:
         assert names["sample-corpus"].rows == sum(1 for line in fh if line.strip())
     suites = {s.name: s for s in list_eval_suites(ws)}

@@ -261,3 +261,87 @@ class PairChecker:
             found.append(Diagnostic(code, severity, n, sorted(self.hits[code]), params))
         found.sort(key=lambda f: (SEVERITY_ORDER[f.severity], -f.count))
         return found
+
+
+# --- the Inspect tab's view of pairs ------------------------------------------------------
+def preference_rows(ws, specs: list[str]):
+    """(row number, canonical row) of preference or KTO versions, streamed."""
+    from studio.data.records import dataset_file, iter_records
+    from studio.data.registry import find_version
+
+    n = 0
+    for spec in specs:
+        for record in iter_records(dataset_file(find_version(ws, spec))):
+            if record.format in ("preference", "kto"):
+                yield n, record.data
+            n += 1
+
+
+def scan_pairs(ws, specs: list[str], target, settings: EncodingSettings, *, batch: int = 512):
+    """The label inspector's report for preference data: every pair encoded and checked
+    (bounded memory: a batch of rows at a time)."""
+    import time
+
+    import numpy as np
+
+    from studio.labels.encode import resolve_tokens
+    from studio.labels.inspect import ScanReport
+
+    started = time.perf_counter()
+    tok = resolve_tokens(target.tokenizer, settings)
+    checker = PairChecker(tok)
+    lengths: list[int] = []
+    tokens = trained = kept = 0
+    pending: list = []
+
+    def flush():
+        nonlocal tokens, trained, kept
+        for pair in encode_pairs(pending, tok, settings):
+            checker.check(pair)
+            lengths.append(len(pair.prompt_ids) + max(pair.full.values(), default=0))
+            if pair.reason is None:
+                kept += 1
+                tokens += pair.tokens()
+                trained += sum(len(ids) for ids in pair.sides().values())
+        pending.clear()
+
+    for item in preference_rows(ws, specs):
+        pending.append(item)
+        if len(pending) >= batch:
+            flush()
+    flush()
+    return ScanReport(
+        rows=checker.rows,
+        diagnostics=checker.findings(),
+        settings=settings.to_dict(),
+        model=target.name,
+        seconds=time.perf_counter() - started,
+        tokens=tokens,
+        trained_tokens=trained,
+        truncated_rows=checker.counts["pair_truncated"] + checker.counts["pair_no_room"],
+        sequences=kept,
+        lengths=np.asarray(lengths, np.int64),
+    )
+
+
+@dataclass
+class _Shown:
+    """A token run as the token view draws it (`view.render_sequence`)."""
+
+    input_ids: list[int]
+    labels: list[int]
+    position_ids: list[int]
+    segments: list = field(default_factory=list)
+    attention_mask: list | None = None
+
+
+def shown_parts(pair: EncodedPair) -> list[tuple[str, _Shown]]:
+    """The prompt once (not trained) and each reply (every token trained), for the view."""
+    from studio.labels.encode import Segment
+
+    parts = [("prompt", pair.prompt_ids, [IGNORE] * len(pair.prompt_ids))]
+    parts += [(side, ids, list(ids)) for side, ids in pair.sides().items()]
+    return [
+        (name, _Shown(list(ids), labels, list(range(len(ids))), [Segment(0, 0, len(ids))]))
+        for name, ids, labels in parts
+    ]

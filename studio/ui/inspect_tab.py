@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio.data.records import RecordError, dataset_file, import_file
+from studio.data.records import PREFERENCE_FORMATS, RecordError, dataset_file, import_file
 from studio.data.registry import find_version
 from studio.errors import InputError, StudioError
 from studio.i18n import t
@@ -153,6 +153,41 @@ def render_inspection(inspection, tokenizer, lang: str, compact: bool) -> tuple[
         body = "\n──\n".join(spans) if spans else t("inspect.span_empty", lang)
         texts.append(f"<h4>{html.escape(head)}</h4>")
         texts.append(f'<div class="trained-text">{html.escape(body)}</div>')
+    return "".join(views), "".join(texts)
+
+
+def render_pairs(examples, target, settings, lang: str, compact: bool) -> tuple[str, str]:
+    """Preference rows: the prompt once and each reply with its trained tokens (exactly what
+    trl trains on), and the replies' trained text."""
+    from studio.labels.encode import resolve_tokens
+    from studio.labels.pairs import encode_pairs, shown_parts
+
+    tok = resolve_tokens(target.tokenizer, settings)
+    views, texts = [], []
+    for pair in encode_pairs(examples, tok, settings):
+        head = t(
+            "inspect.pair_head",
+            lang,
+            row=pair.row,
+            prompt=len(pair.prompt_ids),
+            sides=" / ".join(
+                f"{t(f'inspect.pair_{side}', lang)} {len(ids)}"
+                for side, ids in pair.sides().items()
+            ),
+        )
+        if pair.reason:
+            head += " · " + t("inspect.pair_left_out", lang, reason=pair.reason)
+        views.append(f"<h4>{html.escape(head)}</h4>")
+        texts.append(f"<h4>{html.escape(head)}</h4>")
+        for name, shown in shown_parts(pair):
+            label = html.escape(t(f"inspect.pair_{name}", lang))
+            views.append(f'<div class="pair-part pair-{name}"><b>{label}</b>')
+            views.append(render_sequence(shown, target.tokenizer, tok.special_ids, compact=compact))
+            views.append("</div>")
+            if name != "prompt":
+                body = target.tokenizer.decode(shown.input_ids)
+                texts.append(f"<b>{label}</b>")
+                texts.append(f'<div class="trained-text">{html.escape(body)}</div>')
     return "".join(views), "".join(texts)
 
 
@@ -411,6 +446,10 @@ def build(ctx, loc) -> None:
     def scan_report(dataset_spec, model_spec, values, lang, progress=None, cancel=None):
         version, settings, target = resolve(dataset_spec, model_spec, values, lang)
         try:
+            if version.format in PREFERENCE_FORMATS:
+                from studio.labels.pairs import scan_pairs
+
+                return scan_pairs(ws, [version.spec], target, settings)
             return scan_dataset(
                 ws, [version.spec], target, settings, progress=progress, cancel=cancel
             )
@@ -457,6 +496,8 @@ def build(ctx, loc) -> None:
             rows = rows_at(dataset_file(version), start, count)
             if not rows:
                 raise InputError(f"the dataset has no row {start}")
+            if version.format in PREFERENCE_FORMATS:
+                return render_pairs(rows, target, settings, lang, bool(compact_on))
             inspection = inspect_rows(rows, target, settings)
         except StudioError as exc:
             raise fail(lang, exc) from None
