@@ -132,3 +132,60 @@ def save_as_dataset(ws, rows: list[dict], name: str = "chats"):
     return write_version(
         ws, name[:60], data, format="messages", operation="chat", source="chat tab"
     )
+
+
+def preference_pair(
+    history_a: list,
+    history_b: list,
+    model_a: str,
+    model_b: str,
+    choice: str,
+    system: str | None = None,
+) -> dict:
+    """The last turn of a chat sent to two models as a preference row (`data.preference`):
+    the prompt is the conversation before the replies (model A's, with the system prompt
+    first), `choice` "1" prefers model A's reply, "2" model B's; "=" (a tie) gives the row
+    with `"tie": True` (model A's reply as `chosen`), which is not a pair to write."""
+    if choice not in ("1", "2", "="):
+        raise ChatError(f"choose 1, 2 or =, not {choice!r}")
+    turns_a, turns_b = plain_messages(history_a), plain_messages(history_b)
+    if (
+        not model_a
+        or not model_b
+        or len(turns_a) < 2
+        or len(turns_b) < 2
+        or turns_a[-1]["role"] != "assistant"
+        or turns_b[-1]["role"] != "assistant"
+        or not turns_a[-1]["content"].strip()
+        or not turns_b[-1]["content"].strip()
+    ):
+        raise ChatError(
+            "Both models must answer the same message before one reply can be chosen.",
+            code="chat_pair_incomplete",
+        )
+    if turns_a[-2] != turns_b[-2] or turns_a[-2]["role"] != "user":
+        raise ChatError(
+            "The two models' last replies answer different messages; send one message to both.",
+            code="chat_pair_mismatch",
+        )
+    reply_a, reply_b = turns_a[-1]["content"], turns_b[-1]["content"]
+    if choice != "=" and reply_a.strip() == reply_b.strip():
+        raise ChatError(
+            "The two replies are the same; there is nothing to choose between.",
+            code="chat_pair_identical",
+        )
+    prompt = turns_a[:-1]
+    if system and not any(m["role"] == "system" for m in prompt):
+        prompt.insert(0, {"role": "system", "content": system})
+    (chosen, chosen_model), (rejected, rejected_model) = (
+        ((reply_a, model_a), (reply_b, model_b))
+        if choice in ("1", "=")
+        else ((reply_b, model_b), (reply_a, model_a))
+    )
+    return {
+        "prompt": prompt,
+        "chosen": chosen,
+        "rejected": rejected,
+        "chosen_model": chosen_model,
+        "rejected_model": rejected_model,
+    } | ({"tie": True} if choice == "=" else {})

@@ -293,3 +293,222 @@ def default_models(ws) -> list[str]:
 
     tuned = latest_finetune(ws)
     return [EMBEDDED_MODEL_NAME] + ([tuned] if tuned else [])
+
+
+# --- preference pairs from a grid (studio/data/preference.py writes them) -----------------
+# What a person says of one row: reply 1 is better, reply 2 is better, a tie, or skip it.
+CHOICES = ("1", "2", "=", "skip")
+CSV_REQUIRED = ("model", "prompt_index", "prompt", "text")
+
+
+class ComparisonFileError(StudioError, ValueError):
+    """A saved comparison or marks file that cannot be read; the message names the file."""
+
+
+def _comparison_from_rows(rows: list[dict], source: str, chat: bool, system: str | None) -> dict:
+    """A comparison dict (`Comparison.to_dict()`'s keys) from the grid's CSV rows."""
+    models: list[str] = []
+    prompts: dict[int, str] = {}
+    cells = []
+    for n, row in enumerate(rows, 2):  # line 1 is the header
+        try:
+            index = int(str(row["prompt_index"]).strip())
+        except ValueError:
+            raise ComparisonFileError(
+                f"{source}:{n}: prompt_index must be a whole number, got {row['prompt_index']!r}"
+            ) from None
+        if index < 0:
+            raise ComparisonFileError(f"{source}:{n}: prompt_index must not be negative")
+        model = (row["model"] or "").strip()
+        if not model:
+            raise ComparisonFileError(f"{source}:{n}: the model is empty")
+        if prompts.setdefault(index, row["prompt"] or "") != (row["prompt"] or ""):
+            raise ComparisonFileError(f"{source}:{n}: prompt {index + 1} differs between rows")
+        if model not in models:
+            models.append(model)
+        cells.append(
+            {
+                **{k: v for k, v in row.items() if k},
+                "model": model,
+                "prompt_index": index,
+                "prompt": row["prompt"] or "",
+                "text": row["text"] or "",
+                "error": row.get("error") or None,
+            }
+        )
+    if not cells:
+        raise ComparisonFileError(f"{source} holds no replies")
+    missing = [i + 1 for i in range(max(prompts) + 1) if i not in prompts]
+    if missing:
+        raise ComparisonFileError(f"{source}: no reply to prompt {missing[0]}")
+    return {
+        "models": models,
+        "prompts": [prompts[i] for i in range(len(prompts))],
+        "settings": {},
+        "chat": bool(chat),
+        "system": (system or None) if chat else None,
+        "cells": cells,
+    }
+
+
+def _check_comparison(data: object, source: str) -> dict:
+    if not isinstance(data, dict) or not all(k in data for k in ("models", "prompts", "cells")):
+        raise ComparisonFileError(
+            f"{source} is not a saved comparison (a JSON object with models, prompts and cells)"
+        )
+    for n, cell in enumerate(data["cells"], 1):
+        if not isinstance(cell, dict) or not all(k in cell for k in CSV_REQUIRED):
+            raise ComparisonFileError(f"{source}: cell {n} lacks one of {', '.join(CSV_REQUIRED)}")
+    return data
+
+
+def read_comparison(path: Path, *, chat: bool = False, system: str | None = None) -> dict:
+    """A comparison saved by the Compare tab or `python -m studio generate` as a dict with
+    `Comparison.to_dict()`'s keys: its JSON (`--json`), or the grid's CSV (`to_csv()`). A CSV
+    does not say whether the prompts were asked in the chat template (nor with which system
+    prompt): `chat` and `system` say it; a JSON file says it itself."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ComparisonFileError(
+            f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}"
+        ) from exc
+    except OSError as exc:
+        raise ComparisonFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ComparisonFileError(f"{path} is not valid JSON: {exc}") from None
+        return _check_comparison(data, str(path))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    absent = [c for c in CSV_REQUIRED if c not in (reader.fieldnames or [])]
+    if absent:
+        raise ComparisonFileError(
+            f"{path} is neither a comparison's JSON nor its CSV (no column {', '.join(absent)})"
+        )
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise ComparisonFileError(f"{path}: {exc}") from None
+    return _comparison_from_rows(rows, str(path), chat, system)
+
+
+def read_marks(path: Path) -> list[dict]:
+    """Marks as JSON Lines, one per row: `{"prompt_index": i, "chosen": MODEL, "rejected":
+    MODEL}`, `{"prompt_index": i, "tie": true}` or `{"prompt_index": i, "skip": true}`."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ComparisonFileError(f"cannot read marks from {path}: {exc}") from exc
+    marks = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            mark = json.loads(line)
+        except ValueError:
+            mark = None
+        if not isinstance(mark, dict) or not isinstance(mark.get("prompt_index"), int):
+            raise ComparisonFileError(
+                f"{path}:{n}: expected a JSON object with a whole-number prompt_index"
+            )
+        if not (mark.get("tie") or mark.get("skip")) and not (
+            isinstance(mark.get("chosen"), str) and isinstance(mark.get("rejected"), str)
+        ):
+            raise ComparisonFileError(
+                f"{path}:{n}: a mark says chosen and rejected (model names), tie or skip"
+            )
+        marks.append(mark)
+    if not marks:
+        raise ComparisonFileError(f"{path} holds no marks")
+    return marks
+
+
+def _known_model(comparison: dict, model: str) -> None:
+    if model not in comparison["models"]:
+        raise InputError(
+            f"{model} is not in the comparison; its models are {', '.join(comparison['models'])}",
+            code="model_not_compared",
+            model=model,
+            models=", ".join(comparison["models"]),
+        )
+
+
+def preference_mark(comparison: dict, index: int, choice: str, first: str, second: str) -> dict:
+    """The mark a person gives row `index` of a grid (a comparison dict) when `first` wrote
+    reply 1 and `second` reply 2: `choice` "1" or "2" (that reply is better), "=" (a tie)
+    or "skip"."""
+    if choice not in CHOICES:
+        raise InputError(f"a mark is one of {', '.join(CHOICES)}, not {choice!r}")
+    total = len(comparison["prompts"])
+    if not 0 <= index < total:
+        raise InputError(
+            f"row {index + 1} is not in the comparison (1 to {total})",
+            code="row_not_compared",
+            row=index + 1,
+            total=total,
+        )
+    if choice == "skip":
+        return {"prompt_index": index, "skip": True}
+    for model in (first, second):
+        _known_model(comparison, model)
+    if first == second:
+        raise InputError(
+            "reply 1 and reply 2 come from the same model; choose two models",
+            code="same_models_compared",
+        )
+    for model in (first, second):
+        found = [
+            c for c in comparison["cells"] if c["model"] == model and c["prompt_index"] == index
+        ]
+        if not found:
+            raise InputError(
+                f"{model} has not answered row {index + 1} yet",
+                code="reply_not_ready",
+                model=model,
+                row=index + 1,
+            )
+    if choice == "=":
+        return {"prompt_index": index, "tie": True}
+    chosen, rejected = (first, second) if choice == "1" else (second, first)
+    return {"prompt_index": index, "chosen": chosen, "rejected": rejected}
+
+
+def mark_counts(marks: list[dict]) -> dict:
+    """How many rows are marked, and as what (before the pairs are checked)."""
+    ties = sum(bool(m.get("tie")) for m in marks)
+    skipped = sum(bool(m.get("skip")) and not m.get("tie") for m in marks)
+    return {"marked": len(marks), "pairs": len(marks) - ties - skipped, "ties": ties,
+            "skipped": skipped}  # fmt: skip
+
+
+def preference_rows(comparison: dict, marks: list[dict]) -> tuple[list[dict], dict]:
+    """`data.preference.pairs_from_marks`, with a mark that does not fit the grid said as an
+    `InputError` (the user's to correct)."""
+    from studio.data.preference import pairs_from_marks
+
+    try:
+        return pairs_from_marks(comparison, marks)
+    except (ValueError, KeyError, TypeError) as exc:
+        reason = exc.args[0] if exc.args else exc
+        raise InputError(
+            f"a mark does not fit the comparison: {reason}", code="bad_preference_mark",
+            error=str(reason),
+        ) from None  # fmt: skip
+
+
+def prefer_marks(comparison: dict, better: str, worse: str) -> list[dict]:
+    """`data.preference.prefer_model`: `better`'s reply chosen over `worse`'s on every row."""
+    from studio.data.preference import prefer_model
+
+    for model in (better, worse):
+        _known_model(comparison, model)
+    if better == worse:
+        raise InputError(
+            "reply 1 and reply 2 come from the same model; choose two models",
+            code="same_models_compared",
+        )
+    return prefer_model(comparison, better, worse)

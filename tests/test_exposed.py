@@ -143,7 +143,7 @@ NAME_ARGS = {  # things in the workspace, by name: a path is not a name
     "/runs_note": [0], "/runs_delete": [0], "/chat_save_dataset": [3], "/export_run": [0, 3],
     "/merge_models": [7], "/evaluate": [0, 2], "/evaluate_show": [0], "/evaluate_upload": [1],
     "/evaluate_create": [1], "/synth_start": [0], "/synth_stop": [0], "/synth_resume": [0],
-    "/synth_status": [0],
+    "/synth_status": [0], "/compare_save_preference": [0], "/chat_save_preference": [0],
 }  # fmt: skip
 NOTHING = {  # no argument names anything on the server
     "/guide_sample", "/guide_clean", "/guide_inspect", "/guide_compare", "/guide_chat",
@@ -151,6 +151,9 @@ NOTHING = {  # no argument names anything on the server
     "/tokens_cap", "/runs_history", "/unload_models", "/chat_export", "/evaluate_demo",
     "/evaluate_export_csv",
     "/model_pull_list", "/model_pull",  # a Hub id, refused unless it reads OWNER/NAME
+    # marking a grid's row or a chat's last turn: model names only look up replies on view
+    "/compare_mark_1", "/compare_mark_2", "/compare_mark_tie",
+    "/chat_mark_1", "/chat_mark_2", "/chat_mark_tie",
 }  # fmt: skip
 REFUSED = (  # what a refusal says, by kind
     OUTSIDE_MESSAGE, "is not a valid name", "not in the list of choices", "no dataset",

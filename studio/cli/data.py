@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from studio.cli import data_clean, data_dedup, data_quality, data_synth
+from studio.cli import data_clean, data_dedup, data_preference, data_quality, data_synth
 from studio.cli.common import CliError, open_ws, pull_printer
 
 # Actions written beside their own modules (cleaning, deduplication and clustering, the
-# quality classifier, synthesis): each has `register(actions, common)`.
-PARTS = (data_clean, data_dedup, data_quality, data_synth)
+# quality classifier, synthesis, preference pairs): each has `register(actions, common)`.
+PARTS = (data_clean, data_dedup, data_quality, data_synth, data_preference)
 
 
 def add_parser(verbs, common) -> None:

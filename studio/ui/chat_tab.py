@@ -6,6 +6,7 @@ way to the label inspector. Conversations export as `messages` JSONL or become a
 from __future__ import annotations
 
 import html
+import json
 
 import gradio as gr
 
@@ -15,20 +16,41 @@ from studio.chat import (
     delete_persona,
     export_jsonl,
     personas,
+    preference_pair,
     reply,
     save_as_dataset,
     save_persona,
 )
 from studio.compare import default_models
+from studio.data.preference import save_pairs
 from studio.data.store import DataError
 from studio.errors import StudioError
 from studio.generate import GenerationResult, GenerationSettings
 from studio.i18n import t
-from studio.safety import UnsafeInputError
+from studio.safety import UnsafeInputError, safe_name
 from studio.ui.errors import ShownError, error_text
 from studio.ui.sampling import sampling_controls, settings_from
 
 API_CHAT = "chat"
+# Which of two models' replies to the same message is better (named, for scripts).
+API_MARK = {"1": "chat_mark_1", "2": "chat_mark_2", "=": "chat_mark_tie"}
+API_SAVE_PAIRS = "chat_save_preference"
+DEFAULT_PAIRS_NAME = "chat-preferences"
+
+
+def pairs_line(pairs: dict | None, lang: str, last: dict | None = None) -> str:
+    """What was chosen last, and how many pairs (and ties) this session holds."""
+    found = list((pairs or {}).values())
+    ties = sum(bool(p.get("tie")) for p in found)
+    line = t("chat.pref_count", lang, pairs=len(found) - ties, ties=ties)
+    if last is None:
+        return line
+    said = (
+        t("chat.pref_chose_tie", lang)
+        if last.get("tie")
+        else t("chat.pref_chose", lang, model=last["chosen_model"])
+    )
+    return f"{said} {line}"
 
 
 def render_warnings(result: GenerationResult | None, model: str, lang: str) -> str:
@@ -171,6 +193,22 @@ def build(ctx, loc) -> None:
             save_ds = loc.make(
                 gr.Button, i18n={"value": "chat.save_dataset"}, elem_id="chat-save-ds"
             )
+        with gr.Row(visible=False, equal_height=True, elem_id="chat-pref") as pref_row:
+            loc.make(gr.Markdown, i18n={"value": "chat.pref_question"}, elem_id="chat-pref-q")
+            better_1 = loc.make(gr.Button, i18n={"value": "chat.pref_1"}, elem_id="chat-pref-1")
+            better_2 = loc.make(gr.Button, i18n={"value": "chat.pref_2"}, elem_id="chat-pref-2")
+            tie_btn = loc.make(gr.Button, i18n={"value": "chat.pref_tie"}, elem_id="chat-pref-tie")
+            pairs_name = loc.make(
+                gr.Textbox,
+                i18n={"label": "chat.pref_name"},
+                value=DEFAULT_PAIRS_NAME,
+                elem_id="chat-pref-name",
+            )
+            save_pairs_btn = loc.make(
+                gr.Button, i18n={"value": "chat.pref_save"}, elem_id="chat-pref-save"
+            )
+        pref_status = gr.Markdown(elem_id="chat-pref-status")
+        chat_pairs = gr.State(None)  # this session's pairs: {turn key: row}
         with gr.Row():
             export_file = loc.make(
                 gr.File,
@@ -301,9 +339,14 @@ def build(ctx, loc) -> None:
         api_visibility="private",
     )
     model_b.change(
-        lambda spec: (gr.update(visible=bool(spec)), gr.update(label=spec or "", value=[]), ""),
+        lambda spec: (
+            gr.update(visible=bool(spec)),
+            gr.update(label=spec or "", value=[]),
+            "",
+            gr.update(visible=bool(spec)),
+        ),
         inputs=model_b,
-        outputs=[col_b, chat_b, warn_b],
+        outputs=[col_b, chat_b, warn_b, pref_row],
         api_visibility="private",
     )
     if ctx.tabs is not None:
@@ -349,6 +392,56 @@ def build(ctx, loc) -> None:
         inputs=[chat_a, chat_b, system, dataset_name, ctx.lang],
         outputs=chat_status,
         api_name="chat_save_dataset",
+    )
+
+    # --- which reply is better: preference pairs --------------------------------------
+    def do_mark(choice, hist_a, hist_b, spec_a, spec_b, system_text, pairs, lang):
+        try:
+            row = preference_pair(hist_a, hist_b, spec_a, spec_b, choice, system_text)
+        except ChatError as exc:
+            raise ShownError(error_text(exc, lang)) from None
+        # one mark per turn and pair of models: marking it again replaces the first
+        key = json.dumps([row["prompt"], sorted([spec_a, spec_b])], ensure_ascii=False)
+        pairs = dict(pairs or {}) | {key: row}
+        return pairs, pairs_line(pairs, lang, last=row)
+
+    for button, choice in ((better_1, "1"), (better_2, "2"), (tie_btn, "=")):
+        button.click(
+            lambda a, b, sa, sb, sys_text, pairs, lang, _choice=choice: do_mark(
+                _choice, a, b, sa, sb, sys_text, pairs, lang
+            ),
+            inputs=[chat_a, chat_b, model_a, model_b, system, chat_pairs, ctx.lang],
+            outputs=[chat_pairs, pref_status],
+            api_name=API_MARK[choice],
+            trigger_mode="once",
+        )
+
+    def do_save_pairs(pairs, name, lang):
+        try:  # a name from the browser is a name, never a path
+            name = safe_name((name or "").strip()[:60])
+        except UnsafeInputError as exc:
+            raise ShownError(
+                t("chat.bad_dataset_name", lang, error=error_text(exc, lang))
+            ) from None
+        found = list((pairs or {}).values())
+        rows = [p for p in found if not p.get("tie")]
+        if not rows:
+            raise ShownError(t("chat.pref_nothing", lang))
+        counts = {"marked": len(found), "pairs": len(rows), "ties": len(found) - len(rows)}
+        try:
+            version = save_pairs(ws, name, rows, source="chat tab", counts=counts)
+        except (StudioError, OSError) as exc:
+            raise ShownError(error_text(exc, lang)) from None
+        # the pairs are in the dataset now: the next ones start a new list
+        return None, t(
+            "chat.pref_saved", lang, name=version.name, version=version.version, **counts
+        )
+
+    save_pairs_btn.click(
+        do_save_pairs,
+        inputs=[chat_pairs, pairs_name, ctx.lang],
+        outputs=[chat_pairs, pref_status],
+        api_name=API_SAVE_PAIRS,
     )
     ctx.keep_models_current(model_a, checkpoints=True)
     ctx.keep_models_current(model_b, checkpoints=True)
