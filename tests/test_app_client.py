@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from studio.ui.data_tab import MAP_FIELDS
 from tests.conftest import generate_args
 
 pytestmark = [pytest.mark.client, pytest.mark.slow]
@@ -144,7 +145,7 @@ def test_a_clean_that_removes_most_rows_is_saved_only_when_pressed_again(client,
                  "標高は3776メートルです。夏には多くの登山者が山頂を目指し、ご来光を見るために夜から登る"
                  "人もいます。"})  # fmt: skip
     qa.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    no_map = [None] * 8
+    no_map = [None] * len(MAP_FIELDS)
     text = client.predict(handle_file(str(qa)), "", None, "qa-clean", None, False, *no_map,
                           "en", api_name="/data_import")  # fmt: skip
     spec = "qa-clean/v0001"
@@ -165,7 +166,7 @@ def test_a_malformed_row_is_explained_in_japanese(client, tmp_path):
 
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("text,id\nok,1\ntoo,many,fields\n", encoding="utf-8")
-    no_map = [None] * 8
+    no_map = [None] * len(MAP_FIELDS)
     with pytest.raises(Exception) as refused:  # gr.Error reaches the client as an exception
         client.predict(handle_file(str(ragged)), "", None, None, None, False, *no_map, "ja",
                        api_name="/data_import")  # fmt: skip

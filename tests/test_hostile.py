@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from studio.cli import main as cli_main
+from studio.ui.data_tab import MAP_FIELDS
 from tests.conftest import REPO, child_env
 
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", 'File "/', "site-packages/")
@@ -652,7 +653,7 @@ def _log_tracebacks(running_app) -> int:
     return unexpected
 
 
-NO_MAP = [None] * 8  # the import's column-mapping dropdowns
+NO_MAP = [None] * len(MAP_FIELDS)  # the import's column-mapping dropdowns
 
 
 @pytest.mark.client

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from studio.ui.data_tab import MAP_FIELDS
 from tests.conftest import REPO, child_env
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -326,7 +327,7 @@ def test_the_model_tab_lists_pulls_and_offers_the_model(fake_hub, tmp_path):
         # The Data tab's path field takes a Hub dataset: its files first, then the import.
         found = client.predict(None, "hf:org/qa split=test", "en", api_name="/data_check")
         assert "org/qa" in found[0] and "data/test-00000-of-00001.parquet" in found[0]
-        no_map = [None] * 8
+        no_map = [None] * len(MAP_FIELDS)
         text = client.predict(None, "hf:org/qa split=test", None, "qa-test", None, False,
                               *no_map, "en", api_name="/data_import")  # fmt: skip
         assert "qa-test/v0001" in text and "4" in text

@@ -322,3 +322,24 @@ def test_the_inspect_tab_shows_the_prompt_once_and_both_replies_trained(workspac
     assert "tok-trained" in chosen_part and "tok-masked" not in chosen_part
     first = rows_of(version)[0]
     assert first["chosen"] in texts and first["rejected"] in texts and "選ばれた応答" in texts
+
+
+def test_inspect_cli_checks_pairs_and_shows_one(tmp_path, capsys):
+    from studio.cli import main
+
+    rows = [
+        {"prompt": CHAT, "chosen": "東京ですわ。", "rejected": "東京ですわ。"},
+        {"prompt": CHAT, "chosen": "東京ですわ。", "rejected": "東京です。"},
+    ]
+    path = write(tmp_path / "pairs.jsonl", rows)
+    ws = str(tmp_path / "w")
+    code = main(["inspect", "--data", str(path), "--show-row", "1", "--workspace", ws, "--json"])
+    payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and payload["rows"] == 2
+    assert [d["code"] for d in payload["diagnostics"]] == ["pair_identical"]
+    assert payload["diagnostics"][0]["rows"] == [1]
+    row = payload["row"]
+    assert row["reason"] is None and row["chosen_ids"] != row["rejected_ids"]
+    code = main(["inspect", "--data", "sample-pref-ojousama", "--workspace", ws, "--json"])
+    payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and payload["rows"] == 278 and payload["trained_tokens"] > 0

@@ -127,3 +127,38 @@ def test_choose_the_better_of_two_chat_replies_and_save_the_pairs(app):
     assert record.data["rejected"] == plain_messages(args[0])[-1]["content"]
     with pytest.raises(AppError, match="No pair to save"):  # saved pairs start a new list
         client.predict("chat-prefs", "en", api_name="/chat_save_preference")
+
+
+def test_the_train_tab_checks_and_runs_the_dpo_preset_with_its_reward_curves(app):
+    """The Train tab with the DPO preset: the check scans the pairs (Japanese too), a short
+    run completes, and the live curve's "preference rewards" view draws the rewards."""
+    from studio.train import presets
+    from studio.ui.train_tab import FIELDS, form_values
+    from tests.conftest import wait_state
+
+    client = client_of(app)
+    config, _ = presets.load("cpu-demo-dpo")
+    values = dict(zip(FIELDS, form_values(config), strict=True))
+    head = ["cpu-demo-dpo", "sample-pref-ojousama/v0001", "tsumugi-tiny", "(preset)"]
+    form = head + [values[f] for f in FIELDS]
+    message, scan, estimate, command = client.predict(*form, "en", api_name="/train_check")
+    assert message == "" and "278 rows" in scan and "No problems found" in scan
+    assert "Reference model" in estimate and "cpu-demo-dpo" in command
+    ja = client.predict(*form, "ja", api_name="/train_check")
+    assert "参照モデル" in ja[2]
+    values |= {"training.max_steps": 6, "training.eval_steps": 3, "training.save_steps": 3}
+    values["preference.loss"] = "ipo"
+    message, *_, picked = client.predict(
+        *(head + [values[f] for f in FIELDS]), "en", api_name="/train_start"
+    )
+    assert message.startswith("Started run "), message
+    run_id = picked if isinstance(picked, str) else picked["value"]
+    wait_state(client, run_id, ["completed"])
+    _, plot, log = client.predict(
+        run_id, 0.0, "rewards", "step", "linear", "en", api_name="/train_status"
+    )
+    assert "held-out pairs preferred after training" in log
+    config = (app["workspace"] / "runs" / run_id / "config.yaml").read_text()
+    assert "loss: ipo" in config
+    drawn = {r[2] for r in plot["data"] if r[1] is not None}  # (x, value, series)
+    assert {"reward_chosen", "reward_rejected", "reward_margin"} <= drawn, drawn

@@ -93,6 +93,7 @@ def cmd_inspect(args) -> tuple[dict, str]:
     from studio.labels.inspect import (
         examples_of,
         inspect_rows,
+        is_preference,
         load_target,
         rows_at,
         scan,
@@ -145,7 +146,9 @@ def cmd_inspect(args) -> tuple[dict, str]:
         lines.append(f"    fix: {entry['fix']}")
     if not payload["diagnostics"]:
         lines.append("no problems found")
-    if shown:
+    if shown and is_preference(shown[0][1]):
+        lines += _pair_lines(shown, target, settings, args.show_row, payload)
+    elif shown:
         inspection = inspect_rows(shown, target, settings)
         payload["row"] = [s.to_dict() for s in inspection.sequences]
         special = inspection.tokens.special_ids
@@ -170,6 +173,30 @@ def cmd_inspect(args) -> tuple[dict, str]:
         )
     payload["exit_code"] = 3 if report.blocked else 0
     return payload, "\n".join(lines)
+
+
+def _pair_lines(shown, target, settings, number: int, payload: dict) -> list[str]:
+    """A preference row's tokens: the prompt once, then each reply, every token of which
+    trains (as the Inspect tab shows it)."""
+    from studio.labels.encode import resolve_tokens
+    from studio.labels.pairs import encode_pairs, shown_parts
+    from studio.labels.view import chips
+
+    tok = resolve_tokens(target.tokenizer, settings)
+    (pair,) = encode_pairs(shown, tok, settings)
+    payload["row"] = {
+        "prompt_ids": pair.prompt_ids,
+        **{f"{side}_ids": ids for side, ids in pair.sides().items()},
+        "reason": pair.reason,
+    }
+    lines = [f"row {number}: a pair" + (f" (left out: {pair.reason})" if pair.reason else "")]
+    for name, part in shown_parts(pair):
+        trained = "not trained" if name == "prompt" else "trained"
+        lines.append(f"  {name} ({len(part.input_ids)} tokens, {trained}):")
+        lines.append(
+            "    " + " ".join(repr(c.text) for c in chips(part, target.tokenizer, tok.special_ids))
+        )
+    return lines
 
 
 def _repair(args, path: Path, data_name: str, fix):

@@ -11,6 +11,7 @@ and the collator the trainer uses.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -183,9 +184,23 @@ def scan(
 
     started = time.perf_counter()
     settings.validate()
+    examples = iter(examples)
+    first = next(examples, None)
+    examples = itertools.chain([first] if first is not None else [], examples)
+    if first is not None and is_preference(first[1]):
+        from studio.labels.pairs import scan_pair_rows
+
+        return scan_pair_rows(examples, target, settings)
     tok = resolve_tokens(target.tokenizer, settings)
     rows = encode_rows(examples, tok, settings)
     return scan_rows(rows, target, settings, tok=tok, started=started)
+
+
+def is_preference(data: dict) -> bool:
+    """A preference or KTO row (`studio.data.preference`): checked as pairs."""
+    from studio.data.records import PREFERENCE_FORMATS, detect_format
+
+    return detect_format(data) in PREFERENCE_FORMATS
 
 
 def index_of(rows, settings: EncodingSettings, selection=None, name: str = "all") -> PackIndex:
@@ -424,9 +439,15 @@ def scan_dataset(
 ) -> ScanReport:
     """Diagnose dataset versions of the workspace through their token store (encoded now
     unless a scan, a check or a run already did), as the Inspect tab and the CLI do."""
+    from studio.data.records import PREFERENCE_FORMATS
+    from studio.data.registry import find_version
     from studio.train.data import open_rows
 
     settings.validate()
+    if any(find_version(ws, spec).format in PREFERENCE_FORMATS for spec in specs):
+        from studio.labels.pairs import scan_pairs
+
+        return scan_pairs(ws, specs, target, settings)
     tok = resolve_tokens(target.tokenizer, settings)
     rows = open_rows(ws, specs, tok, settings, progress=progress, cancel=cancel, workers=workers)
     try:

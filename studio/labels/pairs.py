@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from studio.data.preference import prompt_messages
+from studio.errors import InputError
 from studio.labels.diagnose import ERROR, INFO, SEVERITY_ORDER, WARNING, Diagnostic
 from studio.labels.encode import (
     IGNORE,
@@ -272,14 +273,24 @@ def preference_rows(ws, specs: list[str]):
     n = 0
     for spec in specs:
         for record in iter_records(dataset_file(find_version(ws, spec))):
-            if record.format in ("preference", "kto"):
-                yield n, record.data
+            if record.format not in ("preference", "kto"):
+                raise InputError(
+                    f"{spec} line {record.line}: a {record.format} row among preference rows; "
+                    "check preference data on its own",
+                    code="mixed_preference",
+                )
+            yield n, record.data
             n += 1
 
 
 def scan_pairs(ws, specs: list[str], target, settings: EncodingSettings, *, batch: int = 512):
-    """The label inspector's report for preference data: every pair encoded and checked
-    (bounded memory: a batch of rows at a time)."""
+    """The label inspector's report for preference versions of the workspace."""
+    return scan_pair_rows(preference_rows(ws, specs), target, settings, batch=batch)
+
+
+def scan_pair_rows(examples, target, settings: EncodingSettings, *, batch: int = 512):
+    """The label inspector's report for preference rows (row number, canonical row): every
+    pair encoded and checked, in bounded memory (a batch of rows at a time)."""
     import time
 
     import numpy as np
@@ -305,7 +316,7 @@ def scan_pairs(ws, specs: list[str], target, settings: EncodingSettings, *, batc
                 trained += sum(len(ids) for ids in pair.sides().values())
         pending.clear()
 
-    for item in preference_rows(ws, specs):
+    for item in examples:
         pending.append(item)
         if len(pending) >= batch:
             flush()

@@ -34,6 +34,7 @@ from studio.i18n import t
 from studio.runs.store import list_runs
 from studio.safety import UnsafeInputError, safe_name
 from studio.ui.errors import ShownError, error_text
+from studio.ui.keys import keyboard_js
 from studio.ui.pickers import keep_current
 from studio.ui.sampling import sampling_controls, settings_from
 
@@ -57,36 +58,7 @@ KEY_BUTTONS = {
     "s": "compare-pref-skip",
     "b": "compare-pref-back",
 }
-KEYBOARD_JS = """() => {
-  if (window.__tsumugiCompareKeys) return [];
-  window.__tsumugiCompareKeys = true;
-  const keys = __KEYS__;
-  const textTypes = ["", "text", "search", "number", "email", "url", "password", "tel"];
-  const typing = (el) => {
-    if (!el) return false;
-    if (el.isContentEditable) return true;
-    if (el.tagName === "TEXTAREA" || el.tagName === "SELECT") return !el.readOnly && !el.disabled;
-    if (el.tagName === "INPUT") {
-      return textTypes.includes((el.getAttribute("type") || "").toLowerCase())
-        && !el.readOnly && !el.disabled;
-    }
-    return false;
-  };
-  document.addEventListener("keydown", (event) => {
-    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-    const id = keys[(event.key || "").toLowerCase()];
-    if (!id || typing(event.target)) return;
-    const panel = document.getElementById("__PANEL__");
-    if (!panel || panel.getClientRects().length === 0) return;
-    const host = document.getElementById(id);
-    if (!host) return;
-    const button = host.tagName === "BUTTON" ? host : host.querySelector("button");
-    if (!button || button.disabled || button.getClientRects().length === 0) return;
-    event.preventDefault();
-    button.click();
-  });
-  return [];
-}""".replace("__KEYS__", json.dumps(KEY_BUTTONS)).replace("__PANEL__", PANEL_ID)
+KEYBOARD_JS = keyboard_js("__tsumugiCompareKeys", KEY_BUTTONS, PANEL_ID, result="[]")
 
 
 def run_with_checkpoints(ws, run_id: str) -> list[str]:

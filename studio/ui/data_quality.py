@@ -12,14 +12,13 @@ into clicks on the Good, Noise, Skip and Back buttons.
 
 from __future__ import annotations
 
-import json
-
 import gradio as gr
 import pandas as pd
 
 from studio.data import quality as q
 from studio.i18n import t
 from studio.ui.errors import ShownError, error_text
+from studio.ui.keys import keyboard_js
 from studio.ui.localize import relabeled
 from studio.ui.pickers import keep_current
 
@@ -40,35 +39,7 @@ KEY_BUTTONS = {
     "b": "quality-back",
 }
 
-KEYBOARD_JS = """() => {
-  if (window.__tsumugiQualityKeys) return;
-  window.__tsumugiQualityKeys = true;
-  const keys = __KEYS__;
-  const textTypes = ["", "text", "search", "number", "email", "url", "password", "tel"];
-  const typing = (el) => {
-    if (!el) return false;
-    if (el.isContentEditable) return true;
-    if (el.tagName === "TEXTAREA" || el.tagName === "SELECT") return !el.readOnly && !el.disabled;
-    if (el.tagName === "INPUT") {
-      return textTypes.includes((el.getAttribute("type") || "").toLowerCase())
-        && !el.readOnly && !el.disabled;
-    }
-    return false;
-  };
-  document.addEventListener("keydown", (event) => {
-    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-    const id = keys[(event.key || "").toLowerCase()];
-    if (!id || typing(event.target)) return;
-    const panel = document.getElementById("__PANEL__");
-    if (!panel || panel.getClientRects().length === 0) return;
-    const host = document.getElementById(id);
-    if (!host) return;
-    const button = host.tagName === "BUTTON" ? host : host.querySelector("button");
-    if (!button || button.disabled || button.getClientRects().length === 0) return;
-    event.preventDefault();
-    button.click();
-  });
-}""".replace("__KEYS__", json.dumps(KEY_BUTTONS)).replace("__PANEL__", PANEL_ID)
+KEYBOARD_JS = keyboard_js("__tsumugiQualityKeys", KEY_BUTTONS, PANEL_ID)
 
 
 # --- rendering ---------------------------------------------------------------------------

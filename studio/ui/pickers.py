@@ -23,8 +23,9 @@ def keep_current(picker, choices: Callable[..., list], inputs=None) -> None:
     )
 
 
-# What the inspector and the trainer read: plain text, prompt/completion pairs or chats.
-CANONICAL = {"text", "prompt_completion", "messages"}
+# What the inspector and the trainer read: plain text, prompt/completion pairs, chats, and
+# preference and KTO rows (studio/data/preference.py).
+CANONICAL = {"text", "prompt_completion", "messages", "preference", "kto"}
 
 
 def dataset_choices(ws) -> list[str]:
