@@ -35,7 +35,7 @@ ALLOWED = set(
     batch off isolated concatenated auto cosine constant alpha sqrt AdamW DoRA rsLoRA SVD GiB
     tensorboard trackio wandb config split revision Hub
     PyTorch SDPA FlashAttention Liger Kernel RMSNorm RoPE SwiGLU Qwen Gemma sdpa eager liger
-    DPO IPO KTO ORPO SimPO dpo ipo kto orpo simpo
+    DPO IPO KTO ORPO SimPO dpo ipo kto orpo simpo preference chosen rejected
     """.split()  # noqa: SIM905
 )
 ALLOWED |= set(FILTERS)  # the cleaning filters' names, as pipelines and the CLI write them
