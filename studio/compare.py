@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from studio.data.preference import known_model, two_models
 from studio.errors import InputError, StudioError
 from studio.generate import GenerationSettings, generate
 
@@ -427,16 +428,6 @@ def read_marks(path: Path) -> list[dict]:
     return marks
 
 
-def _known_model(comparison: dict, model: str) -> None:
-    if model not in comparison["models"]:
-        raise InputError(
-            f"{model} is not in the comparison; its models are {', '.join(comparison['models'])}",
-            code="model_not_compared",
-            model=model,
-            models=", ".join(comparison["models"]),
-        )
-
-
 def preference_mark(comparison: dict, index: int, choice: str, first: str, second: str) -> dict:
     """The mark a person gives row `index` of a grid (a comparison dict) when `first` wrote
     reply 1 and `second` reply 2: `choice` "1" or "2" (that reply is better), "=" (a tie)
@@ -454,12 +445,8 @@ def preference_mark(comparison: dict, index: int, choice: str, first: str, secon
     if choice == "skip":
         return {"prompt_index": index, "skip": True}
     for model in (first, second):
-        _known_model(comparison, model)
-    if first == second:
-        raise InputError(
-            "reply 1 and reply 2 come from the same model; choose two models",
-            code="same_models_compared",
-        )
+        known_model(comparison, model)
+    two_models(first, second)
     for model in (first, second):
         found = [
             c for c in comparison["cells"] if c["model"] == model and c["prompt_index"] == index
@@ -483,32 +470,3 @@ def mark_counts(marks: list[dict]) -> dict:
     skipped = sum(bool(m.get("skip")) and not m.get("tie") for m in marks)
     return {"marked": len(marks), "pairs": len(marks) - ties - skipped, "ties": ties,
             "skipped": skipped}  # fmt: skip
-
-
-def preference_rows(comparison: dict, marks: list[dict]) -> tuple[list[dict], dict]:
-    """`data.preference.pairs_from_marks`, with a mark that does not fit the grid said as an
-    `InputError` (the user's to correct)."""
-    from studio.data.preference import pairs_from_marks
-
-    try:
-        return pairs_from_marks(comparison, marks)
-    except (ValueError, KeyError, TypeError) as exc:
-        reason = exc.args[0] if exc.args else exc
-        raise InputError(
-            f"a mark does not fit the comparison: {reason}", code="bad_preference_mark",
-            error=str(reason),
-        ) from None  # fmt: skip
-
-
-def prefer_marks(comparison: dict, better: str, worse: str) -> list[dict]:
-    """`data.preference.prefer_model`: `better`'s reply chosen over `worse`'s on every row."""
-    from studio.data.preference import prefer_model
-
-    for model in (better, worse):
-        _known_model(comparison, model)
-    if better == worse:
-        raise InputError(
-            "reply 1 and reply 2 come from the same model; choose two models",
-            code="same_models_compared",
-        )
-    return prefer_model(comparison, better, worse)

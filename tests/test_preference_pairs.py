@@ -15,9 +15,7 @@ from studio.compare import (
     ComparisonFileError,
     _failed,
     mark_counts,
-    prefer_marks,
     preference_mark,
-    preference_rows,
     read_comparison,
     read_marks,
     repetition,
@@ -80,26 +78,28 @@ def test_marks_make_pairs_and_count_what_is_not_written():
 def test_prefer_one_model_over_another_on_every_row():
     comparison = grid().to_dict()
     marks = prefer_model(comparison, "tuned", "base")
-    assert marks == prefer_marks(comparison, "tuned", "base")
+    assert marks == [
+        {"prompt_index": i, "chosen": "tuned", "rejected": "base"} for i in range(len(PROMPTS))
+    ]
     rows, counts = pairs_from_marks(comparison, marks)
     assert counts["pairs"] == 2 and counts["unusable"] == 2  # row 3 identical, row 4 failed
     assert {r["chosen_model"] for r in rows} == {"tuned"}
     with pytest.raises(InputError, match="nobody is not in the comparison") as refused:
-        prefer_marks(comparison, "nobody", "base")
+        prefer_model(comparison, "nobody", "base")
     assert refused.value.code == "model_not_compared"
     assert "比較したモデル: base, tuned" in refused.value.text("ja")
     with pytest.raises(InputError) as same:
-        prefer_marks(comparison, "base", "base")
+        prefer_model(comparison, "base", "base")
     assert same.value.code == "same_models_compared"
 
 
 def test_a_mark_that_does_not_fit_the_grid_is_the_users_to_correct():
     comparison = grid().to_dict()
     with pytest.raises(InputError) as out_of_range:
-        preference_rows(comparison, [{"prompt_index": 9, "chosen": "base", "rejected": "tuned"}])
+        pairs_from_marks(comparison, [{"prompt_index": 9, "chosen": "base", "rejected": "tuned"}])
     assert out_of_range.value.code == "bad_preference_mark"
     with pytest.raises(InputError, match="nobody has no reply"):
-        preference_rows(comparison, [{"prompt_index": 0, "chosen": "nobody", "rejected": "base"}])
+        pairs_from_marks(comparison, [{"prompt_index": 0, "chosen": "nobody", "rejected": "base"}])
 
 
 def test_a_persons_mark_of_a_row():

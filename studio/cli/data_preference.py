@@ -46,8 +46,8 @@ def register(actions, common) -> None:
 
 
 def cmd_preference(args) -> tuple[dict, str]:
-    from studio.compare import prefer_marks, preference_rows, read_comparison, read_marks
-    from studio.data.preference import save_pairs
+    from studio.compare import read_comparison, read_marks
+    from studio.data.preference import pairs_from_marks, prefer_model, save_pairs
 
     if args.marks is not None and (args.prefer or args.over):
         raise CliError("give either --prefer MODEL_A --over MODEL_B or --marks FILE, not both")
@@ -60,9 +60,9 @@ def cmd_preference(args) -> tuple[dict, str]:
         marks = read_marks(args.marks)
         how = {"marks": str(args.marks)}
     else:
-        marks = prefer_marks(comparison, args.prefer, args.over)
+        marks = prefer_model(comparison, args.prefer, args.over)
         how = {"prefer": args.prefer, "over": args.over}
-    rows, counts = preference_rows(comparison, marks)
+    rows, counts = pairs_from_marks(comparison, marks)
     ws = open_ws(args)
     version = save_pairs(
         ws,

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import json
 
+from studio.errors import InputError
+
 PAIR_FORM = "preference"
 KTO_FORM = "kto"
 ROLES = ("system", "user", "assistant", "tool", "developer")
@@ -251,66 +253,97 @@ def comparison_prompt(comparison: dict, index: int) -> str | list[dict]:
     return turns
 
 
+def known_model(comparison: dict, model: str) -> None:
+    """Refuse a model the comparison did not ask."""
+    if model not in comparison["models"]:
+        raise InputError(
+            f"{model} is not in the comparison; its models are {', '.join(comparison['models'])}",
+            code="model_not_compared",
+            model=model,
+            models=", ".join(comparison["models"]),
+        )
+
+
+def two_models(first: str, second: str) -> None:
+    """Refuse a pair whose two replies would come from one model."""
+    if first == second:
+        raise InputError(
+            "reply 1 and reply 2 come from the same model; choose two models",
+            code="same_models_compared",
+        )
+
+
 def pairs_from_marks(comparison: dict, marks: list[dict]) -> tuple[list[dict], dict]:
     """Preference rows from a Compare grid (`Comparison.to_dict()`) and the user's marks,
     each `{"prompt_index": i, "chosen": MODEL, "rejected": MODEL}` or `{"prompt_index": i,
     "tie": true}` / `{"prompt_index": i, "skip": true}`. Ties, skipped rows, rows whose
     reply failed and pairs of identical replies are not written; the counts say how many
-    of each there were."""
+    of each there were. A mark that does not fit the grid is refused (`InputError`)."""
     cells = {(c["model"], c["prompt_index"]): c for c in comparison["cells"]}
     rows, counts = [], {"marked": 0, "pairs": 0, "ties": 0, "skipped": 0, "unusable": 0}
     seen = set()
     for mark in marks:
-        index = int(mark["prompt_index"])
-        if not 0 <= index < len(comparison["prompts"]):
-            raise ValueError(f"prompt {index + 1} is not in the comparison")
-        counts["marked"] += 1
-        if mark.get("tie"):
-            counts["ties"] += 1
-            continue
-        if mark.get("skip") or not mark.get("chosen"):
-            counts["skipped"] += 1
-            continue
-        chosen, rejected = mark["chosen"], mark["rejected"]
-        if chosen == rejected:
-            raise ValueError(f"prompt {index + 1}: the chosen and rejected model are the same")
-        a, b = cells.get((chosen, index)), cells.get((rejected, index))
-        if a is None or b is None:
-            missing = chosen if a is None else rejected
-            raise ValueError(f"prompt {index + 1}: {missing} has no reply in the comparison")
-        key = (index, chosen, rejected)
-        if (
-            key in seen
-            or a.get("error")
-            or b.get("error")
-            or not a["text"].strip()
-            or not b["text"].strip()
-            or a["text"].strip() == b["text"].strip()
-        ):
-            counts["unusable"] += 1
-            continue
-        seen.add(key)
-        rows.append(
-            {
-                "prompt": comparison_prompt(comparison, index),
-                "chosen": a["text"],
-                "rejected": b["text"],
-                "chosen_model": chosen,
-                "rejected_model": rejected,
-            }
-        )
+        try:
+            row = _marked_row(comparison, cells, mark, counts, seen)
+        except (ValueError, KeyError, TypeError) as exc:
+            reason = exc.args[0] if exc.args else exc
+            raise InputError(
+                f"a mark does not fit the comparison: {reason}",
+                code="bad_preference_mark",
+                error=str(reason),
+            ) from None
+        if row is not None:
+            rows.append(row)
     counts["pairs"] = len(rows)
     return rows, counts
+
+
+def _marked_row(comparison: dict, cells: dict, mark: dict, counts: dict, seen: set):
+    """The row one mark writes, or None (a tie, a skip, an unusable pair: counted)."""
+    index = int(mark["prompt_index"])
+    if not 0 <= index < len(comparison["prompts"]):
+        raise ValueError(f"prompt {index + 1} is not in the comparison")
+    counts["marked"] += 1
+    if mark.get("tie"):
+        counts["ties"] += 1
+        return None
+    if mark.get("skip") or not mark.get("chosen"):
+        counts["skipped"] += 1
+        return None
+    chosen, rejected = mark["chosen"], mark["rejected"]
+    if chosen == rejected:
+        raise ValueError(f"prompt {index + 1}: the chosen and rejected model are the same")
+    a, b = cells.get((chosen, index)), cells.get((rejected, index))
+    if a is None or b is None:
+        missing = chosen if a is None else rejected
+        raise ValueError(f"prompt {index + 1}: {missing} has no reply in the comparison")
+    key = (index, chosen, rejected)
+    if (
+        key in seen
+        or a.get("error")
+        or b.get("error")
+        or not a["text"].strip()
+        or not b["text"].strip()
+        or a["text"].strip() == b["text"].strip()
+    ):
+        counts["unusable"] += 1
+        return None
+    seen.add(key)
+    return {
+        "prompt": comparison_prompt(comparison, index),
+        "chosen": a["text"],
+        "rejected": b["text"],
+        "chosen_model": chosen,
+        "rejected_model": rejected,
+    }
 
 
 def prefer_model(comparison: dict, better: str, worse: str) -> list[dict]:
     """Marks that prefer one model's reply over another's on every prompt (the fine-tune
     over its base, say): `python -m studio data preference --prefer A --over B`."""
     for model in (better, worse):
-        if model not in comparison["models"]:
-            raise ValueError(
-                f"{model} is not in the comparison; its models are {', '.join(comparison['models'])}"
-            )
+        known_model(comparison, model)
+    two_models(better, worse)
     return [
         {"prompt_index": i, "chosen": better, "rejected": worse}
         for i in range(len(comparison["prompts"]))

@@ -23,10 +23,9 @@ from studio.compare import (
     mark_counts,
     parse_prompts,
     preference_mark,
-    preference_rows,
     read_prompts,
 )
-from studio.data.preference import save_pairs
+from studio.data.preference import pairs_from_marks, save_pairs
 from studio.errors import StudioError
 from studio.evaluate import EvalError
 from studio.evaluate.runner import sweep_models
@@ -261,7 +260,7 @@ def save_marked(ws, result, state, name, lang):
     marks = [m for _, m in sorted(marks_of(result, state).items())]
     comparison = result.to_dict()
     try:
-        rows, counts = preference_rows(comparison, marks)
+        rows, counts = pairs_from_marks(comparison, marks)
         if not rows:
             raise ShownError(t("compare.pref_nothing", lang, **counts))
         version = save_pairs(
