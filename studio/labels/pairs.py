@@ -199,6 +199,11 @@ class PairChecker:
         self.counts: dict[str, int] = dict.fromkeys(PAIR_CODES, 0)
         self.params: dict[str, dict] = {code: {} for code in PAIR_CODES}
         self.labels = [0, 0]  # KTO: undesirable, desirable
+        # What would train: the pairs kept, their tokens (the prompt once per side) and
+        # their trained tokens; the pairs left out by reason; every pair's full length.
+        self.kept = self.tokens = self.trained = 0
+        self.dropped: dict[str, int] = {}
+        self.lengths: list[int] = []
 
     def _hit(self, code: str, row: int, **params) -> None:
         self.counts[code] += 1
@@ -210,6 +215,13 @@ class PairChecker:
 
     def check(self, pair: EncodedPair) -> None:
         self.rows += 1
+        self.lengths.append(len(pair.prompt_ids) + max(pair.full.values(), default=0))
+        if pair.reason:
+            self.dropped[pair.reason] = self.dropped.get(pair.reason, 0) + 1
+        else:
+            self.kept += 1
+            self.tokens += pair.tokens()
+            self.trained += sum(len(ids) for ids in pair.sides().values())
         row = pair.row + 1
         if pair.kto:
             self.labels[int(bool(pair.label))] += 1
@@ -288,6 +300,26 @@ def scan_pairs(ws, specs: list[str], target, settings: EncodingSettings, *, batc
     return scan_pair_rows(preference_rows(ws, specs), target, settings, batch=batch)
 
 
+def checked_pairs(examples, tok: Tokens, settings: EncodingSettings, checker: PairChecker,
+                  *, batch: int = 512):  # fmt: skip
+    """Encode preference rows (row number, canonical row) a batch at a time, check each
+    pair with `checker`, and yield it (the Inspect tab's scan and the run's data both read
+    pairs this way)."""
+    pending: list = []
+    for item in examples:
+        pending.append(item)
+        if len(pending) >= batch:
+            yield from _checked(pending, tok, settings, checker)
+            pending = []
+    yield from _checked(pending, tok, settings, checker)
+
+
+def _checked(examples, tok, settings, checker):
+    for pair in encode_pairs(examples, tok, settings) if examples else []:
+        checker.check(pair)
+        yield pair
+
+
 def scan_pair_rows(examples, target, settings: EncodingSettings, *, batch: int = 512):
     """The label inspector's report for preference rows (row number, canonical row): every
     pair encoded and checked, in bounded memory (a batch of rows at a time)."""
@@ -301,37 +333,19 @@ def scan_pair_rows(examples, target, settings: EncodingSettings, *, batch: int =
     started = time.perf_counter()
     tok = resolve_tokens(target.tokenizer, settings)
     checker = PairChecker(tok)
-    lengths: list[int] = []
-    tokens = trained = kept = 0
-    pending: list = []
-
-    def flush():
-        nonlocal tokens, trained, kept
-        for pair in encode_pairs(pending, tok, settings):
-            checker.check(pair)
-            lengths.append(len(pair.prompt_ids) + max(pair.full.values(), default=0))
-            if pair.reason is None:
-                kept += 1
-                tokens += pair.tokens()
-                trained += sum(len(ids) for ids in pair.sides().values())
-        pending.clear()
-
-    for item in examples:
-        pending.append(item)
-        if len(pending) >= batch:
-            flush()
-    flush()
+    for _ in checked_pairs(examples, tok, settings, checker, batch=batch):
+        pass
     return ScanReport(
         rows=checker.rows,
         diagnostics=checker.findings(),
         settings=settings.to_dict(),
         model=target.name,
         seconds=time.perf_counter() - started,
-        tokens=tokens,
-        trained_tokens=trained,
+        tokens=checker.tokens,
+        trained_tokens=checker.trained,
         truncated_rows=checker.counts["pair_truncated"] + checker.counts["pair_no_room"],
-        sequences=kept,
-        lengths=np.asarray(lengths, np.int64),
+        sequences=checker.kept,
+        lengths=np.asarray(checker.lengths, np.int64),
     )
 
 

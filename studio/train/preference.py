@@ -31,11 +31,15 @@ import numpy as np
 from studio.data.records import RecordError, dataset_file, iter_records
 from studio.errors import StudioError
 from studio.labels.encode import EncodingSettings, Tokens
-from studio.labels.pairs import PairChecker, encode_pairs
+from studio.labels.pairs import PairChecker, checked_pairs
+from studio.train.data import TrainingData
 
 LOSSES = ("dpo", "ipo", "orpo", "simpo", "kto")
 REFERENCE_FREE = ("orpo", "simpo")
 BATCH_ROWS = 512  # rows encoded per call of the encoder
+# Sequences in one forward per training row: a pair's two sides, or KTO's completion and its
+# mismatched KL completion (the memory estimate's batch).
+SEQUENCES_PER_ROW = 2
 # The curves a preference run adds to its metrics (trl's log key -> the studio's).
 METRICS = {
     "rewards/chosen": "reward_chosen",
@@ -60,12 +64,6 @@ def reference_of(config) -> str:
     if config.preference.loss in REFERENCE_FREE:
         return "none"
     return "adapter" if config.method in ("lora", "qlora") else "copy"
-
-
-def sequences_per_row(config) -> int:
-    """Sequences in one forward per training row: a pair's two sides, or KTO's completion
-    and its mismatched KL completion."""
-    return 2
 
 
 def preference_rows(ws, specs: list[str], loss: str):
@@ -107,51 +105,15 @@ def preference_rows(ws, specs: list[str], loss: str):
         raise PreferenceError(f"{', '.join(specs)} has no rows to train on")
 
 
-def _batches(rows, size: int = BATCH_ROWS):
-    batch = []
-    for item in rows:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 @dataclass
-class PairData:
-    """What `process` trains on (the shape of `train.data.TrainingData`)."""
+class PairData(TrainingData):
+    """What `process` trains on: `train`/`eval` are datasets of trl's columns (no token
+    store), and `dropped` counts the pairs left out by reason."""
 
-    train: object  # datasets.Dataset of trl's columns
-    eval: object  # the same for the validation rows, or []
-    versions: list[str]
-    eval_version: str | None
-    rows: int
-    eval_rows: int
-    tokens: int
-    trained_tokens: int
-    dropped: dict = field(default_factory=dict)  # reason -> rows left out
-    stores: list = field(default_factory=list)
-    seconds: float | None = None
-    checker: PairChecker | None = field(default=None, repr=False)
-    lengths: list = field(default_factory=list, repr=False)
+    dropped: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {
-            "versions": self.versions,
-            "eval_version": self.eval_version,
-            "rows": self.rows,
-            "eval_rows": self.eval_rows,
-            "sequences": len(self.train),
-            "eval_sequences": len(self.eval),
-            "tokens": self.tokens,
-            "trained_tokens": self.trained_tokens,
-            "dropped": self.dropped,
-            "seconds": None if self.seconds is None else round(self.seconds, 3),
-        }
-
-    def release(self) -> None:
-        pass
+        return super().to_dict() | {"dropped": self.dropped}
 
 
 def _features(kto: bool):
@@ -170,39 +132,25 @@ def encode_versions(
     ws, specs: list[str], tok: Tokens, settings: EncodingSettings, loss: str, folder: Path
 ):
     """(an Arrow dataset of the encoded pairs that can train, the checker that saw every
-    pair, counts of the pairs left out, the pair lengths). The dataset is written under
+    pair: its findings and what it kept and left out). The dataset is written under
     `folder` and memory-mapped, so memory holds a batch of rows, not the set."""
-    from studio.data.store import hf_datasets
-
-    checker = PairChecker(tok)
-    dropped: dict[str, int] = {}
-    lengths: list[int] = []
-    totals = {"tokens": 0, "trained": 0}
-
-    def rows():
-        for batch in _batches(preference_rows(ws, specs, loss)):
-            for pair in encode_pairs(batch, tok, settings):
-                checker.check(pair)
-                lengths.append(len(pair.prompt_ids) + max(pair.full.values(), default=0))
-                if pair.reason:
-                    dropped[pair.reason] = dropped.get(pair.reason, 0) + 1
-                    continue
-                totals["tokens"] += pair.tokens()
-                totals["trained"] += sum(len(ids) for ids in pair.sides().values())
-                yield {"row": pair.row, **pair.features()}
-
     # Written with datasets' own Arrow writer and memory-mapped back (no fingerprinting of
     # the tokenizer, as `Dataset.from_generator` would do).
     from datasets.arrow_writer import ArrowWriter
 
+    from studio.data.store import hf_datasets
+
+    checker = PairChecker(tok)
+    pairs = checked_pairs(preference_rows(ws, specs, loss), tok, settings, checker,
+                          batch=BATCH_ROWS)  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "pairs.arrow"
     with ArrowWriter(features=_features(loss == "kto"), path=str(path)) as writer:
-        for example in rows():
-            writer.write(example)
+        for pair in pairs:
+            if pair.reason is None:
+                writer.write({"row": pair.row, **pair.features()})
         writer.finalize()
-    data = hf_datasets().Dataset.from_file(str(path))
-    return data, checker, dropped, lengths, totals
+    return hf_datasets().Dataset.from_file(str(path)), checker
 
 
 def build(ws, config, tok: Tokens, folder: Path) -> PairData:
@@ -211,13 +159,11 @@ def build(ws, config, tok: Tokens, folder: Path) -> PairData:
 
     started = time.perf_counter()
     settings, loss = config.encoding, config.preference.loss
-    data, checker, dropped, lengths, totals = encode_versions(
-        ws, config.datasets, tok, settings, loss, folder / "train"
-    )
+    data, checker = encode_versions(ws, config.datasets, tok, settings, loss, folder / "train")
     versions = [v.spec for v in resolve_versions(ws, config.datasets)]
     eval_version, evaluation = None, []
     if not len(data):
-        reasons = ", ".join(f"{k} ({v})" for k, v in sorted(dropped.items())) or "none"
+        reasons = ", ".join(f"{k} ({v})" for k, v in sorted(checker.dropped.items())) or "none"
         raise PreferenceError(
             f"no pair of {', '.join(config.datasets)} can train (left out: {reasons}); open "
             "the Inspect tab to see why",
@@ -225,7 +171,7 @@ def build(ws, config, tok: Tokens, folder: Path) -> PairData:
             reasons=reasons,
         )
     if config.eval_dataset:
-        evaluation, *_ = encode_versions(
+        evaluation, _ = encode_versions(
             ws, [config.eval_dataset], tok, settings, loss, folder / "eval"
         )
         (eval_version,) = [v.spec for v in resolve_versions(ws, [config.eval_dataset])]
@@ -243,33 +189,10 @@ def build(ws, config, tok: Tokens, folder: Path) -> PairData:
         eval_version=eval_version,
         rows=len(train),
         eval_rows=len(evaluation),
-        tokens=totals["tokens"],
-        trained_tokens=totals["trained"],
-        dropped=dropped,
+        tokens=checker.tokens,
+        trained_tokens=checker.trained,
         seconds=time.perf_counter() - started,
-        checker=checker,
-        lengths=lengths,
-    )
-
-
-def scan(ws, config, target, tok: Tokens, folder: Path):
-    """The Train check's report for preference data (a `labels.inspect.ScanReport`): the pair
-    diagnostics over every pair, their lengths and what would train."""
-    from studio.labels.inspect import ScanReport
-
-    started = time.perf_counter()
-    data = build(ws, config, tok, folder)
-    return ScanReport(
-        rows=data.checker.rows,
-        diagnostics=data.checker.findings(),
-        settings=config.encoding.to_dict(),
-        model=target.name,
-        seconds=time.perf_counter() - started,
-        tokens=data.tokens,
-        trained_tokens=data.trained_tokens,
-        truncated_rows=sum(data.checker.counts[c] for c in ("pair_truncated", "pair_no_room")),
-        sequences=data.rows + data.eval_rows,
-        lengths=np.asarray(data.lengths, np.int64),
+        dropped=checker.dropped,
     )
 
 

@@ -164,9 +164,9 @@ def estimate_memory(config: RunConfig, architecture: dict | None):
     # completion) in one forward, and makes the reference log-probs (train/preference.py).
     sides, reference = 1, "none"
     if config.preference_stage:
-        from studio.train.preference import reference_of, sequences_per_row
+        from studio.train.preference import SEQUENCES_PER_ROW, reference_of
 
-        sides, reference = sequences_per_row(config), reference_of(config)
+        sides, reference = SEQUENCES_PER_ROW, reference_of(config)
     return vram.estimate(
         vram.Architecture.from_config(architecture),
         method=config.method,
@@ -311,13 +311,15 @@ def preflight(
     else:
         tok = resolve_tokens(target.tokenizer, settings)
     if error is None and config.preference_stage:
-        import tempfile
+        from studio.labels.pairs import scan_pair_rows
+        from studio.train.preference import preference_rows
 
-        from studio.train import preference
-
-        # Pairs are encoded in a scratch folder for the check (the run encodes its own).
-        with tempfile.TemporaryDirectory(prefix="pairs-", dir=ws.root) as scratch:
-            report = preference.scan(ws, config, target, tok, Path(scratch))
+        # Every pair encoded and checked as the run will encode it (the run writes its own);
+        # the validation version's rows are checked against the loss.
+        loss = config.preference.loss
+        report = scan_pair_rows(preference_rows(ws, config.datasets, loss), target, settings)
+        if config.eval_dataset:
+            collections.deque(preference_rows(ws, [config.eval_dataset], loss), maxlen=0)
     elif error is None:
         options = {"progress": progress, "cancel": cancel, "workers": workers}
         data = prepare(ws, config, tok, **options)
