@@ -336,11 +336,10 @@ def side_logprobs(model, pairs, pad_id: int, device, batch_size: int = 8) -> lis
 
 
 def preferred_share(model, pairs, pad_id: int, device, *, limit: int = SHARE_PAIRS) -> dict:
-    """The share of pairs whose chosen reply the model finds likelier (per token) than the
-    rejected one, and the mean gap, over the first `limit` pairs."""
+    """The share of pairs (a dataset of encoded pairs) whose chosen reply the model finds
+    likelier (per token) than the rejected one, and the mean gap, over the first `limit`."""
     n = min(len(pairs), limit)
-    scored = side_logprobs(model, pairs.select(range(n)) if hasattr(pairs, "select") else pairs[:n],
-                           pad_id, device)  # fmt: skip
+    scored = side_logprobs(model, pairs.select(range(n)), pad_id, device)
     gaps = [c - r for c, r in scored]
     return {
         "pairs": n,
