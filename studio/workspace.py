@@ -59,12 +59,13 @@ class Workspace:
         atomic_write_json(self.marker, meta)
         return meta
 
-    def model_dirs(self, *, checkpoints: bool = True) -> dict[str, Path]:
+    def model_dirs(self, *, checkpoints: bool = True, gguf: bool = False) -> dict[str, Path]:
         """Models saved in the workspace (a model, or an adapter over its base), by folder name, then
         what finished runs trained (`run:<run id>`: a full model, or an adapter that loads
         over its base), then, unless `checkpoints` is off, every complete intermediate
         checkpoint of every run (`run:<run id>@<step>`) and the best one of each run that
-        evaluated while training (`run:<run id>@best`)."""
+        evaluated while training (`run:<run id>@best`). With `gguf`, also every exported GGUF
+        file (`<folder>:<quant>`), which only llama.cpp runs (the Compare and Chat tabs)."""
         found = (
             p
             for p in sorted(self.models.glob("*"))
@@ -72,6 +73,10 @@ class Workspace:
             and _is_model_dir(p)
         )
         dirs = {p.name: p for p in found}
+        if gguf:
+            from studio.export.gguf import gguf_models
+
+            dirs.update(gguf_models(self.models))
         for final in sorted(self.runs.glob("*/final"), reverse=True):
             if _is_model_dir(final):
                 dirs[f"run:{final.parent.name}"] = final

@@ -84,7 +84,7 @@ def _load(args):
     from studio.models.load import load_model, resolve_source
 
     ws = open_ws(args)
-    source = resolve_source(args.model, named_dirs=ws.model_dirs())
+    source = resolve_source(args.model, named_dirs=ws.model_dirs(gguf=True))
     return load_model(
         source,
         device=None if args.device == "auto" else args.device,
@@ -162,7 +162,7 @@ def cmd_generate(args) -> tuple[dict, str]:
             atomic_write_text(path, text)
     payload = result.to_dict()
     if len(columns) == 1:  # one model: its replies as a plain list
-        payload["model"] = resolve_source(columns[0], named_dirs=ws.model_dirs()).name
+        payload["model"] = resolve_source(columns[0], named_dirs=ws.model_dirs(gguf=True)).name
         payload["results"] = payload["cells"]
     text = "\n\n".join(
         f"### {c.prompt}"

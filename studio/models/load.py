@@ -241,6 +241,10 @@ def load_model(
 
     from studio.hardware import pick_device, pick_dtype
 
+    if source.kind == "local" and source.ref.endswith(".gguf"):  # an exported GGUF: llama.cpp
+        from studio.models.gguf_model import load_gguf
+
+        return load_gguf(source)
     device = device or pick_device()
     dtype = dtype or pick_dtype(device)
     if source.local_dir is not None:

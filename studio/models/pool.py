@@ -282,7 +282,7 @@ def pool_opener(
     pool = pool or ModelPool()
 
     def open_model(spec: str, *, base: str | None = None, trust_remote_code=trust_remote_code):
-        named = ws.model_dirs()
+        named = ws.model_dirs(gguf=True)
         source = resolve_source(spec, named_dirs=named, local_roots=local_roots)
         over = resolve_source(base, named_dirs=named, local_roots=local_roots) if base else None
         return pool.use(

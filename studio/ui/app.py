@@ -52,25 +52,30 @@ class StudioContext:
     # (fn, inputs, outputs): what a tab redraws in a new language (ui/localize.LanguageSwitch)
     on_language: list = field(default_factory=list)
 
-    def workspace_models(self, *, checkpoints: bool = False) -> list[str]:
-        return list(self.workspace.model_dirs(checkpoints=checkpoints))
+    def workspace_models(self, *, checkpoints: bool = False, gguf: bool = False) -> list[str]:
+        return list(self.workspace.model_dirs(checkpoints=checkpoints, gguf=gguf))
 
-    def model_choices(self, lang: str, *, checkpoints: bool = False) -> list[tuple[str, str]]:
+    def model_choices(
+        self, lang: str, *, checkpoints: bool = False, gguf: bool = False
+    ) -> list[tuple[str, str]]:
         """The model picker's choices: the embedded model, then the workspace's models (and
-        every run's intermediate checkpoints, `run:<id>@<step>`, when asked), then the Hub
+        every run's intermediate checkpoints, `run:<id>@<step>`, and the exported GGUF files,
+        `<folder>:<quant>`, when asked), then the Hub
         models pulled into huggingface_hub's cache (`OWNER/NAME`)."""
         from studio.models.hub import cached_models
 
         embedded = t("model.embedded_choice", lang, name=EMBEDDED_MODEL_NAME)
-        names = self.workspace_models(checkpoints=checkpoints)
+        names = self.workspace_models(checkpoints=checkpoints, gguf=gguf)
         names += [n for n in cached_models() if n not in names]
         return [(embedded, EMBEDDED_MODEL_NAME)] + [(n, n) for n in names]
 
-    def keep_models_current(self, picker, *, checkpoints: bool = False) -> None:
+    def keep_models_current(self, picker, *, checkpoints: bool = False, gguf: bool = False) -> None:
         """A model picker lists models saved, and runs finished, since the page was built:
         its choices are read again whenever it is opened."""
         keep_current(
-            picker, lambda lang: self.model_choices(lang, checkpoints=checkpoints), [self.lang]
+            picker,
+            lambda lang: self.model_choices(lang, checkpoints=checkpoints, gguf=gguf),
+            [self.lang],
         )
 
     def __post_init__(self) -> None:
@@ -82,7 +87,7 @@ class StudioContext:
         """A model picker's value (or a typed folder / hub id) as a source; confined to the
         workspace when the app is reachable from other machines."""
         return resolve_source(
-            spec, named_dirs=self.workspace.model_dirs(), local_roots=self.local_roots
+            spec, named_dirs=self.workspace.model_dirs(gguf=True), local_roots=self.local_roots
         )
 
     def use(self, spec: str, *, trust_remote_code: bool = False):

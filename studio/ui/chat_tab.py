@@ -84,7 +84,7 @@ def build(ctx, loc) -> None:
                 gr.Dropdown,
                 i18n={
                     "label": "chat.model",
-                    "choices": lambda lang: ctx.model_choices(lang, checkpoints=True),
+                    "choices": lambda lang: ctx.model_choices(lang, checkpoints=True, gguf=True),
                 },
                 value=models_default[-1],
                 allow_custom_value=True,
@@ -96,7 +96,7 @@ def build(ctx, loc) -> None:
                 i18n={
                     "label": "chat.compare_with",
                     "info": "chat.compare_with_info",
-                    "choices": lambda lang: ctx.model_choices(lang, checkpoints=True),
+                    "choices": lambda lang: ctx.model_choices(lang, checkpoints=True, gguf=True),
                 },
                 value=None,
                 allow_custom_value=True,
@@ -443,5 +443,5 @@ def build(ctx, loc) -> None:
         outputs=[chat_pairs, pref_status],
         api_name=API_SAVE_PAIRS,
     )
-    ctx.keep_models_current(model_a, checkpoints=True)
-    ctx.keep_models_current(model_b, checkpoints=True)
+    ctx.keep_models_current(model_a, checkpoints=True, gguf=True)
+    ctx.keep_models_current(model_b, checkpoints=True, gguf=True)

@@ -291,7 +291,7 @@ def build(ctx, loc) -> None:
                 i18n={
                     "label": "compare.models",
                     "info": "compare.models_info",
-                    "choices": lambda lang: ctx.model_choices(lang, checkpoints=True),
+                    "choices": lambda lang: ctx.model_choices(lang, checkpoints=True, gguf=True),
                 },
                 value=default_models(ws),
                 multiselect=True,
@@ -469,7 +469,7 @@ def build(ctx, loc) -> None:
                 t("compare.no_run", lang, run=run_id, error=error_text(exc, lang))
             ) from None
         merged = list(dict.fromkeys([*(current or []), *names]))
-        return gr.update(choices=ctx.model_choices(lang, checkpoints=True), value=merged)
+        return gr.update(choices=ctx.model_choices(lang, checkpoints=True, gguf=True), value=merged)
 
     def load_prompts(path, lang):
         if not path:
@@ -652,5 +652,5 @@ def build(ctx, loc) -> None:
             [row_view, pref_progress],
         )
     )
-    ctx.keep_models_current(models, checkpoints=True)
+    ctx.keep_models_current(models, checkpoints=True, gguf=True)
     ctx.on_ready.append((lambda lang: render_pool(ctx.pool, lang), [ctx.lang], [pool_view]))

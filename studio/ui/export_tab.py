@@ -7,8 +7,12 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.errors import StudioError
+from studio.export import llama_cpp
 from studio.export.export import DTYPES, MODES, export_run
+from studio.export.gguf import DEFAULT_QUANTS, export_gguf, register_ollama
+from studio.export.gguf import QUANTS as GGUF_QUANTS
 from studio.export.merge import merge
+from studio.export.ollama import ollama_binary
 from studio.export.recipe import ADAPTER_METHODS, KINDS, MODEL_METHODS, MergeRecipe, RecipeError
 from studio.i18n import t
 from studio.runs.store import list_runs, open_run
@@ -18,6 +22,8 @@ from studio.ui.pickers import keep_current
 
 API_EXPORT = "export_run"
 API_MERGE = "merge_models"
+API_GGUF = "export_gguf"
+API_OLLAMA = "export_ollama"
 
 
 def finished_runs(ws) -> list[str]:
@@ -30,6 +36,33 @@ def finished_runs(ws) -> list[str]:
             if run.best() is not None:
                 found.append(f"{run.id}@best")
     return found
+
+
+def gguf_sources(ws) -> list[str]:
+    """What can become a GGUF: finished runs (and their best checkpoints), then the full
+    models of the workspace (merged exports, merges)."""
+    models = [
+        name
+        for name, folder in ws.model_dirs(checkpoints=False).items()
+        if not name.startswith("run:") and (folder / "config.json").is_file()
+    ]
+    return finished_runs(ws) + models
+
+
+def gguf_text(done, lang: str) -> str:
+    from studio.export.gguf_check import check_table
+
+    head = t(
+        "export.gguf_exported",
+        lang,
+        name=done.name,
+        path=done.path,
+        files=", ".join(done.files.values()),
+        size=f"{done.bytes / 2**20:.1f}",
+        seconds=done.seconds,
+    )
+    body = check_table(done.check, lang) if done.check else t("export.gguf_unchecked", lang)
+    return f"{head}\n\n{body}"
 
 
 def parse_weights(text: str, n: int) -> list[float]:
@@ -100,6 +133,57 @@ def build(ctx, loc) -> None:
             gr.Button, i18n={"value": "export.do_export"}, variant="primary", elem_id="export-do"
         )
         export_status = gr.Markdown(elem_id="export-status")
+
+        loc.make(gr.Markdown, i18n={"value": lambda lang: f"### {t('export.gguf', lang)}"})
+        loc.make(gr.Markdown, i18n={"value": "export.gguf_intro"})
+        if llama_cpp.missing():
+            loc.make(
+                gr.Markdown,
+                i18n={
+                    "value": lambda lang: t(
+                        "export.gguf_missing", lang, command=llama_cpp.INSTALL_HINT
+                    )
+                },  # fmt: skip
+                elem_id="gguf-missing",
+            )
+        sources_now = gguf_sources(ws)
+        with gr.Row():
+            gguf_pick = loc.make(
+                gr.Dropdown,
+                i18n={"label": "export.gguf_source"},
+                choices=sources_now,
+                value=sources_now[0] if sources_now else None,
+                allow_custom_value=True,
+                scale=4,
+                elem_id="gguf-source",
+            )
+            gguf_quants = loc.make(
+                gr.CheckboxGroup,
+                i18n={"label": "export.gguf_quants"},
+                choices=list(GGUF_QUANTS),
+                value=list(DEFAULT_QUANTS),
+                scale=5,
+                elem_id="gguf-quants",
+            )
+        with gr.Row():
+            gguf_name = loc.make(
+                gr.Textbox, i18n={"label": "export.name"}, scale=3, elem_id="gguf-name"
+            )
+            gguf_check = loc.make(
+                gr.Checkbox, i18n={"label": "export.gguf_check"}, value=True, scale=2,
+                elem_id="gguf-check",
+            )  # fmt: skip
+        with gr.Row():
+            gguf_btn = loc.make(
+                gr.Button, i18n={"value": "export.do_gguf"}, variant="primary",
+                elem_id="gguf-do", scale=3,
+            )  # fmt: skip
+            ollama_btn = loc.make(
+                gr.Button, i18n={"value": "export.ollama_register"}, elem_id="gguf-ollama",
+                scale=2, visible=ollama_binary() is not None,
+            )  # fmt: skip
+        gguf_status = gr.Markdown(elem_id="gguf-status")
+        gguf_done = gr.State("")
 
         loc.make(gr.Markdown, i18n={"value": lambda lang: f"### {t('export.merge', lang)}"})
         with gr.Row():
@@ -202,6 +286,44 @@ def build(ctx, loc) -> None:
         api_name=API_EXPORT,
     )  # fmt: skip
     keep_current(run_pick, lambda: finished_runs(ws))
+
+    def do_gguf(spec, quants, wanted, check, lang):
+        try:
+            if (wanted or "").strip():
+                safe_name(wanted.strip())
+        except UnsafeInputError as exc:
+            return refusal(exc, lang, escape=True), ""
+        if not spec:
+            return t("export.pick_run", lang), ""
+        if spec not in gguf_sources(ws):  # never a path or name the browser made up
+            return refusal(StudioError(f"{spec!r} is not a finished run or model here"), lang,
+                           escape=True), ""  # fmt: skip
+        try:
+            done = export_gguf(ws, spec, quants=list(quants or []) or None,
+                               name=(wanted or "").strip() or None, check=bool(check))  # fmt: skip
+        except (StudioError, OSError) as exc:
+            return refusal(exc, lang, escape=True), ""
+        return gguf_text(done, lang), done.name
+
+    gguf_btn.click(
+        do_gguf, inputs=[gguf_pick, gguf_quants, gguf_name, gguf_check, ctx.lang],
+        outputs=[gguf_status, gguf_done], api_name=API_GGUF,
+    )  # fmt: skip
+    keep_current(gguf_pick, lambda: gguf_sources(ws))
+
+    def do_ollama(name, lang):
+        if not name:
+            return t("export.pick_gguf", lang)
+        if ollama_binary() is None:
+            return t("export.ollama_absent", lang)
+        try:
+            tag, _ = register_ollama(ws, name)
+        except (StudioError, OSError) as exc:
+            return refusal(exc, lang, escape=True)
+        return t("export.ollama_done", lang, tag=tag)
+
+    ollama_btn.click(do_ollama, inputs=[gguf_done, ctx.lang], outputs=gguf_status,
+                     api_name=API_OLLAMA)  # fmt: skip
     kind.change(
         lambda k: gr.update(
             choices=list(ADAPTER_METHODS if k == "adapters" else MODEL_METHODS), value="linear"

@@ -1,0 +1,307 @@
+"""The GGUF self-check: does the exported file behave in llama.cpp as the model did in the
+studio? Each GGUF is loaded with llama.cpp and compared with the merged HF model on the run's
+own held-out prompts (or prompts the user gives):
+
+- the token ids of every rendered prompt, and of a few probe strings (Japanese, emoji, runs of
+  spaces and newlines): the two tokenizers must agree exactly;
+- greedy continuations: the share of prompts whose first `agree_tokens` tokens are the same;
+- perplexity on held-out text, HF and GGUF, and their ratio;
+- whether each reply stops on an end-of-turn id, in both, and whether llama.cpp counts the
+  end-of-turn token the run trained as an end of generation at all.
+
+A different tokenization or a missing stop is a defect in any quantization. Greedy tokens
+that change and a higher perplexity are expected of 8 and 4 bits and only reported there; a
+16-bit GGUF must reproduce the model.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.export import llama_cpp
+
+PROBES = (
+    "吾輩は猫である。名前はまだ無い。",
+    "東京都渋谷区神南1-2-3　ｶﾀｶﾅ ＡＢＣ",
+    "Hello,  world!\n\n  indented\tline 1234567",
+    "🚀 emoji 😶‍🌫️ ✅ café naïve",
+    "改行\n\n\nと　全角スペース　と句読点、。！？",
+)
+SIXTEEN_BIT = ("f32", "f16", "bf16")
+# Share of prompts whose greedy tokens must agree, and the highest perplexity ratio accepted,
+# by quantization: beyond them a 16-bit file fails; 8 and 4 bits are warned about.
+AGREEMENT_FLOOR = {"f32": 0.9, "f16": 0.9, "bf16": 0.8, "q8_0": 0.7}
+PPL_CEILING = {"f32": 1.01, "f16": 1.02, "bf16": 1.05, "q8_0": 1.05, "q6_k": 1.08, "q5_k_m": 1.12}
+PPL_CEILING_DEFAULT = 1.3
+
+
+@dataclass
+class CheckInputs:
+    """What the check runs on: prompts (already rendered to text, with whether they are chat
+    prompts, whose special tokens are parsed) and held-out texts for perplexity."""
+
+    prompts: list[str]
+    chat: bool
+    texts: list[str]
+    source: str  # where they came from, for the report
+    stop_ids: list[int] = field(default_factory=list)  # what the run trained to end a turn with
+
+
+def hf_tokens(tokenizer, text: str, *, chat: bool) -> list[int]:
+    """The ids the studio gives a model: a rendered chat prompt carries its own special tokens;
+    plain text gets what the tokenizer adds (BOS)."""
+    if chat:
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return list(tokenizer(text)["input_ids"])
+
+
+def gguf_tokens(llm, text: str, *, chat: bool) -> list[int]:
+    return list(llm.tokenize(text.encode("utf-8"), add_bos=not chat, special=chat))
+
+
+def greedy_hf(model, ids: list[int], n: int, stops: set[int]) -> list[int]:
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        past, step = None, torch.tensor([ids])
+        for _ in range(n):
+            res = model(input_ids=step, past_key_values=past, use_cache=True)
+            past = res.past_key_values
+            token = int(res.logits[0, -1].argmax())
+            out.append(token)
+            if token in stops:
+                break
+            step = torch.tensor([[token]])
+    return out
+
+
+def greedy_gguf(llm, ids: list[int], n: int, stops: set[int]) -> list[int]:
+    import numpy as np
+
+    llm.reset()
+    llm.eval(ids)
+    out = []
+    for _ in range(n):
+        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        out.append(token)
+        if token in stops:
+            break
+        llm.eval([token])
+    return out
+
+
+def nll_hf(model, ids: list[int]) -> tuple[float, int]:
+    import torch
+
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor([ids])).logits[0, :-1].float()
+        logp = torch.log_softmax(logits, -1)
+        target = torch.tensor(ids[1:])
+        return float(-logp[torch.arange(len(target)), target].sum()), len(target)
+
+
+def nll_gguf(llm, ids: list[int]) -> tuple[float, int]:
+    import numpy as np
+
+    llm.reset()
+    llm.eval(ids)
+    logits = np.asarray(llm.scores[: len(ids) - 1], dtype=np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    target = np.asarray(ids[1:])
+    return float(-logp[np.arange(len(target)), target].sum()), len(target)
+
+
+def agree_prefix(a: list[int], b: list[int], n: int) -> bool:
+    """The first `n` tokens are the same (or both ended at the same point before `n`)."""
+    return a[:n] == b[:n]
+
+
+def check_one(quant: str, path: Path, hf, inputs: CheckInputs, *, agree_tokens: int,
+              max_tokens: int, max_ppl_tokens: int) -> dict:  # fmt: skip
+    """Compare one GGUF with the HF model (`hf` holds the model, tokenizer and the results
+    computed once for all quantizations)."""
+    started = time.perf_counter()
+    llm = llama_cpp.open_gguf(path, n_ctx=hf["n_ctx"], logits_all=True)
+    try:
+        eog = llama_cpp.eog_ids(llm)
+        tok = hf["tokenizer"]
+        defects, warnings = [], []
+        # 1. tokenization
+        differ = []
+        for text, chat in [(p, inputs.chat) for p in inputs.prompts] + [(p, False) for p in PROBES]:
+            want, got = hf_tokens(tok, text, chat=chat), gguf_tokens(llm, text, chat=chat)
+            if want != got:
+                at = next((i for i, (x, y) in enumerate(zip(want, got, strict=False)) if x != y),
+                          min(len(want), len(got)))  # fmt: skip
+                differ.append({"text": text[:80], "at": at, "hf": want[at : at + 4],
+                               "gguf": got[at : at + 4]})  # fmt: skip
+        if differ:
+            defects.append("tokens_differ")
+        # 2. stops llama.cpp knows
+        trained = [i for i in inputs.stop_ids if i is not None]
+        not_eog = [i for i in trained if i not in eog]
+        if not_eog:
+            defects.append("stop_not_eog")
+        # 3. greedy continuations and stops
+        agreed, hf_stopped, gguf_stopped, lost_stop, samples = 0, 0, 0, 0, []
+        for index, text in enumerate(inputs.prompts):
+            ids = hf_tokens(tok, text, chat=inputs.chat)
+            want = hf["greedy"][index]
+            got = greedy_gguf(llm, ids, max_tokens, eog)
+            same = agree_prefix(want, got, agree_tokens)
+            agreed += same
+            hs, gs = bool(want) and want[-1] in hf["stops"], bool(got) and got[-1] in eog
+            hf_stopped += hs
+            gguf_stopped += gs
+            lost_stop += hs and not gs
+            if len(samples) < 3 or not same:
+                samples.append({"prompt": text[-80:], "hf": tok.decode(want),
+                                "gguf": tok.decode(got), "same": same})  # fmt: skip
+        n = max(1, len(inputs.prompts))
+        agreement = agreed / n
+        # 4. perplexity
+        total, count = 0.0, 0
+        for ids in hf["ppl_ids"]:
+            nll, k = nll_gguf(llm, ids)
+            total, count = total + nll, count + k
+        ppl = math.exp(total / count) if count else None
+        ratio = ppl / hf["ppl"] if ppl and hf["ppl"] else None
+    finally:
+        llm.close()
+    sixteen = quant in SIXTEEN_BIT
+    if lost_stop:
+        (defects if sixteen else warnings).append("stop_lost")
+    floor = AGREEMENT_FLOOR.get(quant)
+    if floor is not None and agreement < floor:
+        (defects if sixteen else warnings).append("greedy_differs")
+    ceiling = PPL_CEILING.get(quant, PPL_CEILING_DEFAULT)
+    if ratio is not None and ratio > ceiling:
+        (defects if sixteen else warnings).append("perplexity_higher")
+    return {
+        "quant": quant,
+        "file": path.name,
+        "bytes": path.stat().st_size,
+        "verdict": "fail" if defects else ("warn" if warnings else "pass"),
+        "defects": defects,
+        "warnings": warnings,
+        "prompts": len(inputs.prompts),
+        "tokens_identical": not differ,
+        "token_differences": differ[:5],
+        "greedy_agreement": round(agreement, 4),
+        "agree_tokens": agree_tokens,
+        "hf_stopped": hf_stopped,
+        "gguf_stopped": gguf_stopped,
+        "stop_ids": trained,
+        "stop_ids_not_eog": not_eog,
+        "perplexity_hf": round(hf["ppl"], 4) if hf["ppl"] else None,
+        "perplexity_gguf": round(ppl, 4) if ppl else None,
+        "perplexity_ratio": round(ratio, 4) if ratio else None,
+        "perplexity_tokens": count,
+        "ppl_ceiling": ceiling,
+        "agreement_floor": floor,
+        "samples": samples[:6],
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def self_check(hf_dir: Path, files: dict[str, Path], inputs: CheckInputs, *,
+               agree_tokens: int = 16, max_tokens: int = 48, max_ppl_tokens: int = 256,
+               progress=None) -> dict:  # fmt: skip
+    """Check every GGUF in `files` (quantization -> path) against the HF model in `hf_dir`."""
+    import torch
+
+    from studio.models.load import load_tokenizer, resolve_source, transformers_names
+
+    started = time.perf_counter()
+    tokenizer = load_tokenizer(resolve_source(str(hf_dir)))
+    model = transformers_names("AutoModelForCausalLM").from_pretrained(
+        str(hf_dir), dtype=torch.float32, use_safetensors=True
+    )
+    model.eval()
+    stops = set(inputs.stop_ids) | {tokenizer.eos_token_id} - {None}
+    prompt_ids = [hf_tokens(tokenizer, p, chat=inputs.chat) for p in inputs.prompts]
+    ppl_ids = [
+        ids[:max_ppl_tokens]
+        for ids in (hf_tokens(tokenizer, t, chat=inputs.chat) for t in inputs.texts)
+        if len(ids) > 2
+    ]
+    longest = max([len(i) for i in prompt_ids] + [len(i) for i in ppl_ids] + [8])
+    hf = {
+        "tokenizer": tokenizer,
+        "stops": stops,
+        "greedy": [greedy_hf(model, ids, max_tokens, stops) for ids in prompt_ids],
+        "ppl_ids": ppl_ids,
+        "n_ctx": longest + max_tokens + 8,
+    }
+    total, count = 0.0, 0
+    for ids in ppl_ids:
+        nll, k = nll_hf(model, ids)
+        total, count = total + nll, count + k
+    hf["ppl"] = math.exp(total / count) if count else None
+    del model
+    results = []
+    for quant, path in files.items():
+        if progress:
+            progress(quant)
+        results.append(
+            check_one(
+                quant,
+                path,
+                hf,
+                inputs,
+                agree_tokens=agree_tokens,
+                max_tokens=max_tokens,
+                max_ppl_tokens=max_ppl_tokens,
+            )  # fmt: skip
+        )
+    failed = [r for r in results if r["verdict"] == "fail"]
+    return {
+        "verdict": "fail"
+        if failed
+        else ("warn" if any(r["warnings"] for r in results) else "pass"),
+        "source": inputs.source,
+        "chat": inputs.chat,
+        "results": results,
+        "llama_cpp_python": llama_cpp.runtime_version(),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def check_table(report: dict, lang: str = "en") -> str:
+    """The check as a Markdown table with the verdict and what it means."""
+    from studio.i18n import t
+
+    head = [t(f"gguf.col_{c}", lang) for c in ("quant", "verdict", "tokens", "greedy", "ppl",
+                                              "stops", "size")]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in report["results"]:
+        ppl = (f"{r['perplexity_hf']} → {r['perplexity_gguf']} (×{r['perplexity_ratio']})"
+               if r["perplexity_ratio"] else "—")  # fmt: skip
+        lines.append(
+            f"| {r['quant']} | {t('gguf.verdict_' + r['verdict'], lang)} | "
+            f"{t('gguf.same' if r['tokens_identical'] else 'gguf.different', lang)} | "
+            f"{r['greedy_agreement']:.0%} ({r['prompts']}) | {ppl} | "
+            f"{r['hf_stopped']} / {r['gguf_stopped']} | {r['bytes'] / 2**20:.1f} MiB |"
+        )
+    notes = []
+    for r in report["results"]:
+        for code in r["defects"] + r["warnings"]:
+            notes.append(f"- **{r['quant']}**: {t('gguf.why_' + code, lang, **_params(r))}")
+    verdict = t("gguf.overall_" + report["verdict"], lang)
+    return "\n".join([f"**{verdict}**", "", *lines, "", *notes, "", t("gguf.meaning", lang)])
+
+
+def _params(r: dict) -> dict:
+    return {
+        "agreement": f"{r['greedy_agreement']:.0%}",
+        "floor": f"{(r['agreement_floor'] or 0):.0%}",
+        "ratio": r["perplexity_ratio"],
+        "ceiling": r["ppl_ceiling"],
+        "ids": ", ".join(map(str, r["stop_ids_not_eog"])),
+        "first": (r["token_differences"] or [{}])[0].get("text", ""),
+    }
