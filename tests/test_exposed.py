@@ -144,6 +144,7 @@ NAME_ARGS = {  # things in the workspace, by name: a path is not a name
     "/merge_models": [7], "/evaluate": [0, 2], "/evaluate_show": [0], "/evaluate_upload": [1],
     "/evaluate_create": [1], "/synth_start": [0], "/synth_stop": [0], "/synth_resume": [0],
     "/synth_status": [0], "/compare_save_preference": [0], "/chat_save_preference": [0],
+    "/export_gguf": [0, 2],
 }  # fmt: skip
 NOTHING = {  # no argument names anything on the server
     "/guide_sample", "/guide_clean", "/guide_inspect", "/guide_compare", "/guide_chat",
@@ -154,6 +155,7 @@ NOTHING = {  # no argument names anything on the server
     # marking a grid's row or a chat's last turn: model names only look up replies on view
     "/compare_mark_1", "/compare_mark_2", "/compare_mark_tie",
     "/chat_mark_1", "/chat_mark_2", "/chat_mark_tie",
+    "/export_ollama",  # registers the export just made (server-side state), nothing named
 }  # fmt: skip
 REFUSED = (  # what a refusal says, by kind
     OUTSIDE_MESSAGE, "is not a valid name", "not in the list of choices", "no dataset",

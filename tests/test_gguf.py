@@ -204,7 +204,7 @@ def test_cli_gguf_export_with_a_fake_ollama(ws, run, tmp_path):
     env = child_env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     done = subprocess.run(
         [sys.executable, "-m", "studio", "export", run.id, "--gguf", "--quant", "q4_k_m",
-         "--name", "cli-gguf", "--ollama", "My Demo", "--workspace", str(ws.root), "--json"],
+         "--name", "cli-gguf", "--no-check", "--ollama", "My Demo", "--workspace", str(ws.root), "--json"],
         capture_output=True, text=True, cwd=REPO, env=env, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -293,4 +293,44 @@ def test_export_tab_writes_a_checked_gguf_that_the_compare_tab_runs(ws, run, tmp
         )  # fmt: skip
         assert "Done: 4 replies (0 failed)" in done, done
         forged = client.predict("../../etc", ["q8_0"], "", True, "en", api_name="/export_gguf")
-        assert "not a finished run" in forged
+        assert "No such run or model here" in forged
+
+
+def test_a_real_llama3_tokenizer_converts_and_checks(ws):
+    """A tiny Llama-3.1 with the real tokenizer and template (tests/real_families.py): the
+    converter knows its pre-tokenizer, llama.cpp splits the prompts into the same ids, stops on
+    <|eot_id|>, and the Modelfile leaves BOS to llama.cpp."""
+    needs_llama_cpp()
+    import shutil
+
+    from tests.real_families import require
+
+    shutil.copytree(require("llama-3.1"), ws.models / "llama3-tiny")
+    done = export_gguf(ws, "llama3-tiny", quants=["f16"], prompts=["日本の首都は？", "Hi!"])
+    record = json.loads((done.path / "gguf_export.json").read_text(encoding="utf-8"))
+    assert record["pre_tokenizer"] == "llama-bpe" and not record["pre_tokenizer_declared"]
+    assert record["adds_bos"] and record["ollama_template"]
+    (result,) = done.check["results"]
+    assert result["tokens_identical"] and result["prompts"] == 2
+    assert result["stop_ids"] == [128009] and result["stop_ids_not_eog"] == []
+    assert result["greedy_agreement"] == 1.0 and done.status == "ok"
+    text = (done.path / "Modelfile").read_text(encoding="utf-8")
+    assert 'PARAMETER stop "<|eot_id|>"' in text and "<|begin_of_text|>" not in text
+
+
+def test_a_file_llama_cpp_cannot_load_fails_the_check_without_taking_the_caller_down(
+    tmp_path, exported
+):
+    from studio.export.gguf import default_inputs
+    from studio.export.gguf_check import self_check
+    from studio.models.load import load_tokenizer, resolve_source
+
+    whole = exported.path / exported.files["f16"]
+    broken = tmp_path / "broken-f16.gguf"
+    broken.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    inputs = default_inputs(load_tokenizer(resolve_source("")), [2, IM_END],
+                            prompts=["こんにちは。"])  # fmt: skip
+    report = self_check(EMBEDDED_MODEL_DIR, {"f16": broken}, inputs)
+    (result,) = report["results"]
+    assert report["verdict"] == "fail" and result["defects"] == ["llama_cpp_crashed"]
+    assert result["crash"]  # llama.cpp's own words

@@ -36,6 +36,7 @@ ALLOWED = set(
     tensorboard trackio wandb config split revision Hub
     PyTorch SDPA FlashAttention Liger Kernel RMSNorm RoPE SwiGLU Qwen Gemma sdpa eager liger
     DPO IPO KTO ORPO SimPO dpo ipo kto orpo simpo preference chosen rejected
+    GGUF llama cpp Ollama LM Studio Modelfile
     """.split()  # noqa: SIM905
 )
 ALLOWED |= set(FILTERS)  # the cleaning filters' names, as pipelines and the CLI write them

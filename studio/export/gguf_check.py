@@ -16,11 +16,17 @@ that change and a higher perplexity are expected of 8 and 4 bits and only report
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.export import llama_cpp
 
 PROBES = (
@@ -116,6 +122,21 @@ def nll_gguf(llm, ids: list[int]) -> tuple[float, int]:
     return float(-logp[np.arange(len(target)), target].sum()), len(target)
 
 
+def _differences(tok, llm, texts: list[str], chat: bool) -> list[dict]:
+    found = []
+    for text in texts:
+        want, got = hf_tokens(tok, text, chat=chat), gguf_tokens(llm, text, chat=chat)
+        if want != got:
+            at = next(
+                (i for i, (x, y) in enumerate(zip(want, got, strict=False)) if x != y),
+                min(len(want), len(got)),
+            )
+            found.append(
+                {"text": text[:80], "at": at, "hf": want[at : at + 4], "gguf": got[at : at + 4]}
+            )
+    return found
+
+
 def agree_prefix(a: list[int], b: list[int], n: int) -> bool:
     """The first `n` tokens are the same (or both ended at the same point before `n`)."""
     return a[:n] == b[:n]
@@ -126,22 +147,20 @@ def check_one(quant: str, path: Path, hf, inputs: CheckInputs, *, agree_tokens: 
     """Compare one GGUF with the HF model (`hf` holds the model, tokenizer and the results
     computed once for all quantizations)."""
     started = time.perf_counter()
-    llm = llama_cpp.open_gguf(path, n_ctx=hf["n_ctx"], logits_all=True)
+    llm = llama_cpp.open_gguf(path, n_ctx=hf["n_ctx"], logits_all=True, quiet=False)
     try:
         eog = llama_cpp.eog_ids(llm)
         tok = hf["tokenizer"]
         defects, warnings = [], []
-        # 1. tokenization
-        differ = []
-        for text, chat in [(p, inputs.chat) for p in inputs.prompts] + [(p, False) for p in PROBES]:
-            want, got = hf_tokens(tok, text, chat=chat), gguf_tokens(llm, text, chat=chat)
-            if want != got:
-                at = next((i for i, (x, y) in enumerate(zip(want, got, strict=False)) if x != y),
-                          min(len(want), len(got)))  # fmt: skip
-                differ.append({"text": text[:80], "at": at, "hf": want[at : at + 4],
-                               "gguf": got[at : at + 4]})  # fmt: skip
+        # 1. tokenization: the prompts must agree exactly; the probe strings (runs of spaces,
+        # emoji, half-width kana) are reported, since llama.cpp's SentencePiece splits some
+        # such runs differently from transformers without touching ordinary text.
+        differ = _differences(tok, llm, inputs.prompts, inputs.chat)
+        probes = _differences(tok, llm, list(PROBES), False)
         if differ:
             defects.append("tokens_differ")
+        if probes:
+            warnings.append("probe_tokens_differ")
         # 2. stops llama.cpp knows
         trained = [i for i in inputs.stop_ids if i is not None]
         not_eog = [i for i in trained if i not in eog]
@@ -192,6 +211,7 @@ def check_one(quant: str, path: Path, hf, inputs: CheckInputs, *, agree_tokens: 
         "prompts": len(inputs.prompts),
         "tokens_identical": not differ,
         "token_differences": differ[:5],
+        "probe_differences": probes,
         "greedy_agreement": round(agreement, 4),
         "agree_tokens": agree_tokens,
         "hf_stopped": hf_stopped,
@@ -209,66 +229,136 @@ def check_one(quant: str, path: Path, hf, inputs: CheckInputs, *, agree_tokens: 
     }
 
 
-def self_check(hf_dir: Path, files: dict[str, Path], inputs: CheckInputs, *,
-               agree_tokens: int = 16, max_tokens: int = 48, max_ppl_tokens: int = 256,
-               progress=None) -> dict:  # fmt: skip
-    """Check every GGUF in `files` (quantization -> path) against the HF model in `hf_dir`."""
+def reference(hf_dir: Path, inputs: CheckInputs, *, max_tokens: int, max_ppl_tokens: int) -> dict:
+    """What the HF model does on the inputs (computed once for every quantization): its greedy
+    continuations, the held-out texts' ids and its perplexity on them."""
     import torch
 
-    from studio.models.load import load_tokenizer, resolve_source, transformers_names
+    from studio.models.load import transformers_names
 
-    started = time.perf_counter()
-    tokenizer = load_tokenizer(resolve_source(str(hf_dir)))
+    tokenizer = _tokenizer(hf_dir)
     model = transformers_names("AutoModelForCausalLM").from_pretrained(
         str(hf_dir), dtype=torch.float32, use_safetensors=True
     )
     model.eval()
-    stops = set(inputs.stop_ids) | {tokenizer.eos_token_id} - {None}
+    stops = sorted(set(inputs.stop_ids) | {tokenizer.eos_token_id} - {None})
     prompt_ids = [hf_tokens(tokenizer, p, chat=inputs.chat) for p in inputs.prompts]
     ppl_ids = [
         ids[:max_ppl_tokens]
         for ids in (hf_tokens(tokenizer, t, chat=inputs.chat) for t in inputs.texts)
         if len(ids) > 2
     ]
-    longest = max([len(i) for i in prompt_ids] + [len(i) for i in ppl_ids] + [8])
-    hf = {
-        "tokenizer": tokenizer,
-        "stops": stops,
-        "greedy": [greedy_hf(model, ids, max_tokens, stops) for ids in prompt_ids],
-        "ppl_ids": ppl_ids,
-        "n_ctx": longest + max_tokens + 8,
-    }
     total, count = 0.0, 0
     for ids in ppl_ids:
         nll, k = nll_hf(model, ids)
         total, count = total + nll, count + k
-    hf["ppl"] = math.exp(total / count) if count else None
-    del model
-    results = []
-    for quant, path in files.items():
-        if progress:
-            progress(quant)
-        results.append(
-            check_one(
-                quant,
-                path,
-                hf,
-                inputs,
-                agree_tokens=agree_tokens,
-                max_tokens=max_tokens,
-                max_ppl_tokens=max_ppl_tokens,
-            )  # fmt: skip
-        )
-    failed = [r for r in results if r["verdict"] == "fail"]
+    longest = max([len(i) for i in prompt_ids] + [len(i) for i in ppl_ids] + [8])
     return {
-        "verdict": "fail"
-        if failed
-        else ("warn" if any(r["warnings"] for r in results) else "pass"),
+        "stops": stops,
+        "greedy": [greedy_hf(model, ids, max_tokens, set(stops)) for ids in prompt_ids],
+        "ppl_ids": ppl_ids,
+        "ppl": math.exp(total / count) if count else None,
+        "n_ctx": longest + max_tokens + 8,
+    }
+
+
+def _tokenizer(hf_dir: Path):
+    from studio.models.load import ModelSource, load_tokenizer
+
+    return load_tokenizer(ModelSource("local", str(hf_dir), hf_dir.name))
+
+
+def self_check(hf_dir: Path, files: dict[str, Path], inputs: CheckInputs, *,
+               agree_tokens: int = 16, max_tokens: int = 48, max_ppl_tokens: int = 256,
+               progress=None) -> dict:  # fmt: skip
+    """Check every GGUF in `files` (quantization -> path) against the HF model in `hf_dir`.
+
+    The model's reference and each file's check run in processes of their own: llama.cpp
+    stops a process that loads a broken file (GGML_ASSERT), and that must fail the check with
+    llama.cpp's own message, not take the studio down with it."""
+    started = time.perf_counter()
+    settings = {"agree_tokens": agree_tokens, "max_tokens": max_tokens,
+                "max_ppl_tokens": max_ppl_tokens}  # fmt: skip
+    results = []
+    with tempfile.TemporaryDirectory(prefix="gguf-check-") as tmp:
+        spec = Path(tmp) / "spec.json"
+        spec.write_text(
+            json.dumps({"hf": str(hf_dir), "inputs": asdict(inputs), **settings},
+                       ensure_ascii=False),
+            encoding="utf-8",
+        )  # fmt: skip
+        ref = Path(tmp) / "reference.json"
+        done = _child(["reference", str(spec), str(ref)])
+        if done.returncode or not ref.is_file():
+            raise StudioError(
+                "the model could not be run for the check: " + _tail(done.stderr),
+                code="gguf_reference_failed",
+            )
+        for quant, path in files.items():
+            if progress:
+                progress(quant)
+            out = Path(tmp) / f"{quant}.json"
+            done = _child(["check", str(spec), str(ref), quant, str(path), str(out)])
+            if done.returncode == 0 and out.is_file():
+                results.append(json.loads(out.read_text(encoding="utf-8")))
+            else:
+                results.append(_crashed(quant, path, done))
+    failed = [r for r in results if r["verdict"] == "fail"]
+    warned = any(r["warnings"] for r in results)
+    return {
+        "verdict": "fail" if failed else ("warn" if warned else "pass"),
         "source": inputs.source,
         "chat": inputs.chat,
         "results": results,
         "llama_cpp_python": llama_cpp.runtime_version(),
         "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def _child(args: list[str]):
+    return subprocess.run(
+        [sys.executable, "-m", "studio.export.gguf_check", *args],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def _tail(stderr: str, lines: int = 6) -> str:
+    """llama.cpp's own words when it stopped the process (GGML_ASSERT ...), else the end."""
+    found = [x for x in stderr.splitlines() if "GGML_ASSERT" in x or "error" in x.lower()]
+    return "\n".join((found or stderr.strip().splitlines())[-lines:])
+
+
+def _crashed(quant: str, path: Path, done) -> dict:
+    """The result of a file llama.cpp could not load or run: a defect with its message."""
+    return {
+        "quant": quant,
+        "file": path.name,
+        "bytes": path.stat().st_size if path.is_file() else 0,
+        "verdict": "fail",
+        "defects": ["llama_cpp_crashed"],
+        "warnings": [],
+        "crash": _tail(done.stderr),
+        "exit_code": done.returncode,
+        "prompts": 0,
+        "tokens_identical": False,
+        "token_differences": [],
+        "probe_differences": [],
+        "greedy_agreement": 0.0,
+        "agree_tokens": 0,
+        "hf_stopped": 0,
+        "gguf_stopped": 0,
+        "stop_ids": [],
+        "stop_ids_not_eog": [],
+        "perplexity_hf": None,
+        "perplexity_gguf": None,
+        "perplexity_ratio": None,
+        "perplexity_tokens": 0,
+        "ppl_ceiling": None,
+        "agreement_floor": None,
+        "samples": [],
+        "seconds": 0.0,
     }
 
 
@@ -282,6 +372,10 @@ def check_table(report: dict, lang: str = "en") -> str:
     for r in report["results"]:
         ppl = (f"{r['perplexity_hf']} → {r['perplexity_gguf']} (×{r['perplexity_ratio']})"
                if r["perplexity_ratio"] else "—")  # fmt: skip
+        if "llama_cpp_crashed" in r["defects"]:
+            lines.append(f"| {r['quant']} | {t('gguf.verdict_fail', lang)} | — | — | — | — | "
+                         f"{r['bytes'] / 2**20:.1f} MiB |")  # fmt: skip
+            continue
         lines.append(
             f"| {r['quant']} | {t('gguf.verdict_' + r['verdict'], lang)} | "
             f"{t('gguf.same' if r['tokens_identical'] else 'gguf.different', lang)} | "
@@ -304,4 +398,33 @@ def _params(r: dict) -> dict:
         "ceiling": r["ppl_ceiling"],
         "ids": ", ".join(map(str, r["stop_ids_not_eog"])),
         "first": (r["token_differences"] or [{}])[0].get("text", ""),
+        "probe": (r.get("probe_differences") or [{}])[0].get("text", ""),
+        "crash": r.get("crash", ""),
     }
+
+
+def main(argv: list[str]) -> int:
+    """The child processes: `reference SPEC OUT` and `check SPEC REFERENCE QUANT FILE OUT`."""
+    command, spec_path, *rest = argv
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    inputs = CheckInputs(**spec["inputs"])
+    hf_dir = Path(spec["hf"])
+    if command == "reference":
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+        ref = reference(hf_dir, inputs, max_tokens=spec["max_tokens"],
+                        max_ppl_tokens=spec["max_ppl_tokens"])  # fmt: skip
+        Path(rest[0]).write_text(json.dumps(ref), encoding="utf-8")
+        return 0
+    ref_path, quant, file, out = rest
+    hf = json.loads(Path(ref_path).read_text(encoding="utf-8"))
+    hf["tokenizer"], hf["stops"] = _tokenizer(hf_dir), set(hf["stops"])
+    result = check_one(quant, Path(file), hf, inputs, agree_tokens=spec["agree_tokens"],
+                       max_tokens=spec["max_tokens"], max_ppl_tokens=spec["max_ppl_tokens"])  # fmt: skip
+    Path(out).write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

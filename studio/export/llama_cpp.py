@@ -240,8 +240,26 @@ QUANT_TYPES = {  # name -> llama_ftype (llama.h)
 }
 
 
-def quantize(source: Path, target: Path, quant: str, *, threads: int | None = None) -> None:
-    """llama.cpp's own quantizer (`llama_model_quantize`) from one GGUF to another."""
+def quantize(source: Path, target: Path, quant: str) -> None:
+    """llama.cpp's own quantizer (`llama_model_quantize`) from one GGUF to another, in a
+    process of its own (llama.cpp ends a process on a tensor it cannot quantize)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "studio.export.llama_cpp", "quantize", str(source), str(target),
+         quant],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    if done.returncode or not target.is_file():
+        found = [x for x in done.stderr.splitlines() if "GGML_ASSERT" in x or "error" in x.lower()]
+        tail = "\n".join((found or done.stderr.strip().splitlines())[-6:])
+        raise StudioError(
+            f"llama.cpp could not quantize {source.name} to {quant}: {tail}",
+            code="gguf_quantize_failed",
+            quant=quant,
+            tail=tail,
+        )
+
+
+def _quantize_here(source: Path, target: Path, quant: str, *, threads: int | None = None) -> None:
     lib = llama_cpp()
     params = lib.llama_model_quantize_default_params()
     params.ftype = QUANT_TYPES[quant]
@@ -265,17 +283,21 @@ def silence() -> None:
     lib.llama_log_set(_quiet, ctypes.c_void_p(0))
 
 
-def open_gguf(path: Path, *, n_ctx: int = 2048, logits_all: bool = False, threads=None):
-    """A `llama_cpp.Llama` over the GGUF file, on the CPU unless llama.cpp was built for a GPU."""
+def open_gguf(path: Path, *, n_ctx: int = 2048, logits_all: bool = False, threads=None,
+              quiet: bool = True):  # fmt: skip
+    """A `llama_cpp.Llama` over the GGUF file, on the CPU unless llama.cpp was built for a GPU.
+    `quiet=False` (the check's own process) keeps llama.cpp's messages on stderr, where the
+    reason for a failed load is read from."""
     lib = llama_cpp()
-    silence()
+    if quiet:
+        silence()
     return lib.Llama(
         model_path=str(path),
         n_ctx=n_ctx,
         logits_all=logits_all,
         n_threads=int(threads or max(1, (os.cpu_count() or 2) - 1)),
         seed=0,
-        verbose=False,
+        verbose=not quiet,
     )
 
 
@@ -285,3 +307,10 @@ def eog_ids(llm) -> set[int]:
     lib = llama_cpp()
     vocab = lib.llama_model_get_vocab(llm.model)
     return {i for i in range(llm.n_vocab()) if lib.llama_vocab_is_eog(vocab, i)}
+
+
+if __name__ == "__main__":  # python -m studio.export.llama_cpp quantize SRC DST TYPE
+    _, command, *args = sys.argv
+    if command != "quantize":
+        raise SystemExit(f"unknown command {command}")
+    _quantize_here(Path(args[0]), Path(args[1]), args[2])

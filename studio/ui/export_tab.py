@@ -296,7 +296,7 @@ def build(ctx, loc) -> None:
         if not spec:
             return t("export.pick_run", lang), ""
         if spec not in gguf_sources(ws):  # never a path or name the browser made up
-            return refusal(StudioError(f"{spec!r} is not a finished run or model here"), lang,
+            return refusal(StudioError(f"No such run or model here: {spec}"), lang,
                            escape=True), ""  # fmt: skip
         try:
             done = export_gguf(ws, spec, quants=list(quants or []) or None,
