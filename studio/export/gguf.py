@@ -181,7 +181,7 @@ def run_inputs(ws, run, tokenizer, stops: list[int], n: int = CHECK_PROMPTS) -> 
         source = f"default prompts (the run's data could not be read: {exc})"
     if not prompts:
         return default_inputs(tokenizer, stops, source="default prompts")
-    return CheckInputs(prompts, chat, texts, f"{run.id}: {source}", stops)
+    return CheckInputs(prompts, chat, texts, f"{run.id}: {source}", stops, paired=True)
 
 
 def default_inputs(tokenizer, stops: list[int], *, source: str = "default prompts",

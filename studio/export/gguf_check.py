@@ -54,6 +54,9 @@ class CheckInputs:
     texts: list[str]
     source: str  # where they came from, for the report
     stop_ids: list[int] = field(default_factory=list)  # what the run trained to end a turn with
+    # texts[i] is prompts[i] followed by its held-out reply: perplexity is then measured on
+    # the reply's tokens only, like the run's eval_loss
+    paired: bool = False
 
 
 def hf_tokens(tokenizer, text: str, *, chat: bool) -> list[int]:
@@ -71,9 +74,10 @@ def gguf_tokens(llm, text: str, *, chat: bool) -> list[int]:
 def greedy_hf(model, ids: list[int], n: int, stops: set[int]) -> list[int]:
     import torch
 
+    device = next(model.parameters()).device
     out = []
     with torch.inference_mode():
-        past, step = None, torch.tensor([ids])
+        past, step = None, torch.tensor([ids], device=device)
         for _ in range(n):
             res = model(input_ids=step, past_key_values=past, use_cache=True)
             past = res.past_key_values
@@ -81,7 +85,7 @@ def greedy_hf(model, ids: list[int], n: int, stops: set[int]) -> list[int]:
             out.append(token)
             if token in stops:
                 break
-            step = torch.tensor([[token]])
+            step = torch.tensor([[token]], device=device)
     return out
 
 
@@ -100,25 +104,27 @@ def greedy_gguf(llm, ids: list[int], n: int, stops: set[int]) -> list[int]:
     return out
 
 
-def nll_hf(model, ids: list[int]) -> tuple[float, int]:
+def nll_hf(model, ids: list[int], start: int = 1) -> tuple[float, int]:
+    """Summed negative log-likelihood of ids[start:] and how many tokens that is."""
     import torch
 
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        logits = model(input_ids=torch.tensor([ids])).logits[0, :-1].float()
-        logp = torch.log_softmax(logits, -1)
-        target = torch.tensor(ids[1:])
+        logits = model(input_ids=torch.tensor([ids], device=device)).logits[0, start - 1 : -1]
+        logp = torch.log_softmax(logits.float(), -1).cpu()
+        target = torch.tensor(ids[start:])
         return float(-logp[torch.arange(len(target)), target].sum()), len(target)
 
 
-def nll_gguf(llm, ids: list[int]) -> tuple[float, int]:
+def nll_gguf(llm, ids: list[int], start: int = 1) -> tuple[float, int]:
     import numpy as np
 
     llm.reset()
     llm.eval(ids)
-    logits = np.asarray(llm.scores[: len(ids) - 1], dtype=np.float64)
+    logits = np.asarray(llm.scores[start - 1 : len(ids) - 1], dtype=np.float64)
     logits -= logits.max(axis=1, keepdims=True)
     logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    target = np.asarray(ids[1:])
+    target = np.asarray(ids[start:])
     return float(-logp[np.arange(len(target)), target].sum()), len(target)
 
 
@@ -185,19 +191,20 @@ def check_one(quant: str, path: Path, hf, inputs: CheckInputs, *, agree_tokens: 
         agreement = agreed / n
         # 4. perplexity
         total, count = 0.0, 0
-        for ids in hf["ppl_ids"]:
-            nll, k = nll_gguf(llm, ids)
+        for ids, start in hf["ppl_ids"]:
+            nll, k = nll_gguf(llm, ids, start)
             total, count = total + nll, count + k
         ppl = math.exp(total / count) if count else None
         ratio = ppl / hf["ppl"] if ppl and hf["ppl"] else None
     finally:
         llm.close()
     sixteen = quant in SIXTEEN_BIT
+    exact = hf.get("reference", "cpu float32").endswith("float32")
     if lost_stop:
         (defects if sixteen else warnings).append("stop_lost")
     floor = AGREEMENT_FLOOR.get(quant)
     if floor is not None and agreement < floor:
-        (defects if sixteen else warnings).append("greedy_differs")
+        (defects if sixteen and exact else warnings).append("greedy_differs")
     ceiling = PPL_CEILING.get(quant, PPL_CEILING_DEFAULT)
     if ratio is not None and ratio > ceiling:
         (defects if sixteen else warnings).append("perplexity_higher")
@@ -225,6 +232,7 @@ def check_one(quant: str, path: Path, hf, inputs: CheckInputs, *, agree_tokens: 
         "ppl_ceiling": ceiling,
         "agreement_floor": floor,
         "samples": samples[:6],
+        "reference": hf.get("reference"),
         "seconds": round(time.perf_counter() - started, 2),
     }
 
@@ -237,28 +245,38 @@ def reference(hf_dir: Path, inputs: CheckInputs, *, max_tokens: int, max_ppl_tok
     from studio.models.load import transformers_names
 
     tokenizer = _tokenizer(hf_dir)
+    # float32 on the CPU; on a CUDA GPU bfloat16, so that an 8B model fits where the user
+    # trained it (a 16-bit GGUF is then compared with a 16-bit reference, which the report says).
+    cuda = torch.cuda.is_available()
+    dtype = torch.bfloat16 if cuda else torch.float32
     model = transformers_names("AutoModelForCausalLM").from_pretrained(
-        str(hf_dir), dtype=torch.float32, use_safetensors=True
+        str(hf_dir), dtype=dtype, use_safetensors=True
     )
-    model.eval()
+    model.to("cuda" if cuda else "cpu").eval()
     stops = sorted(set(inputs.stop_ids) | {tokenizer.eos_token_id} - {None})
     prompt_ids = [hf_tokens(tokenizer, p, chat=inputs.chat) for p in inputs.prompts]
-    ppl_ids = [
-        ids[:max_ppl_tokens]
-        for ids in (hf_tokens(tokenizer, t, chat=inputs.chat) for t in inputs.texts)
-        if len(ids) > 2
-    ]
+    ppl_ids = []
+    for index, text in enumerate(inputs.texts):
+        ids = hf_tokens(tokenizer, text, chat=inputs.chat)[:max_ppl_tokens]
+        start = 1
+        if inputs.paired and index < len(prompt_ids):
+            head = prompt_ids[index]
+            if ids[: len(head)] == head and len(ids) - len(head) >= 2:
+                start = len(head)  # the held-out reply alone
+        if len(ids) - start >= 1:
+            ppl_ids.append([ids, start])
     total, count = 0.0, 0
-    for ids in ppl_ids:
-        nll, k = nll_hf(model, ids)
+    for ids, start in ppl_ids:
+        nll, k = nll_hf(model, ids, start)
         total, count = total + nll, count + k
-    longest = max([len(i) for i in prompt_ids] + [len(i) for i in ppl_ids] + [8])
+    longest = max([len(i) for i in prompt_ids] + [len(i) for i, _ in ppl_ids] + [8])
     return {
         "stops": stops,
         "greedy": [greedy_hf(model, ids, max_tokens, set(stops)) for ids in prompt_ids],
         "ppl_ids": ppl_ids,
         "ppl": math.exp(total / count) if count else None,
         "n_ctx": longest + max_tokens + 8,
+        "reference": f"{'cuda' if cuda else 'cpu'} {str(dtype).removeprefix('torch.')}",
     }
 
 
