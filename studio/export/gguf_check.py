@@ -39,7 +39,8 @@ PROBES = (
 SIXTEEN_BIT = ("f32", "f16", "bf16")
 # Share of prompts whose greedy tokens must agree, and the highest perplexity ratio accepted,
 # by quantization: beyond them a 16-bit file fails; 8 and 4 bits are warned about.
-AGREEMENT_FLOOR = {"f32": 0.9, "f16": 0.9, "bf16": 0.8, "q8_0": 0.7}
+AGREEMENT_FLOOR = {"f32": 0.9, "f16": 0.9, "bf16": 0.8, "q8_0": 0.7, "q6_k": 0.65, "q5_k_m": 0.6,
+                   "q4_k_m": 0.5}  # fmt: skip
 PPL_CEILING = {"f32": 1.01, "f16": 1.02, "bf16": 1.05, "q8_0": 1.05, "q6_k": 1.08, "q5_k_m": 1.12}
 PPL_CEILING_DEFAULT = 1.3
 
