@@ -83,6 +83,17 @@ def set_aside(path: str | os.PathLike) -> Path | None:
     return target
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, read a megabyte at a time."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def file_size(path: str | os.PathLike) -> int:
     """Bytes in a file; -1 when it does not exist (yet) or cannot be read."""
     try:

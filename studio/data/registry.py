@@ -8,7 +8,6 @@ Versions are never modified after they are written; new work makes a new version
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -17,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from studio.errors import StudioError
-from studio.fsutil import atomic_copy, atomic_write_json, read_json
+from studio.fsutil import atomic_copy, atomic_write_json, file_sha256, read_json
 from studio.safety import UnsafeInputError, is_within, safe_name
 
 MANIFEST = "manifest.json"
@@ -64,14 +63,6 @@ def _count_rows(path: Path) -> int:
         return pq.ParquetFile(path).metadata.num_rows
     with open(path, "rb") as fh:
         return sum(1 for line in fh if line.strip())
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _next_version(dataset_dir: Path) -> str:
@@ -133,7 +124,7 @@ def add_version(
             "rows": _count_rows(primary),
             "bytes": sum(p.stat().st_size for p in tmp.iterdir()),
             "files": list(files),
-            "sha256": {n: _sha256(tmp / n) for n in files},
+            "sha256": {n: file_sha256(tmp / n) for n in files},
             "source": source,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "counts": counts or {},

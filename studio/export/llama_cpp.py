@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from studio.errors import StudioError
+from studio.fsutil import file_sha256
 
 VERSION = "0.3.36"
 PACKAGE = "llama-cpp-python"
@@ -108,14 +109,6 @@ def _machine_key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_sdist(into: Path, log=print) -> Path:
     into.mkdir(parents=True, exist_ok=True)
     found = sorted(into.glob(f"llama_cpp_python-{VERSION}.tar.gz"))
@@ -164,7 +157,7 @@ def extract_converter(sdist: Path, into: Path) -> None:
         if not (work / "convert_hf_to_gguf.py").is_file():
             raise GGUFToolsMissing(f"{sdist} holds no vendor/llama.cpp/convert_hf_to_gguf.py")
         (work / "SOURCE.json").write_text(
-            json.dumps({"sdist": sdist.name, "sha256": _sha256(sdist)}, indent=2)
+            json.dumps({"sdist": sdist.name, "sha256": file_sha256(sdist)}, indent=2)
         )
         if into.exists():
             shutil.rmtree(into)
@@ -181,7 +174,7 @@ def install(sdist: Path | None = None, *, log=print) -> dict:
     sdist = Path(sdist) if sdist else download_sdist(root / "download", log=log)
     if not sdist.is_file():
         raise GGUFToolsMissing(f"{sdist} is not a file")
-    digest = _sha256(sdist)
+    digest = file_sha256(sdist)
     tools = tools_dir()
     source = tools / "SOURCE.json"
     if not source.is_file() or json.loads(source.read_text()).get("sha256") != digest:
