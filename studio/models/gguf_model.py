@@ -10,11 +10,23 @@ its vocabulary marks as end of generation, which is what Ollama and LM Studio st
 
 from __future__ import annotations
 
+import atexit
 import time
+import weakref
 from pathlib import Path
 from types import SimpleNamespace
 
 from studio.export import llama_cpp
+
+# llama-cpp-python frees a model in its finalizer; at interpreter exit its library may be gone
+# by then (a "NoneType is not callable" message). Open models are closed before that.
+_OPEN: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for model in list(_OPEN):
+        model.close()
 
 
 class GGUFCausalLM:
@@ -23,6 +35,7 @@ class GGUFCausalLM:
     def __init__(self, path: Path, n_ctx: int = 4096) -> None:
         self.path = path
         self.llm = llama_cpp.open_gguf(path, n_ctx=n_ctx)
+        _OPEN.add(self)
         self.eog = llama_cpp.eog_ids(self.llm)
         self.generation_config = SimpleNamespace(eos_token_id=sorted(self.eog))
         self.config = SimpleNamespace(model_type="gguf", use_cache=True)
