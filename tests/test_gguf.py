@@ -203,7 +203,7 @@ def test_cli_gguf_export_with_a_fake_ollama(ws, run, tmp_path):
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     env = child_env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     done = subprocess.run(
-        [sys.executable, "-m", "studio", "export", run.id, "--gguf", "--quant", "q4_k_m",
+        [sys.executable, "-m", "studio", "export", f"{run.id}@12", "--gguf", "--quant", "q4_k_m",
          "--name", "cli-gguf", "--no-check", "--ollama", "My Demo", "--workspace", str(ws.root), "--json"],
         capture_output=True, text=True, cwd=REPO, env=env, timeout=900,
     )  # fmt: skip

@@ -223,6 +223,12 @@ def _merged(ws, spec: str, work: Path) -> tuple[Path, dict]:
                 raise GGUFError(f"{run.id} has no best checkpoint", code="no_best_checkpoint",
                                 run=run.id)  # fmt: skip
             folder = found["path"]
+        elif at:  # an intermediate checkpoint, RUN@<step>
+            steps = ws.checkpoint_dirs(run.id)
+            if f"run:{run.id}@{at}" not in steps:
+                raise GGUFError(f"{run.id} has no complete checkpoint at step {at}; "
+                                f"it has: {', '.join(steps) or 'none'}")  # fmt: skip
+            folder = steps[f"run:{run.id}@{at}"]
         hf = work / "hf"
         hf.mkdir()
         tokenizer, _ = _write(ws, run, info, hf, mode="merged", dtype="float32", folder=folder)
