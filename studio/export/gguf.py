@@ -35,7 +35,7 @@ from studio.export.gguf_check import CheckInputs, check_table, self_check
 from studio.fsutil import atomic_write_text, dir_size
 from studio.hardware import peak_rss_mb
 
-QUANTS = ("f16", "bf16", "q8_0", "q4_k_m", "q5_k_m", "q6_k", "f32")
+QUANTS = tuple(llama_cpp.QUANT_TYPES)
 DEFAULT_QUANTS = ("q8_0", "q4_k_m")
 EXPORT_FILE = "gguf_export.json"
 CHECK_PROMPTS = 20
@@ -166,7 +166,7 @@ def run_inputs(ws, run, tokenizer, stops: list[int], n: int = CHECK_PROMPTS) -> 
         if share > 0 and total:
             wanted = set(sorted(_held_out(total, share, seed).tolist())[: n * 3])
         source = "held-out rows" if wanted else "first rows (the run held none out)"
-        for index, (_, row) in enumerate(stage_rows(ws, specs, None)):
+        for index, row in stage_rows(ws, specs, None):
             if wanted is not None and index not in wanted:
                 if index > max(wanted):
                     break
@@ -232,7 +232,7 @@ def _merged(ws, spec: str, work: Path) -> tuple[Path, dict]:
         hf = work / "hf"
         hf.mkdir()
         tokenizer, _ = _write(ws, run, info, hf, mode="merged", dtype="float32", folder=folder)
-        return hf, {"run": run, "info": info, "tokenizer": tokenizer, "label": spec}
+        return hf, {"run": run, "info": info, "tokenizer": tokenizer}
     dirs = ws.model_dirs(checkpoints=False)
     if spec not in dirs:
         raise GGUFError(f"{spec!r} is neither a finished run nor a model of this workspace")
@@ -243,12 +243,12 @@ def _merged(ws, spec: str, work: Path) -> tuple[Path, dict]:
         )
     from studio.models.load import load_tokenizer, resolve_source
 
-    return folder, {"run": None, "info": {}, "tokenizer": load_tokenizer(resolve_source(str(folder))),
-                    "label": spec}  # fmt: skip
+    tokenizer = load_tokenizer(resolve_source(str(folder)))
+    return folder, {"run": None, "info": {}, "tokenizer": tokenizer}
 
 
-def convert(hf: Path, outfile: Path, outtype: str, *, eot: int | None, template: Path | None,
-            log=None) -> dict:  # fmt: skip
+def convert(hf: Path, outfile: Path, outtype: str, *, eot: int | None,
+            template: Path | None) -> dict:  # fmt: skip
     """llama.cpp's converter, in its own process (its memory is given back when it ends)."""
     cmd = [sys.executable, "-m", "studio.export.gguf_convert", str(llama_cpp.tools_dir()),
            str(hf), "--outfile", str(outfile), "--outtype", outtype]  # fmt: skip
@@ -260,8 +260,6 @@ def convert(hf: Path, outfile: Path, outtype: str, *, eot: int | None, template:
     if template is not None:
         cmd += ["--chat-template", str(template)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parents[2])
-    if log:
-        log(done.stderr[-4000:])
     if done.returncode == 3:
         found = re.search(r"chkhsh:\s+([0-9a-f]{64})", done.stderr)
         raise GGUFError(
@@ -278,8 +276,7 @@ def convert(hf: Path, outfile: Path, outtype: str, *, eot: int | None, template:
         tail = "\n".join(done.stderr.strip().splitlines()[-8:])
         raise GGUFError(f"llama.cpp's converter failed:\n{tail}", code="gguf_convert_failed",
                         tail=tail)  # fmt: skip
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def gguf_adds_bos(path: Path) -> bool:
@@ -297,7 +294,7 @@ def gguf_adds_bos(path: Path) -> bool:
 def export_gguf(ws, spec: str, *, quants=DEFAULT_QUANTS, name: str | None = None,
                 check: bool = True, prompts: list[str] | None = None,
                 progress=None) -> GGUFExported:  # fmt: skip
-    """Export `spec` (a run id, `RUN@best`, or a full model of the workspace) as GGUF files,
+    """Export `spec` (a run id, `RUN@best`, `RUN@<step>`, or a full model of the workspace) as GGUF files,
     one per quantization, and check them. `progress(text)` hears each step."""
     from studio.export import ollama
 
@@ -324,11 +321,13 @@ def export_gguf(ws, spec: str, *, quants=DEFAULT_QUANTS, name: str | None = None
         tokenizer, info, run = what["tokenizer"], what["info"], what["run"]
         stops = stop_ids(tokenizer, info.get("encoding"))
         eot = next((i for i in stops if i != tokenizer.eos_token_id), None)
+        # The export's tokenizer files, with the template as llama.cpp and Ollama get it; the
+        # converter stores that same file.
+        copy_tokenizer(hf, out)
         template = training_template(getattr(tokenizer, "chat_template", None))
         template_file = None
         if template:
-            template_file = work / "chat_template.jinja"
-            template_file.write_text(template, encoding="utf-8")
+            template_file = atomic_write_text(out / "chat_template.jinja", template)
         # One 16-bit file from the converter; every other quantization from it.
         base_type = "bf16" if "bf16" in quants and "f16" not in quants else "f16"
         if "f32" in quants and len(quants) == 1:
@@ -345,9 +344,6 @@ def export_gguf(ws, spec: str, *, quants=DEFAULT_QUANTS, name: str | None = None
             files[quant] = path
         if base_type not in quants:
             base_file.unlink()
-        copy_tokenizer(hf, out)
-        if template:
-            atomic_write_text(out / "chat_template.jinja", template)
         # Ollama
         adds_bos = gguf_adds_bos(files[quants[0]])
         stop_strings = [s for s in tokenizer.convert_ids_to_tokens(stops) if s]

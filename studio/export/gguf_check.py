@@ -150,7 +150,7 @@ def agree_prefix(a: list[int], b: list[int], n: int) -> bool:
 
 
 def check_one(quant: str, path: Path, hf, inputs: CheckInputs, *, agree_tokens: int,
-              max_tokens: int, max_ppl_tokens: int) -> dict:  # fmt: skip
+              max_tokens: int) -> dict:  # fmt: skip
     """Compare one GGUF with the HF model (`hf` holds the model, tokenizer and the results
     computed once for all quantizations)."""
     started = time.perf_counter()
@@ -310,7 +310,7 @@ def self_check(hf_dir: Path, files: dict[str, Path], inputs: CheckInputs, *,
         done = _child(["reference", str(spec), str(ref)])
         if done.returncode or not ref.is_file():
             raise StudioError(
-                "the model could not be run for the check: " + _tail(done.stderr),
+                "the model could not be run for the check: " + llama_cpp.failure_tail(done.stderr),
                 code="gguf_reference_failed",
             )
         for quant, path in files.items():
@@ -343,12 +343,6 @@ def _child(args: list[str]):
     )
 
 
-def _tail(stderr: str, lines: int = 6) -> str:
-    """llama.cpp's own words when it stopped the process (GGML_ASSERT ...), else the end."""
-    found = [x for x in stderr.splitlines() if "GGML_ASSERT" in x or "error" in x.lower()]
-    return "\n".join((found or stderr.strip().splitlines())[-lines:])
-
-
 def _crashed(quant: str, path: Path, done) -> dict:
     """The result of a file llama.cpp could not load or run: a defect with its message."""
     return {
@@ -358,7 +352,7 @@ def _crashed(quant: str, path: Path, done) -> dict:
         "verdict": "fail",
         "defects": ["llama_cpp_crashed"],
         "warnings": [],
-        "crash": _tail(done.stderr),
+        "crash": llama_cpp.failure_tail(done.stderr),
         "exit_code": done.returncode,
         "prompts": 0,
         "tokens_identical": False,
@@ -440,7 +434,7 @@ def main(argv: list[str]) -> int:
     hf = json.loads(Path(ref_path).read_text(encoding="utf-8"))
     hf["tokenizer"], hf["stops"] = _tokenizer(hf_dir), set(hf["stops"])
     result = check_one(quant, Path(file), hf, inputs, agree_tokens=spec["agree_tokens"],
-                       max_tokens=spec["max_tokens"], max_ppl_tokens=spec["max_ppl_tokens"])  # fmt: skip
+                       max_tokens=spec["max_tokens"])  # fmt: skip
     Path(out).write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
     return 0
 

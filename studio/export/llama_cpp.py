@@ -222,15 +222,22 @@ def llama_cpp():
     return module
 
 
-QUANT_TYPES = {  # name -> llama_ftype (llama.h)
-    "f32": 0,
+QUANT_TYPES = {  # name -> llama_ftype (llama.h), in the order the Export tab offers them
     "f16": 1,
+    "bf16": 32,
     "q8_0": 7,
     "q4_k_m": 15,
     "q5_k_m": 17,
     "q6_k": 18,
-    "bf16": 32,
+    "f32": 0,
 }
+
+
+def failure_tail(stderr: str, lines: int = 6) -> str:
+    """llama.cpp's own words when it stopped a process (GGML_ASSERT, an error line), else the
+    end of what it wrote."""
+    found = [x for x in stderr.splitlines() if "GGML_ASSERT" in x or "error" in x.lower()]
+    return "\n".join((found or stderr.strip().splitlines())[-lines:])
 
 
 def quantize(source: Path, target: Path, quant: str) -> None:
@@ -242,8 +249,7 @@ def quantize(source: Path, target: Path, quant: str) -> None:
         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     if done.returncode or not target.is_file():
-        found = [x for x in done.stderr.splitlines() if "GGML_ASSERT" in x or "error" in x.lower()]
-        tail = "\n".join((found or done.stderr.strip().splitlines())[-6:])
+        tail = failure_tail(done.stderr)
         raise StudioError(
             f"llama.cpp could not quantize {source.name} to {quant}: {tail}",
             code="gguf_quantize_failed",
